@@ -1,0 +1,378 @@
+"""Every block type of the genome, each with its parameters and its one expansion into primitive ops.
+
+An expansion receives resolved integers (the network walk has already threaded channels, applied the
+stride to the first repeat only and set the block's drop-path rate) and reads like a forward pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ._trace import Ref, Tracer
+from .errors import GenomeError
+from .registry import Param, block_type, register
+
+CELL_OPS = ("none", "skip", "conv1x1", "conv3x3", "avgpool3x3")
+"""Edge ops of the NAS-Bench-201 cell."""
+
+
+def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round a channel count to a multiple of ``divisor``, never more than 10% below ``v``.
+
+    >>> make_divisible(32 * 1.4), make_divisible(16 * 0.35)
+    (48, 8)
+    """
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
+
+
+# ---------------------------------------------------------------- shared pieces
+
+
+def cna(t: Tracer, x: Ref, c: int, k: Any = 1, s: Any = 1, *, p: Any = None, d: int = 1, groups: int = 1,
+        act: str | None = "relu", bn: bool = True, bias: bool | None = None, pre: bool = False) -> Ref:
+    """Conv-norm-activation (or norm-activation-conv when ``pre``); no conv bias where a norm follows."""
+    if pre:
+        if bn:
+            x = t.bn(x)
+        x = t.act(x, act)
+        return t.conv(x, c, k, s, p, d, groups, bool(bias))
+    x = t.conv(x, c, k, s, p, d, groups, (not bn) if bias is None else bias)
+    if bn:
+        x = t.bn(x)
+    return t.act(x, act)
+
+
+def squeeze_excite(t: Tracer, x: Ref, squeeze: int, act: str = "relu", gate: str = "sigmoid") -> Ref:
+    """Squeeze-and-excitation: global pool, two 1x1 convs with bias, a gate that scales the channels."""
+    s = t.gap(x)
+    s = t.act(t.conv(s, squeeze, 1, bias=True), act)
+    s = t.act(t.conv(s, x.shape[0], 1, bias=True), gate)
+    return t.mul(x, s)
+
+
+def run_records(t: Tracer, x: Ref, records: Sequence[Any], path: str, scope: str) -> Ref:
+    """Expand nested block records (inception branches) under the name ``scope``."""
+    with t.scope(scope):
+        for i, rec in enumerate(records):
+            bt = block_type(rec.type)
+            for r in range(rec.repeat):
+                p = bt.resolve(dict(rec.params))
+                if r and "s" in p:
+                    p["s"] = 1
+                with t.scope(f"{i}" if rec.repeat == 1 else f"{i}_{r}"):
+                    try:
+                        x = bt.expand(t, x, p)
+                    except GenomeError as e:
+                        raise e.at(f"{path}[{i}]") from None
+    return x
+
+
+_C = Param("channels", doc="output channels")
+_K = Param("kernel", 3, "kernel size, an int or [h, w]")
+_S = Param("stride", 1, "stride (applied to the first repeat only)")
+_ACT = Param("act", "relu", "activation, or none")
+_SE = Param("float", 0.0, "squeeze-and-excitation ratio (0 = off)", hi=1.0)
+_PRE = Param("bool", False, "pre-activation order (norm and activation before each conv)")
+_GATE = Param("choice", "sigmoid", "SE gate", choices=("sigmoid", "hardsigmoid"))
+_DROP = Param("float", 0.0, "drop-path rate; set by the network's ramp", hi=0.99)
+
+
+def _residual(t: Tracer, x: Ref, y: Ref, shortcut: Ref, p: dict[str, Any]) -> Ref:
+    return t.add(t.droppath(y, p["drop_path"]), shortcut)
+
+
+# ---------------------------------------------------------------- plain layers
+
+
+@register("conv", {
+    "c": _C, "k": _K, "s": _S,
+    "p": Param("pad", None, "padding, an int or [h, w]; default keeps the size at stride 1"),
+    "d": Param("int", 1, "dilation"),
+    "groups": Param("int", 1, "groups (= c for depthwise)"),
+    "bias": Param("bool", None, "conv bias; default: only when there is no norm"),
+    "bn": Param("bool", True, "batch norm after the conv"),
+    "act": _ACT, "pre": _PRE,
+}, example={"c": 16, "k": 3})
+def _conv(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """Convolution with optional batch norm and activation; any kernel, asymmetric, grouped or depthwise."""
+    return cna(t, x, p["c"], p["k"], p["s"], p=p["p"], d=p["d"], groups=p["groups"], act=p["act"],
+               bn=p["bn"], bias=p["bias"], pre=p["pre"])
+
+
+@register("dwsep", {"c": _C, "k": _K, "s": _S, "act": _ACT}, example={"c": 16})
+def _dwsep(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """Depthwise-separable unit (MobileNet v1): depthwise kxk conv-BN-act, then pointwise 1x1 conv-BN-act."""
+    cin = x.shape[0]
+    y = cna(t, x, cin, p["k"], p["s"], groups=cin, act=p["act"])
+    return cna(t, y, p["c"], 1, act=p["act"])
+
+
+@register("bn", {}, example={})
+def _bn(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """Batch normalization."""
+    return t.bn(x)
+
+
+@register("act", {"kind": Param("act", "relu", "activation")}, example={"kind": "relu6"})
+def _act(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """A standalone activation."""
+    return t.act(x, p["kind"])
+
+
+@register("lrn", {
+    "size": Param("int", 5, "channels in the window"),
+    "alpha": Param("float", 1e-4, "scale (PyTorch divides it by size)"),
+    "beta": Param("float", 0.75, "exponent"),
+    "k": Param("float", 2.0, "additive constant"),
+}, example={})
+def _lrn(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """Local response normalization across channels (AlexNet)."""
+    return t.lrn(x, p["size"], p["alpha"], p["beta"], p["k"])
+
+
+@register("dropout", {"p": Param("float", 0.5, "drop probability", hi=0.99)}, example={"p": 0.2})
+def _dropout(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """Dropout (train mode only)."""
+    return t.dropout(x, p["p"])
+
+
+_POOL = {
+    "k": Param("kernel", 2, "window size"),
+    "s": Param("stride", None, "stride (default: the window size)"),
+    "p": Param("pad", 0, "padding"),
+    "ceil": Param("bool", False, "ceil mode for the output size"),
+}
+
+
+@register("maxpool", _POOL, example={"k": 3, "s": 2, "p": 1})
+def _maxpool(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """Max pooling."""
+    return t.pool(x, "maxpool", p["k"], p["s"], p["p"], p["ceil"])
+
+
+@register("avgpool", {**_POOL, "count_include_pad": Param("bool", True, "count padding in the average")},
+          example={"k": 2})
+def _avgpool(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """Average pooling."""
+    return t.pool(x, "avgpool", p["k"], p["s"], p["p"], p["ceil"], p["count_include_pad"])
+
+
+@register("gap", {}, example={})
+def _gap(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """Global average pooling to Cx1x1."""
+    return t.gap(x)
+
+
+@register("flatten", {}, example={})
+def _flatten(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """Flatten a CxHxW map to a vector."""
+    return t.flatten(x)
+
+
+@register("linear", {
+    "c": Param("channels", "classes", "output features (default: the number of classes)"),
+    "bias": Param("bool", True, "bias"),
+    "act": Param("act", None, "activation, or none"),
+}, example={"c": 32, "act": "relu"})
+def _linear(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """Fully-connected layer (a feature map is flattened first)."""
+    return t.act(t.linear(t.flatten(x), p["c"], p["bias"]), p["act"])
+
+
+# ---------------------------------------------------------------- residual units
+
+
+@register("basic", {"c": _C, "s": _S, "act": _ACT, "se": _SE, "preact": _PRE, "drop_path": _DROP},
+          drop_path=True, example={"c": 16, "s": 2})
+def _basic(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """ResNet basic unit: two 3x3 convs and a shortcut (a 1x1 projection when the shape changes)."""
+    c, s, act = p["c"], p["s"], p["act"]
+    project = s != 1 or x.shape[0] != c
+    if p["preact"]:
+        xa = t.act(t.bn(x), act)
+        y = t.conv(xa, c, 3, s)
+        y = cna(t, y, c, 3, pre=True, act=act)
+        shortcut = t.conv(xa, c, 1, s) if project else x
+    else:
+        y = cna(t, x, c, 3, s, act=act)
+        y = cna(t, y, c, 3, act=None)
+        shortcut = cna(t, x, c, 1, s, act=None) if project else x
+    if p["se"]:
+        y = squeeze_excite(t, y, max(1, int(c * p["se"])), act, "sigmoid")
+    y = _residual(t, x, y, shortcut, p)
+    return y if p["preact"] else t.act(y, act)
+
+
+@register("bottleneck", {
+    "c": _C, "s": _S,
+    "mid": Param("int", None, "bottleneck width (default c/4; ResNeXt and Wide ResNet widen it)"),
+    "groups": Param("int", 1, "groups of the 3x3 conv (ResNeXt cardinality)"),
+    "stride_on": Param("choice", "3x3", "which conv carries the stride (v1.5: 3x3, v1: 1x1)", choices=("3x3", "1x1")),
+    "act": _ACT, "se": _SE, "preact": _PRE, "drop_path": _DROP,
+}, drop_path=True, example={"c": 32, "s": 2, "groups": 2, "se": 0.25})
+def _bottleneck(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """ResNet bottleneck unit: 1x1 reduce, 3x3 (grouped), 1x1 expand, and a shortcut."""
+    c, s, act, g = p["c"], p["s"], p["act"], p["groups"]
+    mid = p["mid"] or max(1, c // 4)
+    s1, s3 = (s, 1) if p["stride_on"] == "1x1" else (1, s)
+    project = s != 1 or x.shape[0] != c
+    if p["preact"]:
+        xa = t.act(t.bn(x), act)
+        y = t.conv(xa, mid, 1, s1)
+        y = cna(t, y, mid, 3, s3, groups=g, act=act, pre=True)
+        y = cna(t, y, c, 1, act=act, pre=True)
+        shortcut = t.conv(xa, c, 1, s) if project else x
+    else:
+        y = cna(t, x, mid, 1, s1, act=act)
+        y = cna(t, y, mid, 3, s3, groups=g, act=act)
+        y = cna(t, y, c, 1, act=None)
+        shortcut = cna(t, x, c, 1, s, act=None) if project else x
+    if p["se"]:
+        y = squeeze_excite(t, y, max(1, int(c * p["se"])), act, "sigmoid")
+    y = _residual(t, x, y, shortcut, p)
+    return y if p["preact"] else t.act(y, act)
+
+
+@register("inverted", {
+    "c": _C, "k": _K, "s": _S,
+    "e": Param("float", 6, "expansion ratio of the hidden width", lo=1.0, hi=16.0),
+    "act": Param("act", "relu6", "activation of the expansion and depthwise convs"),
+    "se": _SE, "se_gate": _GATE, "drop_path": _DROP,
+}, drop_path=True, example={"c": 16, "e": 4, "k": 5, "se": 0.25, "act": "hardswish", "se_gate": "hardsigmoid"})
+def _inverted(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """Inverted residual with linear bottleneck (MobileNetV2): 1x1 expand, kxk depthwise, optional SE, 1x1 project."""
+    cin, c, s, act = x.shape[0], p["c"], p["s"], p["act"]
+    mid = int(round(cin * p["e"]))
+    y = x if mid == cin else cna(t, x, mid, 1, act=act)
+    y = cna(t, y, mid, p["k"], s, groups=mid, act=act)
+    if p["se"]:
+        y = squeeze_excite(t, y, make_divisible(mid * p["se"], 8), "relu", p["se_gate"])
+    y = cna(t, y, c, 1, act=None)
+    if s == 1 and cin == c:
+        y = _residual(t, x, y, x, p)
+    return y
+
+
+@register("shuffle", {
+    "c": _C, "s": _S,
+    "groups": Param("int", 3, "groups of the 1x1 convs"),
+    "mid": Param("int", None, "bottleneck width (default c/4)"),
+    "first": Param("bool", False, "plain (ungrouped) first 1x1 conv, for a unit fed by the stem"),
+    "drop_path": _DROP,
+}, drop_path=True, example={"c": 24, "groups": 2})
+def _shuffle(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """ShuffleNet unit: grouped 1x1, channel shuffle, 3x3 depthwise, grouped 1x1; a stride-2 unit concatenates an avg pool."""
+    cin, c, s, g = x.shape[0], p["c"], p["s"], p["groups"]
+    mid = p["mid"] or max(1, c // 4)
+    g1 = 1 if p["first"] else g
+    out = c - cin if s != 1 else c
+    if out < 1:
+        raise GenomeError(f"a stride-2 unit needs more output channels than its {cin} input channels, got {c}", "c")
+    y = cna(t, x, mid, 1, groups=g1)
+    if g1 > 1:
+        y = t.shuffle(y, g1)
+    y = cna(t, y, mid, 3, s, groups=mid, act=None)
+    y = cna(t, y, out, 1, groups=g, act=None)
+    if s != 1:
+        return t.act(t.concat(t.pool(x, "avgpool", 3, s, 1), y), "relu")
+    return t.act(_residual(t, x, y, x, p), "relu")
+
+
+# ---------------------------------------------------------------- multi-branch units
+
+
+@register("inception", {
+    "branches": Param("branches", doc="parallel branches, each a list of block records; outputs are concatenated"),
+}, example={"branches": [[{"type": "conv", "c": 8, "k": 1}],
+                         [{"type": "conv", "c": 8, "k": 1}, {"type": "conv", "c": 8, "k": [1, 3]},
+                          {"type": "conv", "c": 8, "k": [3, 1]}],
+                         [{"type": "maxpool", "k": 3, "s": 1, "p": 1}, {"type": "conv", "c": 4, "k": 1}]]})
+def _inception(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """Inception module: parallel branches of block records concatenated along channels (nest one for 1xn | nx1)."""
+    outs = [run_records(t, x, br, f"branches[{i}]", f"b{i}") for i, br in enumerate(p["branches"])]
+    return t.concat(*outs)
+
+
+@register("fire", {
+    "squeeze": Param("int", doc="channels of the 1x1 squeeze conv"),
+    "e1": Param("int", doc="channels of the 1x1 expand conv"),
+    "e3": Param("int", doc="channels of the 3x3 expand conv"),
+    "bn": Param("bool", False, "batch norm after each conv"),
+    "act": _ACT,
+}, example={"squeeze": 4, "e1": 8, "e3": 8})
+def _fire(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """SqueezeNet fire module: a 1x1 squeeze, then 1x1 and 3x3 expands concatenated."""
+    s = cna(t, x, p["squeeze"], 1, act=p["act"], bn=p["bn"])
+    return t.concat(cna(t, s, p["e1"], 1, act=p["act"], bn=p["bn"]), cna(t, s, p["e3"], 3, act=p["act"], bn=p["bn"]))
+
+
+@register("dense", {
+    "growth": Param("int", doc="channels each layer adds"),
+    "bn_size": Param("int", 4, "bottleneck width as a multiple of growth (0 = no 1x1 bottleneck)", lo=0),
+    "drop": Param("float", 0.0, "dropout after the layer", hi=0.99),
+}, example={"growth": 8, "repeat": 3})
+def _dense(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """One dense layer (repeat it for a dense block): BN-ReLU-1x1, BN-ReLU-3x3, concatenated to its input."""
+    y = cna(t, x, p["bn_size"] * p["growth"], 1, pre=True) if p["bn_size"] else x
+    y = cna(t, y, p["growth"], 3, pre=True)
+    if p["drop"]:
+        y = t.dropout(y, p["drop"])
+    return t.concat(x, y)
+
+
+@register("transition", {
+    "compression": Param("float", 0.5, "output channels as a fraction of the input", lo=0.01, hi=1.0),
+    "c": Param("int", None, "output channels (overrides compression)"),
+}, example={"compression": 0.5})
+def _transition(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """DenseNet transition: BN-ReLU-1x1 conv with compression, then a 2x2 average pool."""
+    c = p["c"] or max(1, int(x.shape[0] * p["compression"]))
+    return t.pool(cna(t, x, c, 1, pre=True), "avgpool", 2, 2)
+
+
+def _fractal_columns(t: Tracer, x: Ref, c: int, cols: int) -> list[Ref]:
+    """Outputs of every column of a fractal of ``cols`` columns, before their final join."""
+    if cols == 1:
+        return [cna(t, x, c, 3)]
+    deep = t.mean(*_fractal_columns(t, x, c, cols - 1))
+    return [cna(t, x, c, 3), *_fractal_columns(t, deep, c, cols - 1)]
+
+
+@register("fractal", {
+    "c": _C,
+    "columns": Param("int", 4, "columns C; the deepest has 2^(C-1) convs", hi=6),
+}, example={"c": 8, "columns": 3})
+def _fractal(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """FractalNet block: f_C(z) = join(conv(z), f_{C-1}(f_{C-1}(z))), 3x3 conv-BN-ReLU units, mean joins."""
+    return t.mean(*_fractal_columns(t, x, p["c"], p["columns"]))
+
+
+@register("cell", {
+    "nodes": Param("int", 4, "nodes in the cell, the input included", lo=2, hi=16),
+    "edges": Param("edges", doc="edges [from, to, op]; ops: " + ", ".join(CELL_OPS), choices=CELL_OPS),
+}, example={"nodes": 4, "edges": [[0, 1, "conv3x3"], [0, 2, "skip"], [1, 2, "conv1x1"], [0, 3, "avgpool3x3"],
+                                   [1, 3, "none"], [2, 3, "conv3x3"]]})
+def _cell(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """A free-form cell (NAS-Bench-201 style): node j sums its incoming edge ops; the last node is the output."""
+    n, c = p["nodes"], x.shape[0]
+    for i, (_, b, _) in enumerate(p["edges"]):
+        if b >= n:
+            raise GenomeError(f"edge to node {b}, but the cell's nodes are 0..{n - 1}", f"edges[{i}]")
+    nodes = [x]
+    for j in range(1, n):
+        ins: list[Ref] = []
+        for a, b, op in p["edges"]:
+            if b != j or op == "none":
+                continue
+            src = nodes[a]
+            with t.scope(f"e{a}{b}"):
+                if op == "skip":
+                    ins.append(src)
+                elif op == "avgpool3x3":
+                    ins.append(t.pool(src, "avgpool", 3, 1, 1, count_include_pad=False))
+                else:  # ReLU-conv-BN, the cell's conv op
+                    ins.append(cna(t, t.act(src, "relu"), c, 1 if op == "conv1x1" else 3, act=None))
+        nodes.append(t.add(*ins) if ins else t.zero(x))
+    return nodes[-1]

@@ -1,0 +1,212 @@
+"""The one table of block types: each entry has its parameters and the single rule that expands it.
+
+A block type is registered once, with ``@register``; the cost model, the graph view and the torch builder
+all read the same expansion, so adding a block type is one new entry here and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from .errors import GenomeError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._trace import Ref, Tracer
+
+ACTIVATIONS = ("relu", "relu6", "leaky_relu", "tanh", "sigmoid", "silu", "swish", "hardswish", "hardsigmoid", "gelu")
+"""Activation names a genome may use; ``None`` (or ``"none"``) leaves the activation out."""
+
+_NO_DEFAULT = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a block type: its kind, default and the range it must lie in.
+
+    Kinds: ``int``, ``channels`` (an int or the word ``classes``), ``kernel`` (an int or ``[h, w]``),
+    ``stride`` (like kernel), ``pad`` (like kernel, or ``None`` for automatic same-style padding), ``float``, ``bool``, ``act``,
+    ``choice``, ``blocks`` (a list of block records), ``branches`` (a list of such lists), ``edges``.
+    """
+
+    kind: str
+    default: Any = _NO_DEFAULT
+    doc: str = ""
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[Any, ...] = ()
+
+    @property
+    def required(self) -> bool:
+        return self.default is _NO_DEFAULT
+
+    def check(self, value: Any, path: str) -> Any:
+        """Return ``value`` in its canonical plain form, or raise GenomeError naming ``path``."""
+        return _CHECKS[self.kind](self, value, path)
+
+
+@dataclass(frozen=True)
+class BlockType:
+    """A registered block type: ``expand(t, x, p)`` traces its primitive ops and returns the output ref."""
+
+    name: str
+    expand: Callable[["Tracer", "Ref", dict[str, Any]], "Ref"]
+    params: dict[str, Param]
+    doc: str
+    drop_path: bool = False  # takes a rate from the network's drop-path ramp
+    example: dict[str, Any] = field(default_factory=dict)
+
+    def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Parameters with defaults filled in (the genome keeps only what was written)."""
+        out = {k: p.default for k, p in self.params.items() if not p.required}
+        out.update(params)
+        return out
+
+
+REGISTRY: dict[str, BlockType] = {}
+
+
+def register(name: str, params: dict[str, Param], *, drop_path: bool = False, example: dict[str, Any] | None = None):
+    """Decorator that adds an expansion rule to the registry; a duplicate name is a bug and raises."""
+
+    def deco(fn: Callable[..., "Ref"]) -> Callable[..., "Ref"]:
+        if name in REGISTRY:
+            raise ValueError(f"block type {name!r} is registered twice")
+        doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        REGISTRY[name] = BlockType(name, fn, params, doc, drop_path, dict(example or {}))
+        return fn
+
+    return deco
+
+
+def block_type(name: Any, path: str = "type") -> BlockType:
+    """Look a block type up by name; an unknown name fails with the list of valid ones."""
+    if not isinstance(name, str) or name not in REGISTRY:
+        valid = ", ".join(sorted(REGISTRY))
+        raise GenomeError(f"unknown block type {name!r}; valid types: {valid}", path)
+    return REGISTRY[name]
+
+
+def block_types() -> list[str]:
+    """Names of all registered block types, sorted."""
+    return sorted(REGISTRY)
+
+
+# ---------------------------------------------------------------- parameter checks
+
+
+def _describe(v: Any) -> str:
+    return repr(v) if not isinstance(v, str) else f"'{v}'"
+
+
+def _int(p: Param, v: Any, path: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise GenomeError(f"expected an integer, got {_describe(v)}", path)
+    lo = 1 if p.lo is None else p.lo
+    if v < lo or (p.hi is not None and v > p.hi):
+        rng = f">= {lo:g}" if p.hi is None else f"in [{lo:g}, {p.hi:g}]"
+        raise GenomeError(f"expected an integer {rng}, got {v}", path)
+    return v
+
+
+def _channels(p: Param, v: Any, path: str) -> int | str:
+    if v == "classes":
+        return v
+    return _int(p, v, path)
+
+
+def _pair(p: Param, v: Any, path: str, lo: int) -> int | tuple[int, int]:
+    if isinstance(v, (list, tuple)):
+        if len(v) != 2:
+            raise GenomeError(f"expected an integer or a pair [h, w], got {list(v)}", path)
+        h, w = (_int(Param("int", lo=lo), x, f"{path}[{i}]") for i, x in enumerate(v))
+        return h if h == w else (h, w)
+    return _int(Param("int", lo=lo), v, path)
+
+
+def _kernel(p: Param, v: Any, path: str) -> int | tuple[int, int]:
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and v <= 0:
+        raise GenomeError(f"{'stride' if p.kind == 'stride' else 'kernel size'} must be positive, got {v}", path)
+    return _pair(p, v, path, 1)
+
+
+def _pad(p: Param, v: Any, path: str) -> int | tuple[int, int] | None:
+    if v is None:
+        return None
+    return _pair(p, v, path, 0)
+
+
+def _float(p: Param, v: Any, path: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise GenomeError(f"expected a number, got {_describe(v)}", path)
+    lo = 0.0 if p.lo is None else p.lo
+    if v < lo or (p.hi is not None and v > p.hi):
+        raise GenomeError(f"expected a number in [{lo:g}, {p.hi if p.hi is not None else 'inf'}], got {v}", path)
+    return float(v) if isinstance(v, float) else v
+
+
+def _bool(p: Param, v: Any, path: str) -> bool:
+    if not isinstance(v, bool):
+        raise GenomeError(f"expected true or false, got {_describe(v)}", path)
+    return v
+
+
+def _act(p: Param, v: Any, path: str) -> str | None:
+    if v is None or v == "none":
+        return None
+    if v not in ACTIVATIONS:
+        raise GenomeError(f"unknown activation {_describe(v)}; valid: {', '.join(ACTIVATIONS)}, none", path)
+    return v
+
+
+def _choice(p: Param, v: Any, path: str) -> Any:
+    if v not in p.choices:
+        raise GenomeError(f"expected one of {', '.join(map(str, p.choices))}, got {_describe(v)}", path)
+    return v
+
+
+def _blocks(p: Param, v: Any, path: str) -> tuple[Any, ...]:
+    from .genome import Block  # the genome module imports this one
+
+    if not isinstance(v, (list, tuple)) or not v:
+        raise GenomeError("expected a non-empty list of block records", path)
+    return tuple(Block.from_dict(b, f"{path}[{i}]") for i, b in enumerate(v))
+
+
+def _branches(p: Param, v: Any, path: str) -> tuple[tuple[Any, ...], ...]:
+    if not isinstance(v, (list, tuple)) or not v:
+        raise GenomeError("expected a non-empty list of branches, each a list of block records", path)
+    return tuple(_blocks(p, b, f"{path}[{i}]") for i, b in enumerate(v))
+
+
+def _edges(p: Param, v: Any, path: str) -> tuple[tuple[int, int, str], ...]:
+    if not isinstance(v, (list, tuple)) or not v:
+        raise GenomeError("expected a non-empty list of edges [from, to, op]", path)
+    out = []
+    for i, e in enumerate(v):
+        where = f"{path}[{i}]"
+        if not isinstance(e, (list, tuple)) or len(e) != 3:
+            raise GenomeError(f"expected an edge [from, to, op], got {_describe(e)}", where)
+        a = _int(Param("int", lo=0), e[0], f"{where}[0]")
+        b = _int(Param("int", lo=1), e[1], f"{where}[1]")
+        if a >= b:
+            raise GenomeError(f"an edge must go from an earlier node to a later one, got {a} -> {b}", where)
+        op = _choice(p, e[2], f"{where}[2]")
+        out.append((a, b, op))
+    return tuple(out)
+
+
+_CHECKS: dict[str, Callable[[Param, Any, str], Any]] = {
+    "int": _int,
+    "channels": _channels,
+    "kernel": _kernel,
+    "stride": _kernel,
+    "pad": _pad,
+    "float": _float,
+    "bool": _bool,
+    "act": _act,
+    "choice": _choice,
+    "blocks": _blocks,
+    "branches": _branches,
+    "edges": _edges,
+}

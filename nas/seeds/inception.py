@@ -1,0 +1,1 @@
+"""Seeds (filled in by the seeds work)."""
