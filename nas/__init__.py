@@ -16,6 +16,7 @@ from .errors import GenomeError, NasError
 from .genome import Block, Genome, Stage, dumps, load, loads, parse_shape, save
 from .graph import graph, write_graph
 from .network import Trace, trace
+from .seeds import Figure, Seed, get_seed, seed, seeds
 from .registry import ACTIVATIONS, REGISTRY, BlockType, Param, block_type, block_types, register
 
 __version__ = "0.1.0"
@@ -29,7 +30,7 @@ def build(g: Genome):  # noqa: ANN201 - imports torch lazily so that the cost mo
 
 
 __all__ = [
-    "ACTIVATIONS", "CELL_OPS", "REGISTRY", "Block", "BlockType", "Cost", "Genome", "GenomeError", "Layer",
+    "ACTIVATIONS", "CELL_OPS", "REGISTRY", "Block", "BlockType", "Cost", "Genome", "GenomeError", "Layer", "Figure", "Seed", "get_seed", "seed", "seeds",
     "NasError", "Param", "Stage", "Trace", "block_type", "block_types", "build", "cost", "dumps", "graph", "human",
     "load", "loads", "make_divisible", "parse_budget", "parse_shape", "register", "save", "table", "trace",
     "write_graph",

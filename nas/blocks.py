@@ -261,7 +261,7 @@ def _inverted(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
     "mid": Param("int", None, "bottleneck width (default c/4)"),
     "first": Param("bool", False, "plain (ungrouped) first 1x1 conv, for a unit fed by the stem"),
     "drop_path": _DROP,
-}, drop_path=True, example={"c": 24, "groups": 2})
+}, drop_path=True, example={"c": 32, "groups": 2, "s": 2})
 def _shuffle(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
     """ShuffleNet unit: grouped 1x1, channel shuffle, 3x3 depthwise, grouped 1x1; a stride-2 unit concatenates an avg pool."""
     cin, c, s, g = x.shape[0], p["c"], p["s"], p["groups"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from ._trace import Shape
 from .genome import Genome
-from .network import Trace, trace
+from .network import Trace, block_costs, trace
 
 
 @dataclass(frozen=True)
@@ -62,20 +62,15 @@ def cost(g: Genome, level: str = "block", *, traced: Trace | None = None) -> Cos
     >>> cost(loads("input: [1, 8, 8]\\nclasses: 2\\nhead: [{type: linear}]")).macs
     128
     """
-    tr = traced or trace(g)
     if level == "op":
+        tr = traced or trace(g)
         layers = tuple(Layer(n.name, n.op, n.shape, n.params, n.macs, math.prod(n.shape)) for n in tr.nodes)
     elif level == "block":
-        rows = []
-        nodes = tr.nodes
-        for inst in tr.instances:
-            ns = nodes[inst.first:inst.end]
-            rows.append(Layer(inst.label, inst.type, inst.output.shape, sum(n.params for n in ns),
-                              sum(n.macs for n in ns), sum(math.prod(n.shape) for n in ns)))
-        layers = tuple(rows)
+        layers = tuple(Layer(*row) for row in block_costs(g))
     else:
         raise ValueError(f"level must be 'block' or 'op', got {level!r}")
-    return Cost(g.name, g.input, tr.output.shape, sum(l.params for l in layers), sum(l.macs for l in layers),
+    out = layers[-1].output if layers else tuple(g.input)
+    return Cost(g.name, g.input, out, sum(l.params for l in layers), sum(l.macs for l in layers),
                 sum(l.activations for l in layers), layers)
 
 

@@ -6,13 +6,16 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Iterator
 
 from . import blocks as _blocks  # noqa: F401  (registers the block types)
 from ._trace import Node, Ref, Shape, Tracer
 from .errors import GenomeError
 from .genome import Genome
-from .registry import block_type
+from .registry import BlockType, block_type
 
 
 @dataclass(frozen=True)
@@ -49,34 +52,68 @@ def _records(g: Genome):
         yield f"head[{i}]", f"head.{i}", b, False
 
 
+def walk(g: Genome) -> Iterator[tuple[str, str, int, BlockType, dict[str, Any]]]:
+    """Every block instance in order: (field path, label, repeat index, block type, resolved params)."""
+    ramp = [b for _, _, b, staged in _records(g) if staged and block_type(b.type).drop_path]
+    n_ramp, k = sum(b.repeat for b in ramp), 0
+    for path, label, rec, staged in _records(g):
+        bt = block_type(rec.type)
+        base = bt.resolve(rec.params)
+        if base.get("c") == "classes":
+            base["c"] = g.classes
+        for r in range(rec.repeat):
+            p = dict(base)
+            if r and "s" in p:
+                p["s"] = 1  # a record's stride applies to its first repeat only
+            if bt.drop_path and staged:
+                k += 1
+                if g.drop_path:
+                    p["drop_path"] = round(g.drop_path * k / n_ramp, 6)
+            yield path, (f"{label}.{r}" if rec.repeat > 1 else label), r, bt, p
+
+
+def _located(e: GenomeError, path: str, repeat: int) -> GenomeError:
+    return e.at(path if repeat == 0 or e.path else f"{path} (repeat {repeat})")
+
+
 def trace(g: Genome) -> Trace:
     """Expand ``g`` into primitive ops; a shape that does not fit raises GenomeError with its field path."""
     t = Tracer(g.input)
     x = t.input
-    ramp = [b for _, _, b, staged in _records(g) if staged and block_type(b.type).drop_path]
-    n_ramp, k = sum(b.repeat for b in ramp), 0
     instances: list[Instance] = []
-    for path, label, rec, staged in _records(g):
-        bt = block_type(rec.type)
-        for r in range(rec.repeat):
-            p = bt.resolve(dict(rec.params))
-            if r and "s" in p:
-                p["s"] = 1  # a record's stride applies to its first repeat only
-            if p.get("c") == "classes":
-                p["c"] = g.classes
-            if bt.drop_path and staged:
-                k += 1
-                p["drop_path"] = round(g.drop_path * k / n_ramp, 6) if g.drop_path else p["drop_path"]
-            start = len(t.nodes)
-            t.begin(f"{label}.{r}" if rec.repeat > 1 else label)
-            try:
-                y = bt.expand(t, x, p)
-            except GenomeError as e:
-                where = path if rec.repeat == 1 or e.path else f"{path} (repeat {r})"
-                raise e.at(where) from None
-            instances.append(Instance(t._prefix, path, r, rec.type, start, len(t.nodes), x, y))
-            x = y
+    for path, label, r, bt, p in walk(g):
+        start = len(t.nodes)
+        t.begin(label)
+        try:
+            y = bt.expand(t, x, p)
+        except GenomeError as e:
+            raise _located(e, path, r) from None
+        instances.append(Instance(label, path, r, bt.name, start, len(t.nodes), x, y))
+        x = y
     return Trace(g, t.nodes, instances, x)
+
+
+@lru_cache(maxsize=1 << 16)
+def _block_cost(kind: str, params: tuple[tuple[str, Any], ...], shape: Shape) -> tuple[Shape, int, int, int]:
+    t = Tracer(shape)
+    y = block_type(kind).expand(t, t.input, dict(params))
+    return (y.shape, sum(n.params for n in t.nodes), sum(n.macs for n in t.nodes),
+            sum(math.prod(n.shape) for n in t.nodes))
+
+
+def block_costs(g: Genome) -> Iterator[tuple[str, str, Shape, int, int, int]]:
+    """Per block instance: (label, type, output shape, params, MACs, activations), without keeping the ops.
+
+    Identical instances at the same input shape (the repeats of a stage, the blocks a search keeps) are costed
+    once and remembered, which is what makes costing thousands of sampled genomes cheap.
+    """
+    shape: Shape = tuple(g.input)
+    for path, label, r, bt, p in walk(g):
+        try:
+            shape, params, macs, acts = _block_cost(bt.name, tuple(p.items()), shape)
+        except GenomeError as e:
+            raise _located(e, path, r) from None
+        yield label, bt.name, shape, params, macs, acts
 
 
 def output_shape(g: Genome) -> Shape:

@@ -86,3 +86,25 @@ def seeds() -> list[str]:
 def _load_all() -> None:
     # Each family module registers its seeds on import.
     from . import classic, dense, inception, mobile, resnet  # noqa: F401
+
+
+def report() -> list[dict]:
+    """Each seed's computed figures beside its published ones (what ``nas seeds`` prints)."""
+    from ..cost import cost
+
+    rows = []
+    for name in seeds():
+        s = SEEDS[name]
+        g = s.genome()
+        c = cost(g)
+        row: dict = {"name": name, "family": s.family, "input": list(g.input), "classes": g.classes,
+                     "params": c.params, "macs": c.macs, "source": s.source}
+        for key, fig in (("params", s.params), ("macs", s.macs)):
+            if fig is not None:
+                row[f"published_{key}"] = fig.value
+                row[f"{key}_diff"] = c.params - fig.value if key == "params" else c.macs - fig.value
+                row[f"{key}_holds"] = fig.holds(row[key])
+        if s.note:
+            row["note"] = s.note
+        rows.append(row)
+    return rows

@@ -1,0 +1,184 @@
+"""The ``nas`` command line: ``nas decode``, ``nas seeds``, ``nas blocks``.
+
+Input mistakes print one line, ``nas: error: <file>: <field path>: <what was expected>``, and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .cost import cost, human, table
+from .errors import NasError
+from .genome import Genome, dumps, load, parse_shape
+from .registry import REGISTRY
+
+EXIT_USAGE = 2
+
+
+def _genome(target: str) -> Genome:
+    """A genome from a YAML path or a seed name."""
+    from .seeds import SEEDS, get_seed, seeds
+
+    p = Path(target)
+    if p.exists():
+        return load(p)
+    seeds()  # registers them
+    if target in SEEDS:
+        return get_seed(target).genome()
+    if p.suffix in (".yaml", ".yml") or "/" in target:
+        raise NasError("no such file", source=target)
+    raise NasError(f"'{target}' is neither a file nor a seed name; `nas seeds` lists the seeds")
+
+
+def _shape_arg(text: str) -> tuple[int, int, int]:
+    try:
+        return parse_shape(text, "--input")
+    except NasError as e:
+        raise argparse.ArgumentTypeError(e.message) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+    return v
+
+
+def cmd_decode(a: argparse.Namespace) -> int:
+    g = _genome(a.genome)
+    if a.input or a.classes:
+        g = g.with_input(a.input, a.classes)
+    try:
+        c = cost(g, level=a.level)
+    except NasError as e:
+        raise e.at(source=a.genome) from None
+    if a.format == "json":
+        print(json.dumps(c.to_dict(), indent=2))
+    elif a.format == "yaml":
+        print(dumps(g), end="")
+    else:
+        print(table(c))
+    note = sys.stderr if a.format != "table" else sys.stdout
+    if a.python:
+        from .export import to_python
+
+        Path(a.python).write_text(to_python(g))
+        print(f"wrote {a.python} (standalone PyTorch source, {c.params:,} parameters)", file=note)
+    if a.graph:
+        from .graph import graph, write_graph
+
+        G = graph(g)
+        write_graph(G, a.graph)
+        print(f"wrote {a.graph} ({G.number_of_nodes()} ops, {G.number_of_edges()} edges)", file=note)
+    if a.onnx:
+        from .export import to_onnx
+
+        to_onnx(g, a.onnx)
+        print(f"wrote {a.onnx} (ONNX, checked with onnx.checker)", file=note)
+    return 0
+
+
+def cmd_seeds(a: argparse.Namespace) -> int:
+    from .seeds import report
+
+    rows = report()
+    if a.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    head = ("seed", "family", "input", "params", "published", "MACs", "published")
+    lines = [head]
+    for r in rows:
+        lines.append((r["name"], r["family"], "x".join(map(str, r["input"])), f"{r['params']:,}",
+                      _published(r, "params"), f"{r['macs']:,} ({human(r['macs'])})", _published(r, "macs")))
+    widths = [max(len(l[i]) for l in lines) for i in range(len(head))]
+    for i, l in enumerate(lines):
+        print("  ".join(v.ljust(w) if j < 3 else v.rjust(w) for j, (v, w) in enumerate(zip(l, widths))).rstrip())
+        if i == 0:
+            print("-" * (sum(widths) + 2 * (len(widths) - 1)))
+    print("\nMACs: conv + fully-connected multiply-accumulates (FLOPs = 2 x MACs). "
+          "'=' reproduces the figure exactly; a percentage is the difference from a rounded published figure.")
+    return 0
+
+
+def _published(r: dict, key: str) -> str:
+    fig = r.get(f"published_{key}")
+    if fig is None:
+        return ""
+    if r[f"{key}_diff"] == 0:
+        return "="
+    return f"{human(fig)} ({100 * r[f'{key}_diff'] / fig:+.1f}%)"
+
+
+def cmd_blocks(a: argparse.Namespace) -> int:
+    for name in sorted(REGISTRY):
+        bt = REGISTRY[name]
+        print(f"{name}: {bt.doc}")
+        for k, p in bt.params.items():
+            if k == "drop_path":
+                continue
+            default = "required" if p.required else f"default {p.default!r}"
+            print(f"    {k:<18} {p.doc} ({default})")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``nas`` command."""
+    top = argparse.ArgumentParser(
+        prog="nas",
+        description="Neural architecture search for convolutional networks: decode genomes into exact layer "
+                    "tables, parameters and MACs, torch models and ONNX; list the classic seed networks.",
+        epilog="MACs are conv + fully-connected multiply-accumulates (FLOPs = 2 x MACs). "
+               "Run `nas COMMAND --help` for a command's options.")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    d = sub.add_parser("decode", help="layer table, params and MACs of a genome; export torch source, ONNX, graph",
+                       description="Decode a genome (a YAML file or a seed name) into its layer table with output "
+                                   "shapes, parameters and MACs, and optionally export it.")
+    d.add_argument("genome", help="a genome YAML file, or a seed name such as resnet50 (see `nas seeds`)")
+    d.add_argument("--format", choices=("table", "json", "yaml"), default="table",
+                   help="table: one row per layer with totals (default); json: the same as data; "
+                        "yaml: the normalized genome")
+    d.add_argument("--level", choices=("block", "op"), default="block",
+                   help="rows per block instance (default) or per primitive op")
+    d.add_argument("--input", type=_shape_arg, metavar="CxHxW", help="re-cost at another input, e.g. 3x160x160")
+    d.add_argument("--classes", type=_positive, metavar="N", help="re-cost with N output classes")
+    d.add_argument("--onnx", metavar="OUT", help="export the built model to ONNX (checked with onnx.checker)")
+    d.add_argument("--python", metavar="OUT", help="write a standalone PyTorch source file (imports only torch)")
+    d.add_argument("--graph", metavar="OUT", help="write the op graph as GraphML (.graphml) or DOT (.dot, .gv)")
+    d.set_defaults(func=cmd_decode)
+
+    s = sub.add_parser("seeds", help="the hand-designed seed networks with their figures",
+                       description="List the seed networks with params and MACs beside their published figures.")
+    s.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
+    s.set_defaults(func=cmd_seeds)
+
+    b = sub.add_parser("blocks", help="the block types a genome may use, with their parameters",
+                       description="List every registered block type and its parameters.")
+    b.set_defaults(func=cmd_blocks)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nas`` console script."""
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except NasError as e:
+        print(f"nas: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("nas: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `nas seeds | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
