@@ -98,7 +98,7 @@ class Tracer:
         ho = (h + 2 * ph - d * (kh - 1) - 1) // sh + 1
         wo = (w + 2 * pw - d * (kw - 1) - 1) // sw + 1
         if ho < 1 or wo < 1:
-            raise GenomeError(f"a {kh}x{kw} stride-{sh} convolution shrinks the {h}x{w} map below 1x1", "s")
+            raise GenomeError(f"the {h}x{w} map is too small for a {kh}x{kw} kernel with padding {ph}x{pw}", "k")
         per_out = (cin // groups) * kh * kw
         attrs = {"cin": cin, "c": c, "k": (kh, kw), "s": (sh, sw), "p": (ph, pw), "d": d, "groups": groups, "bias": bias}
         return self._add("conv", (x,), attrs, (c, ho, wo), c * per_out + (c if bias else 0), c * ho * wo * per_out)
@@ -143,7 +143,7 @@ class Tracer:
             raise GenomeError(f"padding {ph}x{pw} is more than half the {kh}x{kw} pooling window", "p")
         ho, wo = _pool_out(h, kh, sh, ph, ceil), _pool_out(w, kw, sw, pw, ceil)
         if ho < 1 or wo < 1:
-            raise GenomeError(f"a {kh}x{kw} stride-{sh} {kind} pool shrinks the {h}x{w} map below 1x1", "k")
+            raise GenomeError(f"the {h}x{w} map is too small for a {kh}x{kw} {kind} with padding {ph}x{pw}", "k")
         attrs = {"k": (kh, kw), "s": (sh, sw), "p": (ph, pw), "ceil": ceil}
         if kind == "avgpool":
             attrs["count_include_pad"] = count_include_pad

@@ -199,6 +199,11 @@ def build(g: Genome) -> Network:
 
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """Conv + linear multiply-accumulates of one forward pass at batch 1, counted with forward hooks."""
+    return measure(model, input_shape)[0]
+
+
+def measure(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+    """One eval-mode forward pass at batch 1: hook-counted conv + linear MACs and the output shape."""
     total = 0
 
     def conv_hook(m: nn.Conv2d, inp: Any, out: torch.Tensor) -> None:
@@ -220,12 +225,12 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros(1, *input_shape))
+            out = model(torch.randn(1, *input_shape))
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
-    return total
+    return total, tuple(out.shape[1:])
 
 
 def count_params(model: nn.Module) -> int:

@@ -73,7 +73,10 @@ def walk(g: Genome) -> Iterator[tuple[str, str, int, BlockType, dict[str, Any]]]
 
 
 def _located(e: GenomeError, path: str, repeat: int) -> GenomeError:
-    return e.at(path if repeat == 0 or e.path else f"{path} (repeat {repeat})")
+    located = e.at(path)
+    if repeat:
+        located.path += f" (repeat {repeat})"
+    return located
 
 
 def trace(g: Genome) -> Trace:

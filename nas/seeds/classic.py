@@ -1,1 +1,250 @@
-"""Seeds (filled in by the seeds work)."""
+"""The classic plain CNNs as seeds: LeNet-5, AlexNet (two-GPU and torchvision), ZFNet, VGG and SqueezeNet.
+
+Plain convolutions here have a bias and no batch norm (``bn: false``) unless noted; the VGG and AlexNet
+classifiers follow torchvision's order (linear, ReLU, dropout), and torchvision's ``AdaptiveAvgPool``
+before the classifier is left out since it is the identity at the nets' own input size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..genome import Genome
+from . import Figure, register_seed
+
+Rec = dict[str, Any]
+
+# Krizhevsky et al.'s response normalization (k=2, n=5, alpha=1e-4, beta=0.75). The paper's formula scales
+# the sum of squares by alpha; PyTorch's LocalResponseNorm scales it by alpha/n, hence alpha = 5 * 1e-4.
+LRN_KRIZHEVSKY: Rec = {"type": "lrn", "size": 5, "alpha": 5e-4, "beta": 0.75, "k": 2.0}
+
+
+def conv(c: int | str, k: int = 3, s: int = 1, p: int | None = None, *, groups: int = 1, bn: bool = False,
+         act: str | None = "relu", repeat: int = 1) -> Rec:
+    """A conv record; plain (bias, no norm) by default, with a conv bias kept even when ``bn``."""
+    rec: Rec = {"type": "conv", "c": c, "k": k, "s": s, "bn": bn, "act": act}
+    if p is not None:
+        rec["p"] = p
+    if groups != 1:
+        rec["groups"] = groups
+    if bn:
+        rec["bias"] = True
+    if repeat != 1:
+        rec["repeat"] = repeat
+    return rec
+
+
+def maxpool(k: int = 2, s: int | None = None, *, ceil: bool = False) -> Rec:
+    """A max-pool record (stride defaults to the window)."""
+    rec: Rec = {"type": "maxpool", "k": k, "s": s if s is not None else k}
+    if ceil:
+        rec["ceil"] = True
+    return rec
+
+
+def classifier(hidden: tuple[int, ...], drop: float = 0.5, *, drop_first: bool = False) -> list[Rec]:
+    """Flatten, then FC-ReLU layers with dropout after each (before each when ``drop_first``), then the logits."""
+    head: list[Rec] = [{"type": "flatten"}]
+    for h in hidden:
+        fc = {"type": "linear", "c": h, "act": "relu"}
+        head += [{"type": "dropout", "p": drop}, fc] if drop_first else [fc, {"type": "dropout", "p": drop}]
+    return head + [{"type": "linear"}]
+
+
+# ---------------------------------------------------------------- LeNet-5
+
+
+@register_seed(
+    "lenet5", family="lenet", source="LeCun et al. 1998, Fig. 2 (LeNet-5), with full C3 connectivity",
+    params=Figure(61_706, source="computed: 61,470 weights + 236 biases"),
+    macs=Figure(416_520, source="computed: convs 357,600 + FC 58,920"),
+    note="full C3 connectivity (the paper connects C3 to S2 sparsely: 1,516 parameters instead of 2,416), "
+         "parameter-free 2x2 average pooling for the trainable subsampling layers, and a linear output layer "
+         "for the paper's RBF units; tanh throughout",
+)
+def lenet5() -> Genome:
+    """LeNet-5 on 1x32x32: two 5x5 valid convs with 2x2 subsampling, then FC 120-84-10."""
+    return Genome.from_dict({
+        "input": [1, 32, 32], "classes": 10,
+        "stages": [{"blocks": [conv(c, 5, p=0, act="tanh"), {"type": "avgpool", "k": 2}]} for c in (6, 16)],
+        "head": [{"type": "linear", "c": 120, "act": "tanh"}, {"type": "linear", "c": 84, "act": "tanh"},
+                 {"type": "linear"}],
+    })
+
+
+# ---------------------------------------------------------------- AlexNet and ZFNet
+
+
+@register_seed(
+    "alexnet", family="alexnet", source="Krizhevsky et al. 2012, Sec. 3 and Fig. 2 (two-GPU form)",
+    params=Figure(60_965_224, source="computed from the paper's layers (paper: 60 million)"),
+    macs=Figure(724_406_816, source="computed from the paper's layers (about 720M)"),
+    note="3x227x227 so that the 11x11 stride-4 conv1 gives the paper's 55x55; conv2, conv4 and conv5 are "
+         "split across the two GPUs (groups=2), conv3 and the FC layers are connected across both",
+)
+def alexnet() -> Genome:
+    """AlexNet as in the paper: LRN after conv1 and conv2, grouped conv2/4/5, overlapping 3x3/2 max pools."""
+    return Genome.from_dict({
+        "input": [3, 227, 227], "classes": 1000,
+        "stem": [conv(96, 11, 4, 0), LRN_KRIZHEVSKY, maxpool(3, 2)],
+        "stages": [
+            {"blocks": [conv(256, 5, p=2, groups=2), LRN_KRIZHEVSKY, maxpool(3, 2)]},
+            {"blocks": [conv(384, p=1), conv(384, p=1, groups=2), conv(256, p=1, groups=2), maxpool(3, 2)]},
+        ],
+        "head": classifier((4096, 4096), 0.5),
+    })
+
+
+@register_seed(
+    "alexnet_tv", family="alexnet", source="torchvision alexnet (Krizhevsky 2014, 'One weird trick', single GPU)",
+    params=Figure(61_100_840, source="torchvision num_params"),
+    macs=Figure(714_188_480, source="torchvision _ops"),
+)
+def alexnet_tv() -> Genome:
+    """torchvision's single-GPU AlexNet: 64-192-384-256-256 channels, no LRN, dropout before each hidden FC."""
+    return Genome.from_dict({
+        "input": [3, 224, 224], "classes": 1000,
+        "stem": [conv(64, 11, 4, 2), maxpool(3, 2)],
+        "stages": [
+            {"blocks": [conv(192, 5, p=2), maxpool(3, 2)]},
+            {"blocks": [conv(384, p=1), conv(256, p=1), conv(256, p=1), maxpool(3, 2)]},
+        ],
+        "head": classifier((4096, 4096), 0.5, drop_first=True),
+    })
+
+
+@register_seed(
+    "zfnet", family="alexnet",
+    source="Zeiler & Fergus 2014, Fig. 3 geometry with Table 2's 512-1024-512 maps in layers 3-5",
+    params=Figure(107_627_624, source="computed"),
+    macs=Figure(2_476_704_896, source="computed"),
+    note="7x7/2 conv1 (pad 1: 110x110), 3x3/2 max pools in ceil mode (55x55, 13x13, 6x6), 5x5/2 conv2, "
+         "dense (single-GPU) connections, contrast normalization as LRN after layers 1 and 2",
+)
+def zfnet() -> Genome:
+    """ZFNet: AlexNet with a 7x7 stride-2 conv1, a stride-2 conv2 and 512-1024-512 channels in conv3-5."""
+    return Genome.from_dict({
+        "input": [3, 224, 224], "classes": 1000,
+        "stem": [conv(96, 7, 2, 1), maxpool(3, 2, ceil=True), LRN_KRIZHEVSKY],
+        "stages": [
+            {"blocks": [conv(256, 5, 2, 0), maxpool(3, 2, ceil=True), LRN_KRIZHEVSKY]},
+            {"blocks": [conv(512, p=1), conv(1024, p=1), conv(512, p=1), maxpool(3, 2)]},
+        ],
+        "head": classifier((4096, 4096), 0.5),
+    })
+
+
+# ---------------------------------------------------------------- VGG
+
+# Per stage: the convs as (channels, kernel, repeat) runs, followed by a 2x2 max pool.
+VGG_CONFIGS: dict[str, list[list[tuple[int, int, int]]]] = {
+    "A": [[(64, 3, 1)], [(128, 3, 1)], [(256, 3, 2)], [(512, 3, 2)], [(512, 3, 2)]],
+    "B": [[(64, 3, 2)], [(128, 3, 2)], [(256, 3, 2)], [(512, 3, 2)], [(512, 3, 2)]],
+    "C": [[(64, 3, 2)], [(128, 3, 2)], [(256, 3, 2), (256, 1, 1)], [(512, 3, 2), (512, 1, 1)],
+          [(512, 3, 2), (512, 1, 1)]],
+    "D": [[(64, 3, 2)], [(128, 3, 2)], [(256, 3, 3)], [(512, 3, 3)], [(512, 3, 3)]],
+    "E": [[(64, 3, 2)], [(128, 3, 2)], [(256, 3, 4)], [(512, 3, 4)], [(512, 3, 4)]],
+}
+
+
+def _vgg(cfg: str, bn: bool = False, lrn: bool = False) -> Genome:
+    """VGG config ``cfg`` (Simonyan & Zisserman Table 1) with torchvision's classifier; ``lrn`` after the first conv."""
+    stages = []
+    for i, runs in enumerate(VGG_CONFIGS[cfg]):
+        blocks = [conv(c, k, p=k // 2, bn=bn, repeat=n) for c, k, n in runs]
+        if lrn and i == 0:
+            blocks.insert(1, LRN_KRIZHEVSKY)
+        stages.append({"blocks": [*blocks, maxpool(2)]})
+    return Genome.from_dict({"input": [3, 224, 224], "classes": 1000, "stages": stages,
+                             "head": classifier((4096, 4096), 0.5)})
+
+
+_VGG_SRC = "Simonyan & Zisserman 2015, Table 1 config {}; torchvision {}"
+
+
+@register_seed("vgg11", family="vgg", source=_VGG_SRC.format("A", "vgg11"),
+               params=Figure(132_863_336, source="torchvision num_params"),
+               macs=Figure(7_609_090_048, source="torchvision _ops"))
+def vgg11() -> Genome:
+    """VGG-11 (config A)."""
+    return _vgg("A")
+
+
+@register_seed("vgg11_bn", family="vgg", source=_VGG_SRC.format("A", "vgg11_bn"),
+               params=Figure(132_868_840, source="torchvision num_params"),
+               macs=Figure(7_609_090_048, source="torchvision _ops"),
+               note="batch norm after every conv; the convs keep their bias as in torchvision")
+def vgg11_bn() -> Genome:
+    """VGG-11 (config A) with batch norm."""
+    return _vgg("A", bn=True)
+
+
+@register_seed("vgg_a_lrn", family="vgg", source="Simonyan & Zisserman 2015, Table 1 config A-LRN",
+               params=Figure(133_000_000, tol=0.005, source="paper Table 2: 133M"),
+               macs=Figure(7_609_090_048, source="computed (LRN adds no MACs: as vgg11)"),
+               note="LRN with Krizhevsky et al.'s parameters after the first conv; otherwise config A")
+def vgg_a_lrn() -> Genome:
+    """VGG config A-LRN: config A with local response normalization after the first conv."""
+    return _vgg("A", lrn=True)
+
+
+@register_seed("vgg13", family="vgg", source=_VGG_SRC.format("B", "vgg13"),
+               params=Figure(133_047_848, source="torchvision num_params"),
+               macs=Figure(11_308_466_176, source="torchvision _ops"))
+def vgg13() -> Genome:
+    """VGG-13 (config B)."""
+    return _vgg("B")
+
+
+@register_seed("vgg_c", family="vgg", source="Simonyan & Zisserman 2015, Table 1 config C",
+               params=Figure(133_638_952, source="computed (paper Table 2: 134M)"),
+               macs=Figure(11_770_888_192, source="computed"),
+               note="config C: a 1x1 conv closes each of the last three stages")
+def vgg_c() -> Genome:
+    """VGG-16 config C: config B plus a 1x1 conv in each of the last three stages."""
+    return _vgg("C")
+
+
+@register_seed("vgg16", family="vgg", source=_VGG_SRC.format("D", "vgg16"),
+               params=Figure(138_357_544, source="torchvision num_params"),
+               macs=Figure(15_470_264_320, source="torchvision _ops"))
+def vgg16() -> Genome:
+    """VGG-16 (config D)."""
+    return _vgg("D")
+
+
+@register_seed("vgg19", family="vgg", source=_VGG_SRC.format("E", "vgg19"),
+               params=Figure(143_667_240, source="torchvision num_params"),
+               macs=Figure(19_632_062_464, source="torchvision _ops"))
+def vgg19() -> Genome:
+    """VGG-19 (config E)."""
+    return _vgg("E")
+
+
+# ---------------------------------------------------------------- SqueezeNet
+
+
+def _fire(squeeze: int, expand: int) -> Rec:
+    """A fire module with equal 1x1 and 3x3 expands."""
+    return {"type": "fire", "squeeze": squeeze, "e1": expand, "e3": expand}
+
+
+@register_seed(
+    "squeezenet1_0", family="squeezenet", source="Iandola et al. 2016, Table 1; torchvision squeezenet1_0",
+    params=Figure(1_248_424, source="torchvision num_params"),
+    macs=Figure(818_924_576, source="torchvision _ops"),
+    test_input=(3, 64, 64),
+)
+def squeezenet1_0() -> Genome:
+    """SqueezeNet 1.0: 7x7/2 conv, eight fire modules between ceil-mode max pools, a 1x1 conv classifier."""
+    pool = maxpool(3, 2, ceil=True)
+    return Genome.from_dict({
+        "input": [3, 224, 224], "classes": 1000,
+        "stem": [conv(96, 7, 2, 0), pool],
+        "stages": [
+            {"blocks": [_fire(16, 64), _fire(16, 64), _fire(32, 128)]},
+            {"blocks": [pool, _fire(32, 128), _fire(48, 192), _fire(48, 192), _fire(64, 256)]},
+            {"blocks": [pool, _fire(64, 256)]},
+        ],
+        "head": [{"type": "dropout", "p": 0.5}, conv("classes", 1), {"type": "gap"}, {"type": "flatten"}],
+    })
