@@ -77,10 +77,20 @@ _SE = Param("float", 0.0, "squeeze-and-excitation ratio (0 = off)", hi=1.0)
 _PRE = Param("bool", False, "pre-activation order (norm and activation before each conv)")
 _GATE = Param("choice", "sigmoid", "SE gate", choices=("sigmoid", "hardsigmoid"))
 _DROP = Param("float", 0.0, "drop-path rate; set by the network's ramp", hi=0.99)
+_SHORTCUT = Param("choice", "auto", "shortcut: a 1x1 projection only when the shape changes (auto), always (conv), "
+                  "or never (identity)", choices=("auto", "conv", "identity"))
 
 
 def _residual(t: Tracer, x: Ref, y: Ref, shortcut: Ref, p: dict[str, Any]) -> Ref:
+    if shortcut.shape != y.shape:
+        raise GenomeError(f"an identity shortcut cannot add the {'x'.join(map(str, shortcut.shape))} input to the "
+                          f"{'x'.join(map(str, y.shape))} output", "shortcut")
     return t.add(t.droppath(y, p["drop_path"]), shortcut)
+
+
+def _projects(x: Ref, c: int, s: Any, p: dict[str, Any]) -> bool:
+    """Whether the shortcut is a 1x1 projection (ResNet's option B, or C when ``shortcut: conv``)."""
+    return p["shortcut"] == "conv" or (p["shortcut"] == "auto" and (s != 1 or x.shape[0] != c))
 
 
 # ---------------------------------------------------------------- plain layers
@@ -184,12 +194,13 @@ def _linear(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
 # ---------------------------------------------------------------- residual units
 
 
-@register("basic", {"c": _C, "s": _S, "act": _ACT, "se": _SE, "preact": _PRE, "drop_path": _DROP},
+@register("basic", {"c": _C, "s": _S, "act": _ACT, "se": _SE, "preact": _PRE, "shortcut": _SHORTCUT,
+                   "drop_path": _DROP},
           drop_path=True, example={"c": 16, "s": 2})
 def _basic(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
     """ResNet basic unit: two 3x3 convs and a shortcut (a 1x1 projection when the shape changes)."""
     c, s, act = p["c"], p["s"], p["act"]
-    project = s != 1 or x.shape[0] != c
+    project = _projects(x, c, s, p)
     if p["preact"]:
         xa = t.act(t.bn(x), act)
         y = t.conv(xa, c, 3, s)
@@ -210,14 +221,14 @@ def _basic(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
     "mid": Param("int", None, "bottleneck width (default c/4; ResNeXt and Wide ResNet widen it)"),
     "groups": Param("int", 1, "groups of the 3x3 conv (ResNeXt cardinality)"),
     "stride_on": Param("choice", "3x3", "which conv carries the stride (v1.5: 3x3, v1: 1x1)", choices=("3x3", "1x1")),
-    "act": _ACT, "se": _SE, "preact": _PRE, "drop_path": _DROP,
+    "act": _ACT, "se": _SE, "preact": _PRE, "shortcut": _SHORTCUT, "drop_path": _DROP,
 }, drop_path=True, example={"c": 32, "s": 2, "groups": 2, "se": 0.25})
 def _bottleneck(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
     """ResNet bottleneck unit: 1x1 reduce, 3x3 (grouped), 1x1 expand, and a shortcut."""
     c, s, act, g = p["c"], p["s"], p["act"], p["groups"]
     mid = p["mid"] or max(1, c // 4)
     s1, s3 = (s, 1) if p["stride_on"] == "1x1" else (1, s)
-    project = s != 1 or x.shape[0] != c
+    project = _projects(x, c, s, p)
     if p["preact"]:
         xa = t.act(t.bn(x), act)
         y = t.conv(xa, mid, 1, s1)

@@ -7,15 +7,22 @@ import logging
 import warnings
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._trace import Node
 from .errors import NasError
 from .genome import Genome
 from .network import trace
 
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
-def to_onnx(g: Genome, path: str | Path, opset: int = 18) -> Path:
-    """Export the built model (eval mode, batch 1) to ONNX and check it with ``onnx.checker``."""
+
+def to_onnx(g: Genome, path: str | Path, opset: int = 18, model: "torch.nn.Module | None" = None) -> Path:
+    """Export the built model (or ``model``, e.g. a trained one) to ONNX, checked with ``onnx.checker``.
+
+    The batch dimension stays dynamic; the model is exported in eval mode (batch norm folded by the exporter).
+    """
     try:
         import onnx
         import torch
@@ -23,7 +30,7 @@ def to_onnx(g: Genome, path: str | Path, opset: int = 18) -> Path:
         raise NasError("ONNX export needs the 'export' extra: pip install 'nas[export]'") from None
     from .builder import build
 
-    model = build(g).eval()
+    model = (model if model is not None else build(g)).eval()
     x = torch.zeros(1, *g.input)
     p = Path(path)
     # The exporter reports progress on stdout, stderr and its logger; keep the CLI's output to what was asked.
