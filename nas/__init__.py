@@ -16,7 +16,7 @@ from .errors import GenomeError, NasError
 from .genome import Block, Genome, Stage, dumps, load, loads, parse_shape, save
 from .graph import graph, write_graph
 from .network import Trace, trace
-from .seeds import Figure, Seed, get_seed, seed, seeds
+from .zoo import Figure, Seed, get_seed, seed, seeds
 from .registry import ACTIVATIONS, REGISTRY, BlockType, Param, block_type, block_types, register
 
 __version__ = "0.1.0"

@@ -21,7 +21,7 @@ EXIT_USAGE = 2
 
 def _genome(target: str) -> Genome:
     """A genome from a YAML path or a seed name."""
-    from .seeds import SEEDS, get_seed, seeds
+    from .zoo import SEEDS, get_seed, seeds
 
     p = Path(target)
     if p.exists():
@@ -86,7 +86,7 @@ def cmd_decode(a: argparse.Namespace) -> int:
 
 
 def cmd_seeds(a: argparse.Namespace) -> int:
-    from .seeds import report
+    from .zoo import report
 
     rows = report()
     if a.format == "json":
@@ -103,7 +103,7 @@ def cmd_seeds(a: argparse.Namespace) -> int:
         if i == 0:
             print("-" * (sum(widths) + 2 * (len(widths) - 1)))
     print("\nMACs: conv + fully-connected multiply-accumulates (FLOPs = 2 x MACs). "
-          "'=' reproduces the figure exactly; a percentage is the difference from a rounded published figure.")
+          "'=' reproduces the published figure exactly, '= (computed)' a figure worked out from the paper's layer table; a percentage is the difference from a rounded published figure.")
     return 0
 
 
@@ -112,7 +112,7 @@ def _published(r: dict, key: str) -> str:
     if fig is None:
         return ""
     if r[f"{key}_diff"] == 0:
-        return "="
+        return "= (computed)" if r.get(f"{key}_source", "").startswith("computed") else "="
     return f"{human(fig)} ({100 * r[f'{key}_diff'] / fig:+.1f}%)"
 
 

@@ -4,7 +4,7 @@ Each family is one genome factory with its width multiplier (and input resolutio
 registered from a table. Channel counts are resolved here, so a genome holds plain integers.
 
 >>> import nas
->>> from nas.seeds import seed
+>>> from nas.zoo import seed
 >>> nas.cost(seed("mobilenet_v2")).macs
 300774272
 """
