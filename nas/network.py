@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterator
@@ -98,10 +97,9 @@ def trace(g: Genome) -> Trace:
 
 @lru_cache(maxsize=1 << 16)
 def _block_cost(kind: str, params: tuple[tuple[str, Any], ...], shape: Shape) -> tuple[Shape, int, int, int]:
-    t = Tracer(shape)
+    t = Tracer(shape, record=False)
     y = block_type(kind).expand(t, t.input, dict(params))
-    return (y.shape, sum(n.params for n in t.nodes), sum(n.macs for n in t.nodes),
-            sum(math.prod(n.shape) for n in t.nodes))
+    return y.shape, t.params, t.macs, t.activations
 
 
 def block_costs(g: Genome) -> Iterator[tuple[str, str, Shape, int, int, int]]:
