@@ -10,7 +10,6 @@ True
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -41,7 +40,17 @@ class Block:
     repeat: int = 1
 
     def __hash__(self) -> int:
-        return hash(json.dumps(self.to_dict(), sort_keys=True))
+        return hash((self.type, frozenset(self.params.items()), self.repeat))
+
+    @classmethod
+    def of(cls, type: str, repeat: int = 1, **params: Any) -> "Block":
+        """A record from resolved values, in canonical form (schema order, defaults left out), unchecked.
+
+        For code that generates genomes it already knows to be well formed (search spaces); anything read
+        from a user goes through ``from_dict``.
+        """
+        spec = block_type(type).params
+        return cls(type, {k: params[k] for k in spec if k in params and params[k] != spec[k].default}, repeat)
 
     @classmethod
     def from_dict(cls, d: Any, path: str = "") -> "Block":
@@ -65,8 +74,9 @@ class Block:
         for key, spec in bt.params.items():
             if spec.required and key not in params:
                 raise GenomeError(f"block type '{bt.name}' needs parameter '{key}' ({spec.doc})", path)
-        # Canonical order: the schema's, so that equal blocks also print alike.
-        ordered = {k: params[k] for k in bt.params if k in params}
+        # Canonical form: the schema's order, and no parameter that only repeats its default, so that blocks
+        # describing the same layers compare, hash and print alike.
+        ordered = {k: params[k] for k in bt.params if k in params and params[k] != bt.params[k].default}
         return cls(bt.name, ordered, repeat)
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,7 +133,7 @@ class Genome:
     drop_path: float = 0.0
 
     def __hash__(self) -> int:
-        return hash(dumps(self))
+        return hash((self.stages, self.stem, self.head, self.input, self.classes, self.name, self.drop_path))
 
     def with_input(self, input: tuple[int, int, int] | None = None, classes: int | None = None) -> "Genome":
         """The same network for another input shape or number of classes."""

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 from . import blocks as _blocks  # noqa: F401  (registers the block types)
 from ._trace import Node, Ref, Shape, Tracer
 from .errors import GenomeError
-from .genome import Genome
+from .genome import Block, Genome
 from .registry import BlockType, block_type
 
 
@@ -51,19 +51,25 @@ def _records(g: Genome):
         yield f"head[{i}]", f"head.{i}", b, False
 
 
+def _repeats(rec: Block, classes: int) -> Iterator[tuple[int, BlockType, dict[str, Any]]]:
+    """The instances of one record: (repeat index, block type, resolved params)."""
+    bt = block_type(rec.type)
+    base = bt.resolve(rec.params)
+    if base.get("c") == "classes":
+        base["c"] = classes
+    for r in range(rec.repeat):
+        p = dict(base)
+        if r and "s" in p:
+            p["s"] = 1  # a record's stride applies to its first repeat only
+        yield r, bt, p
+
+
 def walk(g: Genome) -> Iterator[tuple[str, str, int, BlockType, dict[str, Any]]]:
     """Every block instance in order: (field path, label, repeat index, block type, resolved params)."""
     ramp = [b for _, _, b, staged in _records(g) if staged and block_type(b.type).drop_path]
     n_ramp, k = sum(b.repeat for b in ramp), 0
     for path, label, rec, staged in _records(g):
-        bt = block_type(rec.type)
-        base = bt.resolve(rec.params)
-        if base.get("c") == "classes":
-            base["c"] = g.classes
-        for r in range(rec.repeat):
-            p = dict(base)
-            if r and "s" in p:
-                p["s"] = 1  # a record's stride applies to its first repeat only
+        for r, bt, p in _repeats(rec, g.classes):
             if bt.drop_path and staged:
                 k += 1
                 if g.drop_path:
@@ -120,3 +126,18 @@ def block_costs(g: Genome) -> Iterator[tuple[str, str, Shape, int, int, int]]:
 def output_shape(g: Genome) -> Shape:
     """Shape of the network's output for one sample."""
     return trace(g).output.shape
+
+
+@lru_cache(maxsize=1 << 16)
+def section_cost(records: tuple[Block, ...], shape: Shape, classes: int = 1000) -> tuple[Shape, int, int, int]:
+    """(output shape, params, MACs, activations) of a run of block records on a ``shape`` input, remembered.
+
+    Search spaces cost a candidate stage by stage with this, so that a mutation re-costs only what it changed.
+    Drop-path rates do not change the cost and are left out. A shape that does not fit raises GenomeError.
+    """
+    params = macs = acts = 0
+    for rec in records:
+        for _, bt, p in _repeats(rec, classes):
+            shape, pa, ma, ac = _block_cost(bt.name, tuple(p.items()), shape)
+            params, macs, acts = params + pa, macs + ma, acts + ac
+    return shape, params, macs, acts

@@ -44,10 +44,18 @@ def test_save_and_load_file(tmp_path) -> None:
 
 
 def test_genome_is_not_mutated_by_with_params() -> None:
-    b = nas.Block.from_dict({"type": "conv", "c": 8, "k": 3})
-    b2 = b.with_params(k=5)
-    assert b.params["k"] == 3 and b2.params["k"] == 5
+    b = nas.Block.from_dict({"type": "conv", "c": 8, "k": 5})
+    b2 = b.with_params(k=7)
+    assert b.params["k"] == 5 and b2.params["k"] == 7
     assert b2.with_params(k=None).params == {"c": 8}
+
+
+def test_defaults_are_left_out_so_equal_networks_compare_equal() -> None:
+    a = nas.Block.from_dict({"type": "conv", "c": 8, "k": 3, "s": 1, "act": "relu"})
+    b = nas.Block.from_dict({"type": "conv", "c": 8})
+    assert a == b and hash(a) == hash(b) and a.to_dict() == {"type": "conv", "c": 8}
+    assert nas.Block.of("conv", c=8, k=3) == b
+    assert nas.Block.of("conv", repeat=2, k=5, c=8).to_dict() == {"type": "conv", "c": 8, "k": 5, "repeat": 2}
 
 
 def test_short_form() -> None:
