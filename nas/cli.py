@@ -1,4 +1,4 @@
-"""The ``nas`` command line: ``nas decode``, ``nas seeds``, ``nas blocks``.
+"""The ``nas`` command line: ``nas decode``, ``nas seeds``, ``nas spaces``, ``nas blocks``.
 
 Input mistakes print one line, ``nas: error: <file>: <field path>: <what was expected>``, and exit with 2.
 """
@@ -128,6 +128,27 @@ def cmd_blocks(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_spaces(a: argparse.Namespace) -> int:
+    import search_spaces
+
+    rows = [search_spaces.get(n, a.input, a.classes).describe() for n in search_spaces.names()]
+    if a.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        low, high = r["macs"]
+        print(f"{r['name']}: {r['doc']}")
+        print(f"    input {'x'.join(map(str, r['input']))}, {r['classes']} classes; {len(r['dimensions'])} dimensions, "
+              f"10^{r['log10_size']:.1f} architectures; MACs {human(low)} to {human(high)}")
+        if r["seeds"]:
+            print("    seeds: " + ", ".join(f"{n} ({human(m)} MACs)" for n, m in r["seeds"].items()))
+        if a.dimensions:
+            for d in r["dimensions"]:
+                gate = f"  (when {d['when'][0]} {'>' if d['when'][1] == 'gt' else '=='} {d['when'][2]})" if "when" in d else ""
+                print(f"      {d['name']:<22} {', '.join(map(str, d['choices']))}{gate}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nas`` command."""
     top = argparse.ArgumentParser(
@@ -158,6 +179,15 @@ def parser() -> argparse.ArgumentParser:
                        description="List the seed networks with params and MACs beside their published figures.")
     s.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
     s.set_defaults(func=cmd_seeds)
+
+    sp = sub.add_parser("spaces", help="the search spaces: dimensions, size, MAC range, seeds",
+                        description="List the search spaces with their size (log10 of the number of architectures), "
+                                    "their MAC range at the deployment input and the seeds they contain.")
+    sp.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
+    sp.add_argument("--dimensions", action="store_true", help="also list every dimension and its choices")
+    sp.add_argument("--input", type=_shape_arg, metavar="CxHxW", help="deployment input (default: each space's own)")
+    sp.add_argument("--classes", type=_positive, metavar="N", help="number of classes (default: each space's own)")
+    sp.set_defaults(func=cmd_spaces)
 
     b = sub.add_parser("blocks", help="the block types a genome may use, with their parameters",
                        description="List every registered block type and its parameters.")

@@ -1,1 +1,120 @@
-"""Search space (to be written)."""
+"""The ResNet space: basic or bottleneck units, depth per stage, widths, cardinality, SE, pre-activation, stride placement.
+
+The skeleton is torchvision's ResNet (He et al. 2016): a 7x7 stride-2 stem with a 3x3 max pool, four stages that
+halve the resolution from the second on, global pooling and the classifier. A bottleneck's width follows
+torchvision's rule ``mid = int(planes * width_per_group / 64) * groups``, which covers ResNeXt's cardinality
+(Xie et al. 2017) and Wide ResNet's widening (Zagoruyko and Komodakis 2016). Contains resnet18 to resnet152 (v1.5
+and v1), resnext50_32x4d, wide_resnet50_2, se_resnet50 and the pre-activation nets.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from nas import Block, Genome
+from nas.network import section_cost
+
+from . import register
+from ._base import Config, Dim, Space, expand, outside, resolved, runs
+
+DEPTHS = ((1, 2, 3, 4), (1, 2, 3, 4, 6, 8), (1, 2, 3, 4, 6, 8, 12, 16, 23, 36), (1, 2, 3, 4))
+"""Depth choices per stage; they hold resnet18 (2-2-2-2), 34/50 (3-4-6-3), 101 (3-4-23-3) and 152 (3-8-36-3)."""
+
+BASES = (32, 48, 64, 80, 96)
+GROUPS = (1, 2, 4, 8, 16, 32, 64)
+WIDTH_PER_GROUP = (4, 8, 16, 32, 64, 128)
+STEM = 64  # torchvision keeps the stem at 64 channels whatever the stage widths
+
+
+@register
+class ResNetSpace(Space):
+    """Residual networks on torchvision's ResNet skeleton."""
+
+    name = "resnet"
+    doc = "ResNet skeleton: basic/bottleneck, depth per stage, base width, groups x width per group, SE, pre-activation, stride on 1x1 or 3x3"
+    seeds = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet50_v1", "resnet101_v1",
+             "resnet152_v1", "resnext50_32x4d", "wide_resnet50_2", "se_resnet50", "preact_resnet18",
+             "preact_resnet50")
+
+    def __init__(self, input: tuple[int, int, int] | None = None, classes: int | None = None) -> None:
+        super().__init__(input, classes)
+        self._stages: dict[tuple[Any, ...], tuple[int, int, int]] = {}
+
+    def _dimensions(self) -> Iterable[Dim]:
+        yield Dim("block", ("basic", "bottleneck"), ordered=False, doc="residual unit")
+        yield Dim("preact", (False, True), ordered=False, doc="pre-activation units (He et al. 2016b)")
+        yield Dim("base", BASES, doc="channels of the first stage's 3x3 convs (64 in ResNet)")
+        yield Dim("se", (0.0, 0.0625), doc="squeeze-and-excitation ratio (1/16 in SENet)")
+        yield Dim("groups", GROUPS, ("block", "eq", "bottleneck"), doc="cardinality of the 3x3 convs")
+        yield Dim("width_per_group", WIDTH_PER_GROUP, ("block", "eq", "bottleneck"), doc="64 in ResNet, 4 in ResNeXt-32x4d")
+        yield Dim("stride_on", ("1x1", "3x3"), ("block", "eq", "bottleneck"), doc="v1 strides the 1x1, v1.5 the 3x3")
+        for i, depths in enumerate(DEPTHS):
+            yield Dim(f"s{i}.depth", depths, doc="units in the stage")
+
+    # ------------------------------------------------------------ decoding
+
+    def _stage(self, config: Mapping[str, Any], i: int) -> tuple[Block, ...]:
+        planes = config["base"] * 2**i
+        extra: dict[str, Any] = {"se": config["se"], "preact": config["preact"]}
+        if config["block"] == "bottleneck":
+            c = 4 * planes
+            mid = int(planes * config["width_per_group"] / 64) * config["groups"]
+            extra.update(mid=None if mid == c // 4 else mid, groups=config["groups"], stride_on=config["stride_on"])
+        else:
+            c = planes
+        extra = {k: v for k, v in extra.items() if v is not None}
+        first = Block.of(config["block"], c=c, s=1 if i == 0 else 2, **extra)
+        rest = Block.of(config["block"], c=c, **extra)
+        return runs([first] + [rest] * (config[f"s{i}.depth"] - 1))
+
+    def sections(self, config: Mapping[str, Any]):
+        pre = config["preact"]
+        conv = Block.of("conv", c=STEM, k=7, s=2, **({"bias": False, "bn": False, "act": None} if pre else {}))
+        stem = (conv, Block.of("maxpool", k=3, s=2, p=1))
+        head = ((Block.of("bn"), Block.of("act")) if pre else ()) + (Block.of("gap"), Block.of("linear"))
+        return stem, [self._stage(config, i) for i in range(len(DEPTHS))], head
+
+    def cost(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
+        """The section-by-section cost with each stage's cost remembered (the sampler's hot path)."""
+        unit = (config["block"], config["preact"], config["base"], config["se"], config.get("groups"),
+                config.get("width_per_group"), config.get("stride_on"))
+        macs = params = acts = 0
+        for i in range(-1, len(DEPTHS) + 1):  # -1: the stem, len(DEPTHS): the head
+            key = (i, config[f"s{i}.depth"] if 0 <= i < len(DEPTHS) else 0, unit)
+            cost = self._stages.get(key)
+            if cost is None:
+                cost = self._stages[key] = self._section(config, i)
+            macs, params, acts = macs + cost[0], params + cost[1], acts + cost[2]
+        return macs, params, acts
+
+    def _section(self, config: Mapping[str, Any], i: int) -> tuple[int, int, int]:
+        stem, stages, head = self.sections(config)
+        shape, *_ = section_cost(stem, self.input, self.classes)
+        if i == -1:
+            _, p, m, a = section_cost(stem, self.input, self.classes)
+            return m, p, a
+        for stage in stages[:i]:  # the input of stage i (or of the head) does not depend on the depths
+            shape, *_ = section_cost(stage[:1], shape, self.classes)
+        _, p, m, a = section_cost(stages[i] if i < len(stages) else head, shape, self.classes)
+        return m, p, a
+
+    # ------------------------------------------------------------ encoding
+
+    def encode(self, genome: Genome) -> Config:
+        if len(genome.stages) != len(DEPTHS):
+            raise outside(self.name, f"expected {len(DEPTHS)} stages of residual units")
+        stages = [expand(s.blocks) for s in genome.stages]
+        first = stages[0][0]
+        if first.type not in ("basic", "bottleneck"):
+            raise outside(self.name, f"stage 0 starts with a '{first.type}' block, not a residual unit")
+        p = resolved(first)
+        block = first.type
+        planes = p["c"] // 4 if block == "bottleneck" else p["c"]
+        config: Config = {"block": block, "preact": p["preact"], "base": planes, "se": p["se"]}
+        if block == "bottleneck":
+            mid = p["mid"] or p["c"] // 4
+            config.update(groups=p["groups"], width_per_group=mid * 64 // (planes * p["groups"]),
+                          stride_on=p["stride_on"])
+        for i, blocks in enumerate(stages):
+            config[f"s{i}.depth"] = len(blocks)
+        return config
