@@ -218,16 +218,19 @@ class Space:
             out[name] = v
         return out
 
-    def _feasible(self, budget: Budget) -> None:
+    def check_budget(self, budget: "Budget | int | str | None") -> Budget:
+        """The budget as a Budget; one below the space's smallest member raises NasError naming that member's MACs."""
+        budget = Budget.of(budget)
         low = self.min_cost()
         if not budget.fits(low):
             raise NasError(f"budget {budget} is below the smallest member of space '{self.name}' "
                            f"({low[0]:,} MACs, {low[1]:,} params at {'x'.join(map(str, self.input))})")
+        return budget
 
     def sample_config(self, rng: np.random.Generator, budget: "Budget | int | str | None" = None) -> Config:
         """A config drawn uniformly over the dimensions, then repaired down to the budget if it is over."""
         budget = Budget.of(budget)
-        self._feasible(budget)
+        self.check_budget(budget)
         return self._repair(self._fill({}, rng), rng, budget)
 
     def sample(self, rng: np.random.Generator, budget: "Budget | int | str | None" = None) -> Genome:
@@ -246,7 +249,7 @@ class Space:
     def _repair(self, config: Config, rng: np.random.Generator, budget: Budget) -> Config:
         if budget.fits(self.cost(config)):
             return config
-        self._feasible(budget)
+        self.check_budget(budget)
         pos = self._pos
         path = [d.name for d in self.dimensions if d.ordered and d.name in config
                 for _ in range(pos[d.name][config[d.name]])]
