@@ -102,6 +102,7 @@ class Space:
         # costs right without re-filling (costs read only active dimensions).
         self._refill = any(d.when and d.when[1] != "gt" and self._dims[d.when[0]].ordered for d in self.dimensions)
         self._min: tuple[int, int, int] | None = None
+        self.stats = {"samples": 0, "repaired": 0}  # how often a drawn config was over the budget
 
     # ------------------------------------------------------------ what a space defines
 
@@ -229,9 +230,13 @@ class Space:
 
     def sample_config(self, rng: np.random.Generator, budget: "Budget | int | str | None" = None) -> Config:
         """A config drawn uniformly over the dimensions, then repaired down to the budget if it is over."""
-        budget = Budget.of(budget)
-        self.check_budget(budget)
-        return self._repair(self._fill({}, rng), rng, budget)
+        budget = self.check_budget(budget)
+        config = self._fill({}, rng)
+        self.stats["samples"] += 1
+        if budget.fits(self.cost(config)):
+            return config
+        self.stats["repaired"] += 1
+        return self._repair(config, rng, budget)
 
     def sample(self, rng: np.random.Generator, budget: "Budget | int | str | None" = None) -> Genome:
         """A genome within the budget, drawn without building any model, in bounded work."""
