@@ -1,0 +1,107 @@
+"""Search quality of each strategy on a fixed surrogate objective that needs no training.
+
+(Named strategy_quality.py, not strategies.py, so that running it does not shadow the strategies package.)
+
+Run: python benchmarks/strategy_quality.py [--seeds 10] [--evals 300] [--out benchmarks/strategies.md]
+
+The surrogate scores a config by its distance to a fixed hidden optimum in the space's dimensions (each ordered
+dimension scaled to [0, 1], each categorical one matched or not), plus a mild reward for MACs; under the budget
+the hidden optimum is usually out of reach, so a strategy has to trade dimensions against each other as it would
+for accuracy. It is a synthetic landscape for comparing strategies, not a model of accuracy. For every strategy,
+space and seed the best value after 100 and 300 evaluations is recorded, and how many evaluations it took to reach
+random search's mean 300-evaluation best. Target: evolution and optuna reach it in at most 100 evaluations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+import search_spaces
+import strategies
+from search_spaces import Space
+
+
+def surrogate(space: Space, seed: int = 1234):
+    """A fixed objective over the space's configs: closeness to a hidden optimum, plus a little for MACs."""
+    rng = np.random.default_rng(seed)
+    target = {d.name: rng.random() if d.ordered else d.choices[int(rng.integers(len(d.choices)))]
+              for d in space.dimensions}
+    weight = {d.name: rng.uniform(0.5, 1.5) for d in space.dimensions}
+    pos = {d.name: {v: i / max(1, len(d.choices) - 1) for i, v in enumerate(d.choices)} for d in space.dimensions}
+    ordered = {d.name: d.ordered for d in space.dimensions}
+
+    def f(config: dict, macs: int) -> float:
+        loss = 0.0
+        for k, v in config.items():
+            miss = (pos[k][v] - target[k]) ** 2 if ordered[k] else float(v != target[k])
+            loss += weight[k] * miss
+        return -loss / len(config) + 0.02 * math.log(macs)
+
+    return f
+
+
+def run(name: str, space: Space, budget: int, seed: int, evals: int, f) -> list[float]:  # noqa: ANN001
+    """Best-so-far after each evaluation."""
+    s = strategies.get(name)(space, budget=budget, seed=seed)
+    best, curve = -math.inf, []
+    for _ in range(evals):
+        c = s.ask()
+        value = f(c.config, c.macs)
+        s.tell(c, {"accuracy": value})
+        best = max(best, value)
+        curve.append(best)
+    return curve
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--evals", type=int, default=300)
+    ap.add_argument("--spaces", default="mobilenet,resnet")
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args()
+    budgets = {"mobilenet": 300_000_000, "resnet": 4_000_000_000}
+    rows = []
+    for space_name in a.spaces.split(","):
+        space = search_spaces.get(space_name)
+        budget = budgets.get(space_name) or sum(space.mac_range()) // 3
+        f = surrogate(space)
+        curves: dict[str, list[list[float]]] = {}
+        secs: dict[str, float] = {}
+        for name in strategies.names():
+            t = time.perf_counter()
+            curves[name] = [run(name, space, budget, seed, a.evals, f) for seed in range(a.seeds)]
+            secs[name] = (time.perf_counter() - t) / (a.seeds * a.evals)
+            print(f"{space_name} {name}: {secs[name] * 1e3:.1f} ms per ask+tell", flush=True)
+        target = statistics.mean(c[-1] for c in curves["random"])
+        for name, cs in curves.items():
+            reach = [next((i + 1 for i, v in enumerate(c) if v >= target), None) for c in cs]
+            reached = sorted(r for r in reach if r is not None)
+            at100 = [c[min(99, len(c) - 1)] for c in cs]
+            at300 = [c[-1] for c in cs]
+            rows.append((space_name, f"{budget / 1e6:,.0f}M", name,
+                         f"{statistics.mean(at100):.4f} ± {statistics.stdev(at100):.4f}",
+                         f"{statistics.mean(at300):.4f} ± {statistics.stdev(at300):.4f}",
+                         f"{statistics.median(reached) if len(reached) > len(cs) / 2 else '>' + str(a.evals)}",
+                         f"{len(reached)}/{len(cs)}", f"{secs[name] * 1e3:.1f}"))
+    head = ("space", "budget (MACs)", "strategy", f"best @100 (mean ± sd, {a.seeds} seeds)", f"best @{a.evals}",
+            "evals to random's best (median)", "seeds reaching it", "ms per ask+tell")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if a.out:
+        a.out.write_text("# Strategy quality on a surrogate objective\n\n"
+                         f"`python benchmarks/strategy_quality.py --seeds {a.seeds} --evals {a.evals} --out {a.out}`\n\n"
+                         + (__doc__ or "").split("\n\n", 1)[1].split("\n\nRun:")[0].strip() + "\n\n"
+                         "\"random's best\" is random search's mean best after "
+                         f"{a.evals} evaluations over the seeds.\n\n" + text)
+
+
+if __name__ == "__main__":
+    main()
