@@ -1,4 +1,4 @@
-"""The ``nas`` command line: ``nas decode``, ``nas seeds``, ``nas spaces``, ``nas blocks``.
+"""The ``nas`` command line: ``nas search``, ``nas decode``, ``nas seeds``, ``nas spaces``, ``nas blocks``.
 
 Input mistakes print one line, ``nas: error: <file>: <field path>: <what was expected>``, and exit with 2.
 """
@@ -149,12 +149,69 @@ def cmd_spaces(a: argparse.Namespace) -> int:
     return 0
 
 
+def _budget_arg(text: str) -> str:
+    from .budget import parse_budget
+
+    try:
+        parse_budget(text)
+    except NasError as e:
+        raise argparse.ArgumentTypeError(e.message) from None
+    return text
+
+
+def _share(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1.0
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got '{text}'")
+    return v
+
+
+def cmd_search(a: argparse.Namespace) -> int:
+    import time
+
+    from .search import Search, Settings, resume_settings
+
+    if a.resume:
+        if not a.out:
+            raise NasError("--resume needs --out DIR, the run directory to continue")
+        settings = resume_settings(Path(a.out), a.storage)
+        out = Path(a.out)
+    else:
+        settings = Settings(
+            space=a.space, budget=a.budget, strategy=a.strategy, trials=a.trials, epochs=a.epochs, dataset=a.dataset,
+            data_dir=a.data_dir, seed=a.seed, input=list(a.input) if a.input else None, classes=a.classes,
+            cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial, max_concurrent=a.max_concurrent,
+            references=a.references)
+        out = Path(a.out) if a.out else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{a.space}"
+        if a.out and (out / "results.db").exists():
+            raise NasError(f"'{out}' already holds a search; continue it with --resume, or choose another --out")
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    search = Search(settings, out, storage=a.storage, log=log)
+    search.run(address=a.address, dashboard=not a.no_dashboard, dashboard_host=a.dashboard_host)
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (usage stays in ``--help``), exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nas`` command."""
-    top = argparse.ArgumentParser(
+    top = _Parser(
         prog="nas",
-        description="Neural architecture search for convolutional networks: decode genomes into exact layer "
-                    "tables, parameters and MACs, torch models and ONNX; list the classic seed networks.",
+        description="Neural architecture search for convolutional networks: search a space for the best network "
+                    "within a MAC budget; decode genomes into exact layer tables, parameters and MACs, torch models "
+                    "and ONNX; list the classic seed networks and the search spaces.",
         epilog="MACs are conv + fully-connected multiply-accumulates (FLOPs = 2 x MACs). "
                "Run `nas COMMAND --help` for a command's options.")
     sub = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -179,6 +236,41 @@ def parser() -> argparse.ArgumentParser:
                        description="List the seed networks with params and MACs beside their published figures.")
     s.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
     s.set_defaults(func=cmd_seeds)
+
+    se = sub.add_parser(
+        "search", help="search a space for the best network within a MAC budget, on Ray workers",
+        description="Search a space for the most accurate network within a MAC budget. Each candidate is trained "
+                    "briefly on a proxy data set (no download) as a Ray task; every result is recorded as it lands "
+                    "in the run directory (results.db, trials.csv), with best.yaml, pareto.yaml and pareto.png. "
+                    "A local Ray with its dashboard starts unless --address names a cluster. A search killed at any "
+                    "moment continues with --resume --out DIR.",
+        epilog="Example: nas search --space mobilenet --budget 300M --trials 40 --out runs/m300")
+    se.add_argument("--space", default="mobilenet", help="search space (see `nas spaces`; default mobilenet)")
+    se.add_argument("--budget", type=_budget_arg, default="300M",
+                    help="MAC budget at the deployment input: 300M, 1.5G, 4.2k, 300e6 (default 300M)")
+    se.add_argument("--strategy", default="evolution", help="random, evolution, optuna or nsga2 (default evolution)")
+    se.add_argument("--trials", type=_positive, default=20, help="candidates to evaluate (default 20)")
+    se.add_argument("--epochs", type=_positive, default=1, help="proxy training epochs per candidate (default 1)")
+    se.add_argument("--dataset", default="digits",
+                    help="proxy data: digits (default, bundled), mnist (bundled sample), cifar10 or imagefolder "
+                         "(with --data-dir), synthetic")
+    se.add_argument("--data-dir", metavar="PATH", help="directory of a cifar10 or imagefolder data set")
+    se.add_argument("--out", metavar="DIR", help="run directory (default: a new folder under runs/)")
+    se.add_argument("--resume", action="store_true", help="continue the search in --out after a crash or Ctrl-C")
+    se.add_argument("--seed", type=int, default=0, help="seed of the strategy and of proxy training (default 0)")
+    se.add_argument("--address", metavar="auto|HOST:PORT", help="join a running Ray cluster instead of starting one")
+    se.add_argument("--cpus-per-trial", type=_share, default=1.0, help="CPUs per candidate (default 1)")
+    se.add_argument("--gpus-per-trial", type=_share, default=0.0, help="GPUs per candidate; fractions pack trials")
+    se.add_argument("--max-concurrent", type=_positive, help="candidates in flight at once (default: as many as fit)")
+    se.add_argument("--references", type=int, default=2, metavar="N",
+                    help="seeds of the space also evaluated, for comparison under the same protocol (default 2)")
+    se.add_argument("--storage", metavar="URL", help="results database URL (default: SQLite in the run directory)")
+    se.add_argument("--no-dashboard", action="store_true", help="start the local Ray without its dashboard")
+    se.add_argument("--dashboard-host", default="127.0.0.1",
+                    help="address the dashboard binds to (default 127.0.0.1; anything else is reachable from outside)")
+    se.add_argument("--input", type=_shape_arg, metavar="CxHxW", help="deployment input (default: the space's)")
+    se.add_argument("--classes", type=_positive, metavar="N", help="deployment classes (default: the space's)")
+    se.set_defaults(func=cmd_search)
 
     sp = sub.add_parser("spaces", help="the search spaces: dimensions, size, MAC range, seeds",
                         description="List the search spaces with their size (log10 of the number of architectures), "

@@ -135,6 +135,14 @@ class Genome:
     def __hash__(self) -> int:
         return hash((self.stages, self.stem, self.head, self.input, self.classes, self.name, self.drop_path))
 
+    def short(self) -> str:
+        """Compact one-line form: stages separated by ``|``, blocks by spaces (``conv_c32_s2 | inverted_c16_e1``)."""
+        parts = [" ".join(b.short() for b in self.stem)] if self.stem else []
+        parts += [" ".join(b.short() for b in stage.blocks) for stage in self.stages]
+        if self.head:
+            parts.append(" ".join(b.short() for b in self.head))
+        return " | ".join(parts)
+
     def with_input(self, input: tuple[int, int, int] | None = None, classes: int | None = None) -> "Genome":
         """The same network for another input shape or number of classes."""
         return replace(self, input=tuple(input) if input else self.input, classes=classes or self.classes)

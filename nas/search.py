@@ -1,0 +1,411 @@
+"""The search driver: a strategy proposes, Ray workers evaluate, the store records every result as it lands.
+
+This is the one module that knows about Ray. Candidates run as Ray tasks rather than Tune trials: the strategies
+already own the ask/tell loop and a resumable state, and the store is the single record of what was evaluated, so
+a task per candidate (named, with its CPU/GPU share, retried when its worker dies) is all the machinery a search
+needs, with no second experiment state to reconcile after a crash. A driver killed at any moment resumes from the
+store: completed evaluations are kept, the strategy continues from the state saved with the last of them, and
+candidates that were in flight are asked again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .budget import parse_budget
+from .cost import cost, human
+from .errors import NasError
+from .genome import dumps, loads, save
+from .store import Evaluation, Store, append_csv, write_csv
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Settings:
+    """What a search does; saved in the run so that ``--resume`` continues the same search."""
+
+    space: str = "mobilenet"
+    budget: str = "300M"
+    strategy: str = "evolution"
+    trials: int = 20
+    epochs: int = 1
+    dataset: str = "digits"
+    data_dir: str | None = None
+    seed: int = 0
+    input: list[int] | None = None
+    classes: int | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int | None = None
+    retries: int = 2  # times a task is run again when its worker process dies
+    references: int = 2  # seeds of the space evaluated under the same protocol, for comparison
+
+
+@dataclass
+class Summary:
+    """The outcome of a search."""
+
+    out: Path
+    evaluations: int
+    failed: int
+    best: Evaluation | None
+    reference: Evaluation | None  # the best seed within the budget, evaluated the same way
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- the worker side
+
+
+def evaluate(genome_yaml: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Train one candidate (a Ray task calls this); never raises for a bad candidate, only returns 'failed'."""
+    import estimators
+
+    pids = spec.get("pid_file")
+    if pids:  # one line per attempt: the driver counts retries, and a test can kill this very process
+        try:
+            with open(pids, "a") as f:
+                f.write(f"{os.getpid()}\n")
+        except OSError:  # a worker on another node has no view of the run directory
+            pass
+    started = time.time()
+    try:
+        result = estimators.proxy_train(loads(genome_yaml), data=spec["dataset"], epochs=spec["epochs"],
+                                        seed=spec["seed"], data_dir=spec["data_dir"])
+    except Exception as e:  # noqa: BLE001 - a candidate never takes the search down
+        result = {"status": "failed", "error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+    result.update(worker=f"{socket.gethostname()}:{os.getpid()}", started=started, finished=time.time())
+    return result
+
+
+# ---------------------------------------------------------------- the driver
+
+
+class Search:
+    """One search run in ``out``: validated settings, the store, the strategy, the Ray loop, the outputs."""
+
+    def __init__(self, settings: Settings, out: Path, *, storage: str | None = None, log: Log = print) -> None:
+        import search_spaces
+        import strategies
+
+        self.settings, self.out, self.log = settings, Path(out), log
+        s = settings
+        self.space = search_spaces.get(s.space, tuple(s.input) if s.input else None, s.classes)
+        self.budget = self.space.check_budget(parse_budget(s.budget))
+        strategy_cls = strategies.get(s.strategy)
+        _check_data(s.dataset, s.data_dir)
+        if s.trials < 1 or s.epochs < 1:
+            raise NasError("--trials and --epochs must be positive")
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.store = Store(storage_url(self.out, storage), run=self.out.resolve().name)
+        self.store.create(asdict(s))
+        options = {"storage": f"sqlite:///{self.out / 'optuna.db'}"} if s.strategy in ("optuna", "nsga2") else {}
+        self.strategy = strategy_cls(self.space, budget=self.budget, seed=s.seed, **options)
+        state = self.store.state()
+        if state:
+            self.strategy.load_state_dict(state)
+        (self.out / "workers").mkdir(exist_ok=True)
+        (self.out / "search.json").write_text(json.dumps(asdict(s), indent=2) + "\n")
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self, address: str | None = None, dashboard: bool = True, dashboard_host: str = "127.0.0.1") -> Summary:
+        """Evaluate candidates until ``trials`` are recorded; outputs are written as results land."""
+        import ray
+
+        s = self.settings
+        done = self.store.evaluations()
+        write_csv(self.out / "trials.csv", done)
+        ctx = _start_ray(address, dashboard, dashboard_host, self.log)
+        metrics = _Metrics(self.out.resolve().name)
+        total_cpus = ray.cluster_resources().get("CPU", 1)
+        concurrent = s.max_concurrent or max(1, int(total_cpus // max(s.cpus_per_trial, 0.01)))
+        task = ray.remote(num_cpus=s.cpus_per_trial, num_gpus=s.gpus_per_trial, max_retries=s.retries,
+                          retry_exceptions=False)(evaluate)
+        spec = {"dataset": s.dataset, "epochs": s.epochs, "seed": s.seed, "data_dir": s.data_dir}
+        self.log(f"search: space {s.space}, budget {self.budget}, strategy {s.strategy}, {s.trials} trials of "
+                 f"{s.epochs} epoch(s) on {s.dataset}, {concurrent} at a time; run directory {self.out}")
+        if ctx is not None:
+            self.log(ctx)
+        for note in self.strategy.notes:
+            self.log(f"note: {note}")
+        pending: dict[Any, tuple[Any, float]] = {}
+        started = time.time()
+        recorded = {e.trial for e in done}
+        references = [r for r in self._references() if r[0] not in recorded]
+
+        def submit(trial: int, genome: Any, label: str, payload: Any) -> None:
+            pid_file = str((self.out / "workers" / f"trial-{trial}.pids").resolve())
+            ref = task.options(name=f"trial {trial}: {label}").remote(dumps(genome), {**spec, "pid_file": pid_file})
+            pending[ref] = (payload, time.time())
+
+        try:
+            while True:
+                n_done = sum(1 for e in done if e.trial >= 0)
+                while references and len(pending) < concurrent:
+                    trial, name, g = references.pop(0)
+                    submit(trial, g, f"seed {name}", ("reference", trial, name, g))
+                while len(pending) < concurrent and n_done + self._in_flight(pending) < s.trials:
+                    c = self.strategy.ask()
+                    if not self.budget.fits(self.space.cost(c.config)):  # a bug; never send it to a worker
+                        raise AssertionError(f"candidate {c.id} is over the budget")
+                    submit(c.id, c.genome, _short(c), ("candidate", c))
+                if not pending:
+                    break
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=60)
+                for ref in ready:
+                    payload, _ = pending.pop(ref)
+                    ev = self._record(payload, _result(ray, ref))
+                    done.append(ev)
+                    metrics.update(done)
+                    self._progress(ev, done, started, concurrent)
+        except KeyboardInterrupt:
+            self.log(f"interrupted: resume with `nas search --resume --out {self.out}`")
+            raise
+        finally:
+            self._write_outputs(done)
+        return self._summary(done)
+
+    @staticmethod
+    def _in_flight(pending: dict[Any, tuple[Any, float]]) -> int:
+        return sum(1 for payload, _ in pending.values() if payload[0] == "candidate")
+
+    def _references(self) -> list[tuple[int, str, Any]]:
+        """Up to ``references`` seeds of the space, those within the budget first, nearest the budget first."""
+        import nas
+
+        out = []
+        for name in self.space.seeds:
+            g = self.space.decode(self.space.encode(nas.seed(name)))
+            out.append((self.space.cost(self.space.encode(nas.seed(name)))[0], name, g))
+        within = sorted((o for o in out if o[0] <= self.budget.macs), key=lambda o: -o[0])
+        over = sorted((o for o in out if o[0] > self.budget.macs), key=lambda o: o[0])
+        picked = (within + over)[: self.settings.references]
+        return [(-1 - i, name, g) for i, (_, name, g) in enumerate(picked)]
+
+    def _record(self, payload: tuple[Any, ...], result: dict[str, Any]) -> Evaluation:
+        if payload[0] == "reference":
+            _, trial, name, g = payload
+            origin, parent = f"reference:{name}", None
+        else:
+            c = payload[1]
+            trial, g, origin, parent = c.id, c.genome, c.origin, c.parent
+        short = g.short()
+        c_full = cost(g)
+        ok = result.get("status") == "ok"
+        pid_file = self.out / "workers" / f"trial-{trial}.pids"
+        attempts = len(pid_file.read_text().split()) if pid_file.exists() else 1
+        ev = Evaluation(
+            trial=trial, genome=dumps(g), macs=c_full.macs, params=c_full.params, activations=c_full.activations,
+            status="ok" if ok else "failed", origin=origin, parent=parent, short=short,
+            accuracy=result.get("accuracy") if ok else None, loss=result.get("loss") if ok else None,
+            metrics={k: v for k, v in result.items() if k not in ("started", "finished", "worker")},
+            fidelity={"epochs": result.get("epochs", self.settings.epochs), "dataset": self.settings.dataset,
+                      "input": result.get("input")},
+            error=None if ok else (result.get("error") or "failed"), worker=result.get("worker"),
+            attempts=max(1, attempts), started=result.get("started"), finished=result.get("finished") or time.time(),
+            seconds=result.get("seconds") or (result.get("finished", 0) - result.get("started", 0)) or None)
+        state = None
+        if payload[0] == "candidate":
+            self.strategy.tell(payload[1], {"accuracy": ev.accuracy, "loss": ev.loss, "macs": ev.macs,
+                                            "params": ev.params} if ok else None)
+            state = self.strategy.state_dict()
+        if self.store.record(ev, state):
+            append_csv(self.out / "trials.csv", ev)
+        return ev
+
+    def _progress(self, ev: Evaluation, done: list[Evaluation], started: float, concurrent: int) -> None:
+        s = self.settings
+        n = sum(1 for e in done if e.trial >= 0)
+        best = _best(done, self.budget.macs)
+        elapsed = time.time() - started
+        per = elapsed / max(1, len(done))
+        left = max(0, s.trials - n) * per
+        what = f"accuracy {ev.accuracy:.4f}" if ev.status == "ok" else f"failed ({ev.error})"
+        who = f"seed {ev.origin.split(':', 1)[1]}" if ev.trial < 0 else f"trial {ev.trial}"
+        best_txt = f"best {best.accuracy:.4f} (trial {best.trial}, {human(best.macs)} MACs)" if best else "best -"
+        self.log(f"[{n}/{s.trials}] {who}: {what}, {human(ev.macs)} MACs, {ev.seconds or 0:.1f}s | {best_txt} | "
+                 f"about {_duration(left)} left")
+
+    # ------------------------------------------------------------ outputs
+
+    def _write_outputs(self, done: list[Evaluation]) -> None:
+        best = _best(done, self.budget.macs)
+        if best:
+            g = loads(best.genome)
+            save(g, self.out / "best.yaml")
+        front = _pareto([e for e in done if e.trial >= 0 and e.status == "ok"])
+        doc = [{"trial": e.trial, "accuracy": e.accuracy, "macs": e.macs, "params": e.params,
+                "genome": loads(e.genome).to_dict()} for e in front]
+        import yaml
+
+        (self.out / "pareto.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        try:
+            _plot(self.out / "pareto.png", done, front, self.budget.macs, self.settings)
+        except Exception as e:  # noqa: BLE001 - a plot must not lose a finished search
+            self.log(f"note: pareto.png not written ({type(e).__name__}: {e})")
+
+    def _summary(self, done: list[Evaluation]) -> Summary:
+        best = _best(done, self.budget.macs)
+        refs = [e for e in done if e.trial < 0 and e.status == "ok" and e.macs <= self.budget.macs]
+        ref = max(refs, key=lambda e: e.accuracy or 0) if refs else None
+        failed = sum(1 for e in done if e.trial >= 0 and e.status != "ok")
+        summary = Summary(self.out, sum(1 for e in done if e.trial >= 0), failed, best, ref, list(self.strategy.notes))
+        if best:
+            self.log(f"best: trial {best.trial}, accuracy {best.accuracy:.4f}, {best.macs:,} MACs "
+                     f"({human(best.macs)}), {best.params:,} params -> {self.out / 'best.yaml'}")
+        else:
+            self.log("best: none (every evaluation failed)")
+        if ref:
+            self.log(f"best seed within the budget: {ref.origin.split(':', 1)[1]}, accuracy {ref.accuracy:.4f}, "
+                     f"{ref.macs:,} MACs ({human(ref.macs)}), same protocol")
+        else:
+            self.log(f"no seed of space '{self.space.name}' fits {self.budget} (see pareto.png for the seeds evaluated)")
+        self.log(f"outputs: best.yaml, pareto.yaml, pareto.png, trials.csv, results.db in {self.out}")
+        return summary
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def storage_url(out: Path, storage: str | None = None) -> str:
+    """The results database: ``storage`` when given, else SQLite in the run directory."""
+    return storage or f"sqlite:///{Path(out) / 'results.db'}"
+
+
+def resume_settings(out: Path, storage: str | None = None) -> Settings:
+    """The settings a run in ``out`` was started with; an empty or unknown run directory is an input mistake."""
+    out = Path(out)
+    if storage is None and not (out / "results.db").exists():
+        raise NasError(f"nothing to resume in '{out}': it holds no results.db")
+    config = Store(storage_url(out, storage), run=out.resolve().name).config()
+    if config is None:
+        raise NasError(f"nothing to resume: no run named '{out.resolve().name}' in the results database")
+    return Settings(**config)
+
+
+def _short(c: Any) -> str:
+    return f"{c.macs / 1e6:.0f}M MACs, {c.origin}"
+
+
+def _best(done: list[Evaluation], budget: int) -> Evaluation | None:
+    ok = [e for e in done if e.trial >= 0 and e.status == "ok" and e.macs <= budget and e.accuracy is not None]
+    return max(ok, key=lambda e: (e.accuracy, -e.macs, -e.trial)) if ok else None
+
+
+def _pareto(evals: list[Evaluation]) -> list[Evaluation]:
+    front, best = [], -math.inf
+    for e in sorted(evals, key=lambda e: (e.macs, -(e.accuracy or 0))):
+        if e.accuracy is not None and e.accuracy > best:
+            front.append(e)
+            best = e.accuracy
+    return front
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def _result(ray: Any, ref: Any) -> dict[str, Any]:
+    try:
+        return ray.get(ref)
+    except Exception as e:  # noqa: BLE001 - a worker that died past its retries, or a task error
+        line = str(e).strip().splitlines()
+        return {"status": "failed", "error": f"{type(e).__name__}: {line[0] if line else ''}"[:300]}
+
+
+def _check_data(dataset: str, data_dir: str | None) -> None:
+    import estimators
+
+    if dataset not in estimators.DATASETS:
+        raise NasError(f"unknown dataset '{dataset}'; datasets: {', '.join(estimators.DATASETS)}")
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise NasError(f"data directory '{data_dir}' does not exist")
+    estimators.load_data(dataset, data_dir)  # the layout is checked here, once, before any worker starts
+
+
+def _start_ray(address: str | None, dashboard: bool, host: str, log: Log) -> str | None:
+    """Start a local Ray (or join ``address``); returns a line about the dashboard."""
+    import logging
+
+    import ray
+
+    if ray.is_initialized():
+        return None
+    kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
+    if address:
+        kwargs["address"] = address
+    else:
+        kwargs.update(include_dashboard=dashboard, dashboard_host=host)
+    try:
+        ctx = ray.init(**kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = f"the Ray cluster at '{address}'" if address else "a local Ray"
+        raise NasError(f"cannot start {where}: {str(e).strip().splitlines()[0]}") from None
+    if host not in ("127.0.0.1", "localhost") and not address:
+        log(f"warning: the dashboard listens on {host}, beyond this machine; anyone who can reach it and holds "
+            "the token can control the cluster")
+    url = getattr(ctx, "dashboard_url", None)
+    if not url:
+        return "dashboard: off"
+    token = Path.home() / ".ray" / "auth_token"
+    hint = f"; its REST API takes `Authorization: Bearer $(cat {token})`" if token.exists() else ""
+    return f"dashboard: http://{url}{hint}"
+
+
+class _Metrics:
+    """Custom metrics on Ray's metrics endpoint: trials done and failed, best accuracy and its MACs."""
+
+    def __init__(self, run: str) -> None:
+        from ray.util.metrics import Gauge
+
+        self.tags = {"run": run}
+        self.done = Gauge("nas_trials_done", description="evaluations recorded", tag_keys=("run",))
+        self.failed = Gauge("nas_trials_failed", description="evaluations that failed", tag_keys=("run",))
+        self.best = Gauge("nas_best_accuracy", description="best accuracy within the budget", tag_keys=("run",))
+        self.macs = Gauge("nas_best_macs", description="MACs of the best candidate", tag_keys=("run",))
+
+    def update(self, done: list[Evaluation]) -> None:
+        ours = [e for e in done if e.trial >= 0]
+        self.done.set(len(ours), tags=self.tags)
+        self.failed.set(sum(1 for e in ours if e.status != "ok"), tags=self.tags)
+        best = _best(done, 2**62)
+        if best:
+            self.best.set(best.accuracy, tags=self.tags)
+            self.macs.set(best.macs, tags=self.tags)
+
+
+def _plot(path: Path, done: list[Evaluation], front: list[Evaluation], budget: int, s: Settings) -> None:
+    """Accuracy against MACs: every candidate, the Pareto front, the budget line and the seeds evaluated."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    ok = [e for e in done if e.trial >= 0 and e.status == "ok"]
+    ax.scatter([e.macs / 1e6 for e in ok], [e.accuracy for e in ok], s=18, alpha=0.6, label="candidates")
+    if front:
+        ax.plot([e.macs / 1e6 for e in front], [e.accuracy for e in front], "-o", ms=4, color="C1",
+                label="Pareto front")
+    for e in (e for e in done if e.trial < 0 and e.status == "ok"):
+        ax.scatter([e.macs / 1e6], [e.accuracy], marker="*", s=160, color="C3", zorder=5)
+        ax.annotate(e.origin.split(":", 1)[1], (e.macs / 1e6, e.accuracy), textcoords="offset points",
+                    xytext=(6, 4), fontsize=8)
+    ax.axvline(budget / 1e6, color="k", ls="--", lw=1, label=f"budget {human(budget)} MACs")
+    ax.set_xlabel("MACs (millions, at the deployment input)")
+    ax.set_ylabel(f"validation accuracy ({s.dataset}, {s.epochs} epoch proxy)")
+    ax.set_title(f"{s.space} space, {s.strategy}: {len(ok)} candidates (stars: seeds, same protocol)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

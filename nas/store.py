@@ -1,0 +1,173 @@
+"""The results store: every evaluation of a search, recorded as it completes, with the strategy's state.
+
+An embedded SQLite file in the run directory by default; any SQLAlchemy URL (``postgresql://...``) through the
+same code, so that a team sharing a cluster can share one database (runs are keyed by name). An evaluation and
+the strategy state that follows it are written in one transaction, so a driver killed at any moment leaves a
+store from which the search continues exactly; a candidate is recorded at most once.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlalchemy as sa
+
+from .errors import NasError
+
+_META = sa.MetaData()
+RUNS = sa.Table(
+    "nas_runs", _META,
+    sa.Column("run", sa.String(200), primary_key=True),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("config", sa.Text, nullable=False),  # the search's settings, JSON
+    sa.Column("state", sa.Text),  # the strategy's state_dict after the last recorded evaluation, JSON
+)
+EVALUATIONS = sa.Table(
+    "nas_evaluations", _META,
+    sa.Column("run", sa.String(200), primary_key=True),
+    sa.Column("trial", sa.Integer, primary_key=True),  # the candidate's id (references are negative)
+    sa.Column("origin", sa.String(200)),
+    sa.Column("parent", sa.Integer),
+    sa.Column("genome", sa.Text, nullable=False),  # YAML
+    sa.Column("short", sa.Text),  # compact one-line form for tables
+    sa.Column("macs", sa.BigInteger, nullable=False),
+    sa.Column("params", sa.BigInteger, nullable=False),
+    sa.Column("activations", sa.BigInteger),
+    sa.Column("status", sa.String(20), nullable=False),  # ok, failed
+    sa.Column("accuracy", sa.Float),
+    sa.Column("loss", sa.Float),
+    sa.Column("metrics", sa.Text),  # everything the estimator returned, JSON
+    sa.Column("fidelity", sa.Text),  # epochs, data set, resolution... JSON
+    sa.Column("error", sa.Text),
+    sa.Column("worker", sa.String(200)),  # host:pid of the process that ran it
+    sa.Column("attempts", sa.Integer),
+    sa.Column("started", sa.Float),
+    sa.Column("finished", sa.Float),
+    sa.Column("seconds", sa.Float),
+)
+
+CSV_FIELDS = ("trial", "origin", "status", "accuracy", "loss", "macs", "params", "seconds", "epochs", "worker",
+              "attempts", "error", "genome")
+
+
+@dataclass
+class Evaluation:
+    """One recorded evaluation (a row of ``nas_evaluations``)."""
+
+    trial: int
+    genome: str
+    macs: int
+    params: int
+    status: str
+    origin: str = ""
+    parent: int | None = None
+    short: str = ""
+    activations: int | None = None
+    accuracy: float | None = None
+    loss: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    fidelity: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    worker: str | None = None
+    attempts: int = 1
+    started: float | None = None
+    finished: float | None = None
+    seconds: float | None = None
+
+    def row(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["metrics"] = json.dumps(self.metrics, default=str)
+        d["fidelity"] = json.dumps(self.fidelity)
+        return d
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Evaluation":
+        d = {k: v for k, v in row._mapping.items() if k != "run"}
+        d["metrics"] = json.loads(d["metrics"] or "{}")
+        d["fidelity"] = json.loads(d["fidelity"] or "{}")
+        return cls(**d)
+
+
+class Store:
+    """The evaluations and strategy state of one run, in a database named by a URL."""
+
+    def __init__(self, url: str, run: str) -> None:
+        self.url, self.run = url, run
+        try:
+            self.engine = sa.create_engine(url, future=True)
+            _META.create_all(self.engine)
+        except (sa.exc.ArgumentError, sa.exc.OperationalError, ModuleNotFoundError) as e:
+            raise NasError(f"cannot open the results database '{url}': {str(e).splitlines()[0]}") from None
+
+    def create(self, config: dict[str, Any]) -> None:
+        """Register the run with its settings (a run that exists keeps its own)."""
+        with self.engine.begin() as con:
+            if con.execute(sa.select(RUNS.c.run).where(RUNS.c.run == self.run)).first() is None:
+                con.execute(RUNS.insert().values(run=self.run, created=time.time(), config=json.dumps(config)))
+
+    def config(self) -> dict[str, Any] | None:
+        """The run's settings, or None for a run never started."""
+        with self.engine.connect() as con:
+            row = con.execute(sa.select(RUNS.c.config).where(RUNS.c.run == self.run)).first()
+        return json.loads(row[0]) if row else None
+
+    def state(self) -> dict[str, Any] | None:
+        """The strategy's state after the last recorded evaluation."""
+        with self.engine.connect() as con:
+            row = con.execute(sa.select(RUNS.c.state).where(RUNS.c.run == self.run)).first()
+        return json.loads(row[0]) if row and row[0] else None
+
+    def record(self, ev: Evaluation, state: dict[str, Any] | None = None) -> bool:
+        """Record an evaluation and the strategy state after it, atomically; False if it was recorded before."""
+        with self.engine.begin() as con:
+            exists = con.execute(sa.select(EVALUATIONS.c.trial).where(
+                (EVALUATIONS.c.run == self.run) & (EVALUATIONS.c.trial == ev.trial))).first()
+            if exists:
+                return False
+            con.execute(EVALUATIONS.insert().values(run=self.run, **ev.row()))
+            if state is not None:
+                con.execute(RUNS.update().where(RUNS.c.run == self.run).values(state=json.dumps(state)))
+        return True
+
+    def evaluations(self) -> list[Evaluation]:
+        """Every recorded evaluation of the run, in the order they were recorded."""
+        with self.engine.connect() as con:
+            rows = con.execute(sa.select(EVALUATIONS).where(EVALUATIONS.c.run == self.run)
+                               .order_by(EVALUATIONS.c.finished, EVALUATIONS.c.trial)).all()
+        return [Evaluation.from_row(r) for r in rows]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def csv_row(ev: Evaluation) -> dict[str, Any]:
+    """The ``trials.csv`` row of an evaluation."""
+    return {"trial": ev.trial, "origin": ev.origin, "status": ev.status,
+            "accuracy": "" if ev.accuracy is None else f"{ev.accuracy:.6f}",
+            "loss": "" if ev.loss is None else f"{ev.loss:.6f}", "macs": ev.macs, "params": ev.params,
+            "seconds": "" if ev.seconds is None else f"{ev.seconds:.2f}", "epochs": ev.fidelity.get("epochs", ""),
+            "worker": ev.worker or "", "attempts": ev.attempts, "error": ev.error or "", "genome": ev.short}
+
+
+def write_csv(path: Path, evaluations: Iterator[Evaluation] | list[Evaluation]) -> None:
+    """Write ``trials.csv`` anew from the store (on resume, so that it matches the database exactly)."""
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        w.writeheader()
+        for ev in evaluations:
+            w.writerow(csv_row(ev))
+
+
+def append_csv(path: Path, ev: Evaluation) -> None:
+    """Append one row to ``trials.csv`` as an evaluation completes."""
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        if new:
+            w.writeheader()
+        w.writerow(csv_row(ev))
