@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -116,8 +117,13 @@ class Search:
 
     # ------------------------------------------------------------ the loop
 
-    def run(self, address: str | None = None, dashboard: bool = True, dashboard_host: str = "127.0.0.1") -> Summary:
-        """Evaluate candidates until ``trials`` are recorded; outputs are written as results land."""
+    def run(self, address: str | None = None, dashboard: bool = True, dashboard_host: str = "127.0.0.1",
+            evaluator: Callable[[str, dict[str, Any]], dict[str, Any]] = evaluate) -> Summary:
+        """Evaluate candidates until ``trials`` are recorded; outputs are written as results land.
+
+        ``evaluator(genome_yaml, spec) -> dict`` runs in the Ray worker (default: proxy training); its dict needs
+        ``status`` and, when ok, ``accuracy``.
+        """
         import ray
 
         s = self.settings
@@ -128,7 +134,7 @@ class Search:
         total_cpus = ray.cluster_resources().get("CPU", 1)
         concurrent = s.max_concurrent or max(1, int(total_cpus // max(s.cpus_per_trial, 0.01)))
         task = ray.remote(num_cpus=s.cpus_per_trial, num_gpus=s.gpus_per_trial, max_retries=s.retries,
-                          retry_exceptions=False)(evaluate)
+                          retry_exceptions=False)(evaluator)
         spec = {"dataset": s.dataset, "epochs": s.epochs, "seed": s.seed, "data_dir": s.data_dir}
         self.log(f"search: space {s.space}, budget {self.budget}, strategy {s.strategy}, {s.trials} trials of "
                  f"{s.epochs} epoch(s) on {s.dataset}, {concurrent} at a time; run directory {self.out}")
@@ -318,8 +324,9 @@ def _result(ray: Any, ref: Any) -> dict[str, Any]:
     try:
         return ray.get(ref)
     except Exception as e:  # noqa: BLE001 - a worker that died past its retries, or a task error
-        line = str(e).strip().splitlines()
-        return {"status": "failed", "error": f"{type(e).__name__}: {line[0] if line else ''}"[:300]}
+        cause = getattr(e, "cause", None) or e  # a task's own exception, not Ray's wrapper around it
+        lines = [l for l in re.sub(r"\x1b\[[0-9;]*m", "", str(cause)).strip().splitlines() if l.strip()]
+        return {"status": "failed", "error": f"{type(cause).__name__}: {lines[0] if lines else ''}"[:300]}
 
 
 def _check_data(dataset: str, data_dir: str | None) -> None:
@@ -342,14 +349,19 @@ def _start_ray(address: str | None, dashboard: bool, host: str, log: Log) -> str
         return None
     kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
     if address:
+        _reachable(address)
         kwargs["address"] = address
+        # A cluster started on this machine with `ray start` uses the token in ~/.ray/auth_token; a driver joining
+        # it must say so, or the handshake is refused. RAY_AUTH_MODE set by the user wins.
+        if (Path.home() / ".ray" / "auth_token").exists():
+            os.environ.setdefault("RAY_AUTH_MODE", "token")
     else:
         kwargs.update(include_dashboard=dashboard, dashboard_host=host)
     try:
         ctx = ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError) as e:
-        where = f"the Ray cluster at '{address}'" if address else "a local Ray"
-        raise NasError(f"cannot start {where}: {str(e).strip().splitlines()[0]}") from None
+        where = f"reach the Ray cluster at '{address}'" if address else "start a local Ray"
+        raise NasError(f"cannot {where}: {str(e).strip().splitlines()[0]}") from None
     if host not in ("127.0.0.1", "localhost") and not address:
         log(f"warning: the dashboard listens on {host}, beyond this machine; anyone who can reach it and holds "
             "the token can control the cluster")
@@ -359,6 +371,20 @@ def _start_ray(address: str | None, dashboard: bool, host: str, log: Log) -> str
     token = Path.home() / ".ray" / "auth_token"
     hint = f"; its REST API takes `Authorization: Bearer $(cat {token})`" if token.exists() else ""
     return f"dashboard: http://{url}{hint}"
+
+
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a HOST:PORT nothing listens on (Ray itself would keep retrying for minutes)."""
+    if address == "auto":
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise NasError(f"--address must be 'auto' or HOST:PORT, got '{address}'")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise NasError(f"cannot reach the Ray cluster at '{address}': nothing answers there ({e.strerror or e})") from None
 
 
 class _Metrics:

@@ -1,1 +1,141 @@
-"""Search space (to be written)."""
+"""The ShuffleNet v1 space: group count, width multiplier and the number of units in each of the three stages.
+
+The skeleton is ShuffleNet v1's (Zhang et al. 2018, Table 1): a 3x3 stride-2 conv and a 3x3 stride-2 max pool,
+three stages of ShuffleNet units (a stride-2 unit that concatenates an average-pooled shortcut, then stride-1
+units; the very first 1x1 conv ungrouped), global pooling and the classifier. Channels follow the seeds exactly:
+the stage widths of Table 1 for each group count, scaled by the width and rounded so the bottleneck divides
+into the groups, and megvii's stem width. Contains shufflenet_v1_g1, _g2, _g3, _g4, _g8 and shufflenet_v1_g3
+at 0.25x, 0.5x and 2x.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Iterable, Mapping
+
+from nas import Block, Genome, make_divisible
+from nas.network import section_cost
+from nas.zoo.mobile import _SHUFFLENET_STAGE2, _shufflenet_stem
+
+from . import register
+from ._base import Config, Dim, Space, expand, outside, resolved
+
+GROUPS = (1, 2, 3, 4, 8)
+"""Groups of the 1x1 convs. Not cost-ordered: Table 1 widens the stages as the groups grow to keep the MACs near
+140M, so more groups mean fewer MACs at 1x but more parameters, and more MACs in the smallest networks. One group
+gives both the cheapest member (in MACs, params and activations) and the member with the most MACs."""
+WIDTHS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+"""Width multipliers; each gives a valid network, with channels distinct from its neighbours', for every group count."""
+DEPTHS = (tuple(range(1, 9)), (2, 4, 6, 8, 10, 12, 14, 16), tuple(range(1, 9)))
+"""Units per stage, the stride-2 unit included; ShuffleNet v1's 4-8-4 lies inside."""
+
+HEAD = (Block.of("gap"), Block.of("linear"))
+
+Costs = tuple[int, int, int]  # (MACs, params, activations)
+Sections = tuple[tuple[Block, ...], list[tuple[Block, ...]], tuple[Block, ...]]  # (stem, stages, head)
+
+
+def channels(groups: int, width: float) -> tuple[int, int]:
+    """(stem, first stage) channels as the seeds have them; the later stages double the first stage's width.
+
+    >>> channels(3, 1.0), channels(8, 0.25)
+    ((24, 240), (16, 96))
+    """
+    return _shufflenet_stem(groups, width), make_divisible(_SHUFFLENET_STAGE2[groups] * width, 4 * groups)
+
+
+@register
+class ShuffleNetSpace(Space):
+    """Channel-shuffle networks on ShuffleNet v1's three-stage skeleton."""
+
+    name = "shufflenet"
+    doc = "ShuffleNet v1 skeleton: groups of the 1x1 convs, width multiplier, units in each of the three stages"
+    seeds = ("shufflenet_v1_g1", "shufflenet_v1_g2", "shufflenet_v1_g3", "shufflenet_v1_g4", "shufflenet_v1_g8",
+             "shufflenet_v1_g3_050", "shufflenet_v1_g3_025", "shufflenet_v1_g3_200")
+
+    def __init__(self, input: tuple[int, int, int] | None = None, classes: int | None = None) -> None:
+        super().__init__(input, classes)
+        # A stage's input is fixed by the groups and the width, so each stage's cost is remembered per depth.
+        self._ends: dict[tuple[int, float], tuple[Costs, list[tuple[int, int, int]]]] = {}
+        self._stages: dict[tuple[int, int, float, int], Costs] = {}
+
+    def _dimensions(self) -> Iterable[Dim]:
+        yield Dim("groups", GROUPS, ordered=False, doc="groups of the 1x1 convs (the stage widths follow Table 1)")
+        yield Dim("width", WIDTHS, doc="width multiplier")
+        for i, depths in enumerate(DEPTHS):
+            yield Dim(f"s{i}.depth", depths, doc="units in the stage, the stride-2 unit included")
+
+    def sections(self, config: Mapping[str, Any]) -> Sections:
+        g, w = config["groups"], config["width"]
+        stages = [self._stage(i, g, w, config[f"s{i}.depth"]) for i in range(len(DEPTHS))]
+        return self._stem(g, w), stages, HEAD
+
+    @staticmethod
+    @lru_cache(maxsize=None)
+    def _stem(groups: int, width: float) -> tuple[Block, Block]:
+        """The 3x3 stride-2 conv at the seeds' stem width, then a 3x3 stride-2 max pool."""
+        return Block.of("conv", c=channels(groups, width)[0], k=3, s=2), Block.of("maxpool", k=3, s=2, p=1)
+
+    @staticmethod
+    @lru_cache(maxsize=None)
+    def _stage(i: int, groups: int, width: float, depth: int) -> tuple[Block, ...]:
+        """Stage ``i``: a stride-2 unit (with an ungrouped first 1x1 in the first stage), then ``depth - 1`` units."""
+        c = channels(groups, width)[1] * 2**i
+        down = Block.of("shuffle", c=c, s=2, groups=groups, first=i == 0)
+        return (down, Block.of("shuffle", repeat=depth - 1, c=c, groups=groups)) if depth > 1 else (down,)
+
+    def cost(self, config: Mapping[str, Any]) -> Costs:
+        """The section-by-section cost from remembered stem, head and per-stage costs (the sampler's hot path)."""
+        g, w = config["groups"], config["width"]
+        ends = self._ends.get((g, w)) or self._end_costs(g, w)
+        (macs, params, acts), shapes = ends
+        for i in range(len(DEPTHS)):
+            key = (i, g, w, config[f"s{i}.depth"])
+            cost = self._stages.get(key)
+            if cost is None:
+                _, p, m, a = section_cost(self._stage(*key), shapes[i], self.classes)
+                cost = self._stages[key] = (m, p, a)
+            macs += cost[0]
+            params += cost[1]
+            acts += cost[2]
+        return macs, params, acts
+
+    def _end_costs(self, groups: int, width: float) -> tuple[Costs, list[tuple[int, int, int]]]:
+        """The stem's and the head's cost together, and the input shape of each stage (which no depth changes)."""
+        shape, p, m, a = section_cost(self._stem(groups, width), self.input, self.classes)
+        shapes = [shape]
+        for i in range(len(DEPTHS)):
+            shape = section_cost(self._stage(i, groups, width, 1), shape, self.classes)[0]
+            shapes.append(shape)
+        _, p2, m2, a2 = section_cost(HEAD, shape, self.classes)
+        ends = self._ends[(groups, width)] = ((m + m2, p + p2, a + a2), shapes)
+        return ends
+
+    def encode(self, genome: Genome) -> Config:
+        stem = genome.stem
+        if len(stem) != 2 or stem[0].type != "conv" or stem[1].type != "maxpool" or len(genome.stages) != len(DEPTHS):
+            raise outside(self.name, f"expected a conv and max-pool stem and {len(DEPTHS)} stages of shuffle units")
+        stages = [expand(s.blocks) for s in genome.stages]
+        for i, blocks in enumerate(stages):
+            if any(b.type != "shuffle" for b in blocks):
+                raise outside(self.name, f"stage {i} must hold shuffle units only")
+        first = resolved(stages[0][0])
+        g = first["groups"]
+        found_groups = {resolved(b)["groups"] for blocks in stages for b in blocks}
+        if len(found_groups) > 1:
+            raise outside(self.name, f"groups vary ({', '.join(map(str, sorted(found_groups)))}); "
+                                     "the space shares one across the network")
+        if g not in GROUPS:
+            raise outside(self.name, f"groups = {g} is not one of {', '.join(map(str, GROUPS))}")
+        found = (resolved(stem[0])["c"], first["c"])
+        widths = [w for w in WIDTHS if channels(g, w) == found]
+        if not widths:
+            raise outside(self.name, f"stem and first-stage channels {found[0]} and {found[1]} match no width "
+                                     f"multiplier in {WIDTHS} at {g} groups")
+        config: Config = {"groups": g, "width": widths[0]}
+        for i, blocks in enumerate(stages):
+            if len(blocks) not in DEPTHS[i]:
+                raise outside(self.name, f"stage {i} has {len(blocks)} units, not one of "
+                                         f"{', '.join(map(str, DEPTHS[i]))}")
+            config[f"s{i}.depth"] = len(blocks)
+        return config

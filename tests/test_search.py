@@ -1,0 +1,214 @@
+"""`nas search` end to end on a shared local Ray cluster: outputs, resume after SIGKILL, worker death, failures,
+the dashboard's REST API with the token and the custom metrics."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import nas
+
+RAY = shutil.which("ray") or str(Path(sys.executable).parent / "ray")
+FAST = ["--space", "cell", "--budget", "60M", "--dataset", "synthetic", "--epochs", "1"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """One local Ray head for the whole session (starting Ray takes seconds); dashboard on, token auth on."""
+    port, dash = _free_port(), _free_port()
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    subprocess.run([RAY, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=true",
+                    "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--disable-usage-stats"],
+                   check=True, capture_output=True, env=env, timeout=180)
+    os.environ.setdefault("RAY_AUTH_MODE", "token")  # this test process joins the cluster too
+    yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}"}
+    subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
+
+
+def nas_search(cluster, out: Path, *args: str, **kw) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "nas.cli", "search", "--address", cluster["address"], "--out", str(out), *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def rows(out: Path) -> list[dict]:
+    path = out / "trials.csv"
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def wait_for(pred, timeout: float = 240, every: float = 0.5):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(every)
+    raise AssertionError("timed out")
+
+
+def test_search_end_to_end(cluster, tmp_path) -> None:
+    out = tmp_path / "run"
+    p = nas_search(cluster, out, *FAST, "--trials", "4", "--references", "1", "--strategy", "evolution")
+    log, _ = p.communicate(timeout=600)
+    assert p.returncode == 0, log
+    assert "[4/4]" in log and "best: trial" in log and "outputs:" in log
+    trials = rows(out)
+    assert sorted(int(r["trial"]) for r in trials) == [0, 1, 2, 3]  # the cell space has no seeds to compare
+    assert {"trial", "genome", "macs", "params", "accuracy", "status"} <= set(trials[0])
+    best = nas.load(out / "best.yaml")
+    assert nas.cost(best).macs <= 60_000_000
+    import search_spaces
+
+    assert search_spaces.get("cell").contains(best)
+    assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "pareto.yaml").exists() and json.loads((out / "search.json").read_text())["trials"] == 4
+    # the dashboard lists the trials by name, through its REST API with the token
+    token = (Path.home() / ".ray" / "auth_token").read_text().strip()
+    req = urllib.request.Request(f"{cluster['dashboard']}/api/v0/tasks?limit=1000",
+                                 headers={"Authorization": f"Bearer {token}"})
+    tasks = json.loads(urllib.request.urlopen(req, timeout=30).read())["data"]["result"]["result"]
+    names = {t["name"] for t in tasks}
+    assert {f"trial {i}: " for i in range(4)} <= {n.split(": ")[0] + ": " for n in names}
+    with pytest.raises(urllib.error.HTTPError):  # and refuses a request without it
+        urllib.request.urlopen(f"{cluster['dashboard']}/api/v0/tasks?limit=1", timeout=30)
+
+
+def test_custom_metrics_reach_the_metrics_endpoint(cluster, tmp_path) -> None:
+    import ray
+
+    out = tmp_path / "run"
+    p = nas_search(cluster, out, *FAST, "--trials", "2", "--references", "0", "--strategy", "random")
+    log, _ = p.communicate(timeout=600)
+    assert p.returncode == 0, log
+    ray.init(address=cluster["address"], log_to_driver=False)
+    try:
+        port = ray.nodes()[0]["MetricsExportPort"]
+    finally:
+        ray.shutdown()
+
+    def scrape() -> str | None:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        lines = [l for l in text.splitlines() if l.startswith("ray_nas_trials_done") and out.name in l]
+        return lines[0] if lines else None
+
+    line = wait_for(scrape, timeout=60, every=2)
+    assert line.endswith(" 2.0")
+
+
+def test_resume_after_the_driver_is_killed(cluster, tmp_path) -> None:
+    out = tmp_path / "run"
+    p = nas_search(cluster, out, *FAST, "--trials", "6", "--references", "0", "--max-concurrent", "1")
+    wait_for(lambda: len(rows(out)) >= 2)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    before = {r["trial"]: r for r in rows(out)}
+    q = nas_search(cluster, out, "--resume")
+    log, _ = q.communicate(timeout=600)
+    assert q.returncode == 0, log
+    after = rows(out)
+    trials = [int(r["trial"]) for r in after]
+    assert sorted(trials) == list(range(6))  # every trial once: nothing lost, nothing recorded twice
+    for r in after:  # what completed before the kill was kept, not run again
+        if r["trial"] in before:
+            assert r == before[r["trial"]]
+
+
+def test_a_killed_worker_is_retried(cluster, tmp_path) -> None:
+    out = tmp_path / "run"
+    p = nas_search(cluster, out, *FAST, "--trials", "2", "--references", "0", "--max-concurrent", "1",
+                   "--epochs", "3")
+    pids = out / "workers" / "trial-0.pids"
+    pid = int(wait_for(lambda: pids.exists() and pids.read_text().split() and pids.read_text().split()[0]))
+    os.kill(pid, signal.SIGKILL)
+    log, _ = p.communicate(timeout=600)
+    assert p.returncode == 0, log
+    trial0 = [r for r in rows(out) if r["trial"] == "0"]
+    assert len(trial0) == 1 and trial0[0]["status"] == "ok" and trial0[0]["attempts"] == "2"
+
+
+def test_a_failing_candidate_is_recorded_and_the_search_goes_on(cluster, tmp_path) -> None:
+    import ray
+
+    from nas.search import Search, Settings
+
+    def flaky(genome_yaml: str, spec: dict) -> dict:
+        if "conv3x3" not in genome_yaml.split("edges")[1].split("\n")[0]:
+            raise RuntimeError("no 3x3 conv in the cell")
+        return {"status": "ok", "accuracy": genome_yaml.count("conv3x3") / 100, "loss": 1.0, "epochs": 1}
+
+    lines: list[str] = []
+    ray.init(address=cluster["address"], log_to_driver=False)
+    try:
+        s = Search(Settings(space="cell", budget="60M", strategy="random", trials=8, dataset="synthetic",
+                            references=0), tmp_path / "run", log=lines.append)
+        summary = s.run(evaluator=flaky)
+    finally:
+        ray.shutdown()
+    failed = [r for r in rows(tmp_path / "run") if r["status"] == "failed"]
+    assert failed and all("RuntimeError: no 3x3 conv in the cell" in r["error"] for r in failed)
+    assert summary.evaluations == 8 and summary.failed == len(failed) and summary.best is not None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--space", "warp"], "nas: error: unknown space 'warp'; spaces:"),
+    (["--strategy", "annealing"], "nas: error: unknown strategy 'annealing'; strategies:"),
+    (["--budget", "300Q"], "nas search: error: argument --budget: budget '300Q' is not a number of MACs"),
+    (["--budget", "1M"], "nas: error: budget 1.00M MACs is below the smallest member of space 'mobilenet' (18,449,208 MACs"),
+    (["--dataset", "cifar10", "--data-dir", "/no/such/dir"], "nas: error: data directory '/no/such/dir' does not exist"),
+    (["--dataset", "imagenet"], "nas: error: unknown dataset 'imagenet'; datasets:"),
+    (["--resume"], "nas: error: nothing to resume in"),
+    (["--address", "127.0.0.1:1", "--dataset", "synthetic"], "nas: error: cannot reach the Ray cluster at '127.0.0.1:1'"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message) -> None:
+    proc = subprocess.run([sys.executable, "-m", "nas.cli", "search", "--out", str(tmp_path / "run"), *args],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(message), proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_seeds_are_evaluated_as_references(cluster, tmp_path) -> None:
+    import math
+
+    import ray
+
+    from nas.search import Search, Settings
+
+    def by_size(genome_yaml: str, spec: dict) -> dict:
+        g = nas.loads(genome_yaml)
+        return {"status": "ok", "accuracy": math.log(nas.cost(g).macs) / 30, "loss": 1.0, "epochs": spec["epochs"]}
+
+    ray.init(address=cluster["address"], log_to_driver=False)
+    lines: list[str] = []
+    try:
+        s = Search(Settings(space="shufflenet", budget="150M", strategy="evolution", trials=6, references=2),
+                   tmp_path / "run", log=lines.append)
+        summary = s.run(evaluator=by_size)
+    finally:
+        ray.shutdown()
+    refs = {r["origin"]: r for r in rows(tmp_path / "run") if int(r["trial"]) < 0}
+    # the two seeds nearest the budget from below
+    assert set(refs) == {"reference:shufflenet_v1_g1", "reference:shufflenet_v1_g2"}
+    assert summary.reference is not None and summary.reference.origin == "reference:shufflenet_v1_g1"
+    assert any(l.startswith("best seed within the budget: shufflenet_v1_g1") for l in lines)
+    assert summary.evaluations == 6 and (tmp_path / "run" / "pareto.png").exists()
