@@ -22,6 +22,17 @@ Config = dict[str, Any]
 _UNSET = object()
 
 
+class _Top:
+    """Stands in for a generator where a newly gated dimension must take its last (costliest) choice."""
+
+    @staticmethod
+    def random(n: int) -> np.ndarray:
+        return np.full(n, 0.999999)
+
+
+_ZERO = _Top()
+
+
 @dataclass(frozen=True)
 class Dim:
     """One labelled choice. ``when=(gate, op, value)`` makes it active only if ``config[gate] op value``."""
@@ -97,7 +108,7 @@ class Space:
         if len(self._dims) != len(self.dimensions):
             raise ValueError(f"space {self.name!r} has duplicate dimension names")
         self._pos = {d.name: {v: i for i, v in enumerate(d.choices)} for d in self.dimensions}
-        self._plan = [(d.name, d.choices, d.when) for d in self.dimensions]
+        self._dim_plan = [(d.name, d.choices, d.when) for d in self.dimensions]
         # Stepping an ordered gate down can only switch "gt"-gated dimensions off, never on; then a shrunk config
         # costs right without re-filling (costs read only active dimensions).
         self._refill = any(d.when and d.when[1] != "gt" and self._dims[d.when[0]].ordered for d in self.dimensions)
@@ -178,8 +189,15 @@ class Space:
         return self._min
 
     def mac_range(self) -> tuple[int, int]:
-        """MACs of the cheapest and of the costliest member."""
-        return self.min_cost()[0], self.cost(self.extreme(True))[0]
+        """MACs of the cheapest member and of the costliest one found (ordered dimensions at their top, each
+        unordered one at its costliest choice, tried one dimension at a time)."""
+        top = self.extreme(True)
+        for d in self.dimensions:
+            if d.ordered or d.name not in top:
+                continue
+            best = max(d.choices, key=lambda v: self.cost(self._fill({**top, d.name: v}, _ZERO))[0])
+            top = self._fill({**top, d.name: best}, _ZERO)
+        return self.min_cost()[0], self.cost(top)[0]
 
     def log10_size(self) -> float:
         """log10 of the number of configs (dimensions gated by one gate are counted per gate value)."""
@@ -206,7 +224,7 @@ class Space:
         """Keep the active dimensions' values, drop the inactive ones, draw any active one that is unset."""
         out: Config = {}
         draws = None
-        for k, (name, choices, when) in enumerate(self._plan):  # the sampler's hot loop: Dim.active inlined
+        for k, (name, choices, when) in enumerate(self._dim_plan):  # the sampler's hot loop: Dim.active inlined
             if when is not None:
                 gate = out.get(when[0])
                 if gate is None or not (gate > when[2] if when[1] == "gt" else gate == when[2]):
@@ -214,7 +232,7 @@ class Space:
             v = config.get(name, _UNSET)
             if v is _UNSET:
                 if draws is None:
-                    draws = rng.random(len(self._plan))  # one call to the generator per fill
+                    draws = rng.random(len(self._dim_plan))  # one call to the generator per fill
                 v = choices[int(draws[k] * len(choices))]
             out[name] = v
         return out
