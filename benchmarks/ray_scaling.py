@@ -1,0 +1,72 @@
+"""Trials per hour of `nas search` with 1 and 2 trials at a time, and Ray's overhead per trial.
+
+Run: python benchmarks/ray_scaling.py [--trials 8] [--space mobilenet --budget 300M] [--out benchmarks/ray_scaling.md]
+
+The same candidates every time (the random strategy with a fixed seed) are evaluated three ways: called directly
+in this process one after another (one torch thread, as a Ray task with one CPU gets), then through the search
+driver on a local Ray with 1 and with 2 candidates in flight. Ray's overhead per trial is the driver's time with
+one in flight minus the direct time, divided by the trials. Targets: 2 in flight give at least 1.7x the trials per
+hour of 1 on this 2-core machine; the overhead is at most 1 s per trial.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import ray
+import torch
+
+import nas
+from nas.search import Search, Settings, evaluate
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trials", type=int, default=8)
+    ap.add_argument("--space", default="mobilenet")
+    ap.add_argument("--budget", default="300M")
+    ap.add_argument("--dataset", default="digits")
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args()
+    settings = dict(space=a.space, budget=a.budget, strategy="random", trials=a.trials, dataset=a.dataset,
+                    references=0, seed=0)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for concurrent in (1, 2):
+            s = Search(Settings(**settings, max_concurrent=concurrent), Path(tmp) / f"c{concurrent}", log=lambda _: None)
+            t = time.perf_counter()
+            summary = s.run()
+            runs[concurrent] = (time.perf_counter() - t, s.store.evaluations())
+            assert summary.failed == 0
+        genomes = [e.genome for e in sorted(runs[1][1], key=lambda e: e.trial)]
+        torch.set_num_threads(1)
+        spec = {"dataset": a.dataset, "epochs": 1, "seed": 0, "data_dir": None}
+        evaluate(genomes[0], spec)  # load the data once, as a worker does before its first trial
+        t = time.perf_counter()
+        for g in genomes:
+            evaluate(g, spec)
+        direct = time.perf_counter() - t
+    ray.shutdown()
+    n = a.trials
+    t1, t2 = runs[1][0], runs[2][0]
+    rows = [("direct, in process (1 torch thread)", f"{direct:.1f}", f"{3600 * n / direct:,.0f}", "", ""),
+            ("nas search, 1 in flight", f"{t1:.1f}", f"{3600 * n / t1:,.0f}", "1.00x", f"{(t1 - direct) / n:+.2f}"),
+            ("nas search, 2 in flight", f"{t2:.1f}", f"{3600 * n / t2:,.0f}", f"{t1 / t2:.2f}x", "")]
+    head = ("how", f"seconds for {n} trials", "trials per hour", "vs 1 in flight", "Ray overhead per trial (s)")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
+    info = (f"{a.space} space at {a.budget} MACs, {a.dataset}, 1 epoch per trial; {platform.machine()}, 2 cores, "
+            f"torch {torch.__version__}, ray {ray.__version__}; the driver's time includes starting its Ray workers")
+    text = "\n".join(lines) + f"\n\n{info}\n"
+    print(text)
+    if a.out:
+        a.out.write_text("# Ray scaling\n\n`python benchmarks/ray_scaling.py --out benchmarks/ray_scaling.md`\n\n"
+                         + (__doc__ or "").split("\n\n")[2] + "\n\n" + text)
+
+
+if __name__ == "__main__":
+    main()
