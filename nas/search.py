@@ -48,6 +48,7 @@ class Settings:
     max_concurrent: int | None = None
     retries: int = 2  # times a task is run again when its worker process dies
     references: int = 2  # seeds of the space evaluated under the same protocol, for comparison
+    early_stop: bool = False  # median stopping rule across trials, epoch by epoch (needs epochs > 1)
 
 
 @dataclass
@@ -77,13 +78,40 @@ def evaluate(genome_yaml: str, spec: dict[str, Any]) -> dict[str, Any]:
         except OSError:  # a worker on another node has no view of the run directory
             pass
     started = time.time()
+    stopper = spec.get("stopper")
+    callback = None
+    if stopper is not None:
+        import ray
+
+        def callback(info: dict[str, Any]) -> bool:
+            return ray.get(stopper.keep_going.remote(spec.get("trial"), info["epoch"], info["accuracy"]))
     try:
         result = estimators.proxy_train(loads(genome_yaml), data=spec["dataset"], epochs=spec["epochs"],
-                                        seed=spec["seed"], data_dir=spec["data_dir"])
+                                        seed=spec["seed"], data_dir=spec["data_dir"], callback=callback)
     except Exception as e:  # noqa: BLE001 - a candidate never takes the search down
         result = {"status": "failed", "error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
     result.update(worker=f"{socket.gethostname()}:{os.getpid()}", started=started, finished=time.time())
     return result
+
+
+class MedianStopper:
+    """The median stopping rule (Golovin et al. 2017, Google Vizier): after each epoch a trial goes on only if
+    its accuracy is at least the median of what earlier trials reached at the same epoch. Runs as a Ray actor."""
+
+    def __init__(self, grace: int = 4) -> None:
+        self.grace = grace  # trials that must have reported an epoch before any is stopped there
+        self.seen: dict[int, dict[Any, float]] = {}
+
+    def keep_going(self, trial: Any, epoch: int, accuracy: float) -> bool:
+        """Record ``accuracy`` at ``epoch``; False when the trial is below the median of the others."""
+        others = [a for t, a in self.seen.setdefault(epoch, {}).items() if t != trial]
+        self.seen[epoch][trial] = accuracy
+        if len(others) < self.grace:
+            return True
+        others.sort()
+        mid = len(others) // 2
+        median = others[mid] if len(others) % 2 else (others[mid - 1] + others[mid]) / 2
+        return accuracy >= median
 
 
 # ---------------------------------------------------------------- the driver
@@ -135,7 +163,9 @@ class Search:
         concurrent = s.max_concurrent or max(1, int(total_cpus // max(s.cpus_per_trial, 0.01)))
         task = ray.remote(num_cpus=s.cpus_per_trial, num_gpus=s.gpus_per_trial, max_retries=s.retries,
                           retry_exceptions=False)(evaluator)
-        spec = {"dataset": s.dataset, "epochs": s.epochs, "seed": s.seed, "data_dir": s.data_dir}
+        spec: dict[str, Any] = {"dataset": s.dataset, "epochs": s.epochs, "seed": s.seed, "data_dir": s.data_dir}
+        if s.early_stop and s.epochs > 1:
+            spec["stopper"] = ray.remote(num_cpus=0)(MedianStopper).remote()
         self.log(f"search: space {s.space}, budget {self.budget}, strategy {s.strategy}, {s.trials} trials of "
                  f"{s.epochs} epoch(s) on {s.dataset}, {concurrent} at a time; run directory {self.out}")
         if ctx is not None:
@@ -149,7 +179,8 @@ class Search:
 
         def submit(trial: int, genome: Any, label: str, payload: Any) -> None:
             pid_file = str((self.out / "workers" / f"trial-{trial}.pids").resolve())
-            ref = task.options(name=f"trial {trial}: {label}").remote(dumps(genome), {**spec, "pid_file": pid_file})
+            ref = task.options(name=f"trial {trial}: {label}").remote(
+                dumps(genome), {**spec, "pid_file": pid_file, "trial": trial})
             pending[ref] = (payload, time.time())
 
         try:
@@ -206,11 +237,12 @@ class Search:
         short = g.short()
         c_full = cost(g)
         ok = result.get("status") == "ok"
+        stopped = ok and bool(result.get("stopped"))
         pid_file = self.out / "workers" / f"trial-{trial}.pids"
         attempts = len(pid_file.read_text().split()) if pid_file.exists() else 1
         ev = Evaluation(
             trial=trial, genome=dumps(g), macs=c_full.macs, params=c_full.params, activations=c_full.activations,
-            status="ok" if ok else "failed", origin=origin, parent=parent, short=short,
+            status=("stopped" if stopped else "ok") if ok else "failed", origin=origin, parent=parent, short=short,
             accuracy=result.get("accuracy") if ok else None, loss=result.get("loss") if ok else None,
             metrics={k: v for k, v in result.items() if k not in ("started", "finished", "worker")},
             fidelity={"epochs": result.get("epochs", self.settings.epochs), "dataset": self.settings.dataset,
@@ -220,8 +252,10 @@ class Search:
             seconds=result.get("seconds") or (result.get("finished", 0) - result.get("started", 0)) or None)
         state = None
         if payload[0] == "candidate":
+            # A stopped trial is told as what it is: the accuracy it reached at a lower fidelity.
             self.strategy.tell(payload[1], {"accuracy": ev.accuracy, "loss": ev.loss, "macs": ev.macs,
-                                            "params": ev.params} if ok else None)
+                                            "params": ev.params, "epochs": ev.fidelity["epochs"],
+                                            "stopped": stopped} if ok else None)
             state = self.strategy.state_dict()
         if self.store.record(ev, state):
             append_csv(self.out / "trials.csv", ev)
@@ -234,7 +268,9 @@ class Search:
         elapsed = time.time() - started
         per = elapsed / max(1, len(done))
         left = max(0, s.trials - n) * per
-        what = f"accuracy {ev.accuracy:.4f}" if ev.status == "ok" else f"failed ({ev.error})"
+        what = {"ok": f"accuracy {ev.accuracy:.4f}",
+                "stopped": f"stopped after {ev.fidelity.get('epochs')} epoch(s) at accuracy {ev.accuracy or 0:.4f}"
+                }.get(ev.status, f"failed ({ev.error})")
         who = f"seed {ev.origin.split(':', 1)[1]}" if ev.trial < 0 else f"trial {ev.trial}"
         best_txt = f"best {best.accuracy:.4f} (trial {best.trial}, {human(best.macs)} MACs)" if best else "best -"
         self.log(f"[{n}/{s.trials}] {who}: {what}, {human(ev.macs)} MACs, {ev.seconds or 0:.1f}s | {best_txt} | "
@@ -262,7 +298,7 @@ class Search:
         best = _best(done, self.budget.macs)
         refs = [e for e in done if e.trial < 0 and e.status == "ok" and e.macs <= self.budget.macs]
         ref = max(refs, key=lambda e: e.accuracy or 0) if refs else None
-        failed = sum(1 for e in done if e.trial >= 0 and e.status != "ok")
+        failed = sum(1 for e in done if e.trial >= 0 and e.status == "failed")
         summary = Summary(self.out, sum(1 for e in done if e.trial >= 0), failed, best, ref, list(self.strategy.notes))
         if best:
             self.log(f"best: trial {best.trial}, accuracy {best.accuracy:.4f}, {best.macs:,} MACs "
@@ -402,7 +438,7 @@ class _Metrics:
     def update(self, done: list[Evaluation]) -> None:
         ours = [e for e in done if e.trial >= 0]
         self.done.set(len(ours), tags=self.tags)
-        self.failed.set(sum(1 for e in ours if e.status != "ok"), tags=self.tags)
+        self.failed.set(sum(1 for e in ours if e.status == "failed"), tags=self.tags)
         best = _best(done, 2**62)
         if best:
             self.best.set(best.accuracy, tags=self.tags)

@@ -212,3 +212,45 @@ def test_seeds_are_evaluated_as_references(cluster, tmp_path) -> None:
     assert summary.reference is not None and summary.reference.origin == "reference:shufflenet_v1_g1"
     assert any(l.startswith("best seed within the budget: shufflenet_v1_g1") for l in lines)
     assert summary.evaluations == 6 and (tmp_path / "run" / "pareto.png").exists()
+
+
+def test_median_stopping_rule() -> None:
+    from nas.search import MedianStopper
+
+    m = MedianStopper(grace=2)
+    assert m.keep_going(0, 1, 0.5) and m.keep_going(1, 1, 0.7)  # too few others yet
+    assert not m.keep_going(2, 1, 0.55)  # the others at epoch 1: 0.5, 0.7 -> median 0.6
+    assert m.keep_going(3, 1, 0.6)  # others 0.5, 0.55, 0.7 -> median 0.55
+    assert m.keep_going(0, 2, 0.1)  # a new epoch starts its own record
+
+
+def test_early_stopping_tells_the_strategy_the_lower_fidelity(cluster, tmp_path) -> None:
+    import ray
+
+    from nas.search import Search, Settings
+
+    def slow_learner(genome_yaml: str, spec: dict) -> dict:
+        import ray as r
+
+        import zlib
+
+        quality = (zlib.crc32(genome_yaml.encode()) % 100) / 100
+        ran = 0
+        for epoch in range(1, spec["epochs"] + 1):
+            ran = epoch
+            if not r.get(spec["stopper"].keep_going.remote(spec["trial"], epoch, quality * epoch / 10)):
+                break
+        return {"status": "ok", "accuracy": quality * ran / 10, "loss": 1.0, "epochs": ran,
+                "stopped": ran < spec["epochs"]}
+
+    ray.init(address=cluster["address"], log_to_driver=False)
+    try:
+        s = Search(Settings(space="cell", budget="60M", strategy="random", trials=10, epochs=3, references=0,
+                            early_stop=True, max_concurrent=1), tmp_path / "run", log=lambda _: None)
+        s.run(evaluator=slow_learner)
+    finally:
+        ray.shutdown()
+    stopped = [r for r in rows(tmp_path / "run") if r["status"] == "stopped"]
+    assert stopped and all(int(r["epochs"]) < 3 for r in stopped)
+    told = {c.id: m for c, m in s.strategy.history}
+    assert all(told[int(r["trial"])]["stopped"] and told[int(r["trial"])]["epochs"] < 3 for r in stopped)
