@@ -17,7 +17,7 @@ evaluation of the winner and is never used by a search.
 
 >>> ds = load_data("digits")
 >>> ds.shape, ds.classes, len(ds.y_train), len(ds.y_val)
-((1, 8, 8), 10, 1437, 360)
+((1, 8, 8), 10, 1438, 359)
 """
 
 from __future__ import annotations
@@ -62,6 +62,10 @@ class Dataset:
         """Native (C, H, W) of one image."""
         c, h, w = self.x_train.shape[1:]
         return (int(c), int(h), int(w))
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name!r}, {'x'.join(map(str, self.shape))}, {self.classes} classes, "
+                f"{len(self.y_train)} train / {len(self.y_val)} validation)")
 
 
 @dataclass(frozen=True)
@@ -178,10 +182,11 @@ def _prepare(ds: Dataset, x: torch.Tensor, resolution: int) -> torch.Tensor:
 
 
 def _synthetic(n: int = 640, classes: int = 4, side: int = 16) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Class templates (smooth random patterns) under heavy noise: learnable, yet not solved by one step."""
+    """Class templates under heavy noise: a smooth random pattern plus a tint, so that pooled features see it too."""
     rng = np.random.default_rng(1234)  # fixed: the data set is the same in every process
     coarse = torch.from_numpy(rng.standard_normal((classes, 3, 4, 4)).astype(np.float32))
     templates = F.interpolate(coarse, size=(side, side), mode="bilinear", align_corners=False).numpy()
+    templates += 1.0 * rng.standard_normal((classes, 3, 1, 1)).astype(np.float32)
     y = np.arange(n) % classes
     x = templates[y] + rng.standard_normal((n, 3, side, side)).astype(np.float32) * 1.5
     return x.astype(np.float32), y.astype(np.int64), tuple(f"class{i}" for i in range(classes))
@@ -190,7 +195,8 @@ def _synthetic(n: int = 640, classes: int = 4, side: int = 16) -> tuple[np.ndarr
 def _cifar10(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """The training batches of CIFAR-10's python-pickle layout (``cifar-10-batches-py`` or its parent)."""
     if not root.is_dir():
-        raise NasError(f"{root}: no such directory (cifar10 expects the python-pickle batches, nothing is downloaded)")
+        raise NasError(f"{root}: {'not a' if root.exists() else 'no such'} directory (cifar10 expects the python-pickle "
+                       "batches; nothing is downloaded)")
     if not (root / "data_batch_1").exists() and (root / "cifar-10-batches-py").is_dir():
         root = root / "cifar-10-batches-py"
     files = sorted(root.glob("data_batch_[0-9]*"))
@@ -226,7 +232,8 @@ def _imagefolder(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     from PIL import Image
 
     if not root.is_dir():
-        raise NasError(f"{root}: no such directory (imagefolder expects one subfolder of images per class)")
+        raise NasError(f"{root}: {'not a' if root.exists() else 'no such'} directory (imagefolder expects one "
+                       "subfolder of images per class)")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:
         raise NasError(f"{root}: expected one subfolder of images per class, found {len(classes)} subfolder(s)")
