@@ -1,0 +1,247 @@
+"""Genome transforms for proxy training: the width multiplier and the adaptation to a proxy data set.
+
+``scale_width`` multiplies every channel parameter (``c``, ``mid``, ``growth``, fire's ``squeeze/e1/e3``, hidden
+FC widths) and rounds it with ``nas.make_divisible``. Every distinct channel count maps through one function, so
+residual shapes that matched still match; the rounding unit is the lcm of the divisor and the genome's group
+counts, so grouped convs and ShuffleNet units stay divisible; depthwise convs follow their scaled input. The
+network's output width (the classifier) is never scaled.
+
+``proxy_genome`` re-threads a (possibly width-scaled) genome for a data set's channels and classes at the
+proxy resolution: the native resolution of the data, raised to the smallest rung of ``RESOLUTIONS`` at which
+every strided op of the genome still sees at least as many pixels as its stride (so the total stride leaves a
+genuine final map of at least 1x1 rather than a chain of padded 1x1 maps).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import nas
+from nas import Block, Genome, GenomeError, NasError, Stage
+
+RESOLUTIONS = (8, 12, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256, 320, 384, 512)
+"""The ladder of square proxy resolutions tried, smallest first."""
+
+Shape = tuple[int, ...]
+
+
+# ---------------------------------------------------------------- width
+
+
+def scale_width(g: Genome, mult: float, divisor: int = 8) -> Genome:
+    """``g`` with every channel parameter times ``mult`` (rounded with ``make_divisible``); raises NasError if it can't.
+
+    >>> g = nas.seed("resnet18")
+    >>> nas.cost(scale_width(g, 0.25)).macs < nas.cost(g).macs / 10
+    True
+    """
+    if not (isinstance(mult, (int, float)) and not isinstance(mult, bool) and mult > 0 and math.isfinite(mult)):
+        raise NasError(f"width multiplier must be a positive number, got {mult!r}")
+    if mult == 1:
+        return g
+    unit = divisor
+    for groups in _group_counts(g):
+        unit = math.lcm(unit, groups)
+
+    def f(c: int) -> int:
+        return nas.make_divisible(c * mult, unit)
+
+    scaler = _Scaler(f, mult, divisor, g.classes, g.name)
+    keep = _output_record(g)
+    shape: tuple[Shape, Shape] = (tuple(g.input), tuple(g.input))
+    parts: dict[str, list[Block]] = {"stem": [], "head": []}
+    stages: list[list[Block]] = [[] for _ in g.stages]
+    for path, rec in g.blocks():
+        new, shape = scaler.record(rec, shape, keep=(path == keep), path=path)
+        if path.startswith("stages["):
+            stages[int(path[7:path.index("]")])].append(new)
+        else:
+            parts[path.split("[")[0]].append(new)
+    out = Genome(stages=tuple(Stage(tuple(b), s.name) for b, s in zip(stages, g.stages)), stem=tuple(parts["stem"]),
+                 head=tuple(parts["head"]), input=g.input, classes=g.classes, name=g.name, drop_path=g.drop_path)
+    try:
+        nas.cost(out)
+    except GenomeError as e:
+        raise NasError(f"cannot scale '{g.name or 'genome'}' to width {mult:g}: {e}") from None
+    return out
+
+
+def _output_record(g: Genome) -> str:
+    """Field path of the last record that sets channels: the classifier, whose width is never scaled."""
+    last = ""
+    for path, rec in g.blocks():
+        if any(k in rec.params for k in ("c", "e1", "e3", "growth")) or rec.type in ("linear", "conv"):
+            last = path
+    return last
+
+
+def _group_counts(g: Genome) -> list[int]:
+    """Group counts the scaled channels must stay divisible by (depthwise convs excepted: they follow their input)."""
+    out: list[int] = []
+
+    def visit(rec: Block, cin: int | None) -> None:
+        p = nas.block_type(rec.type).resolve(dict(rec.params))  # defaults matter: shuffle's groups is 3
+        groups = p.get("groups") or 1
+        if rec.type == "conv" and groups > 1 and groups != cin:
+            out.append(groups)
+        elif rec.type == "shuffle":
+            out.append(groups * (1 if p["mid"] else 4) if groups > 1 else 1)
+        elif rec.type == "inception":
+            for branch in p["branches"]:
+                for b in branch:
+                    visit(b, None)  # inside a branch the input width is not threaded: treat groups as grouped
+
+    shape: Shape = tuple(g.input)
+    for _, rec in g.blocks():
+        visit(rec, shape[0] if len(shape) == 3 else None)
+        shape = _out(rec, shape, g.classes)
+    return out
+
+
+def _out(rec: Block, shape: Shape, classes: int) -> Shape:
+    """Output shape of one record (all its repeats) on ``shape``; a flat input only meets linear layers."""
+    if len(shape) != 3:
+        c = rec.params.get("c", "classes") if rec.type == "linear" else None
+        return ((classes if c == "classes" else c),) if c is not None else shape
+    one = Genome(stages=(Stage((rec,)),), input=shape, classes=classes)  # type: ignore[arg-type]
+    return tuple(nas.cost(one).output)
+
+
+class _Scaler:
+    """Scales one record at a time, threading the original and the scaled input shapes."""
+
+    def __init__(self, f: Callable[[int], int], mult: float, divisor: int, classes: int, name: str) -> None:
+        self.f, self.mult, self.divisor, self.classes, self.name = f, mult, divisor, classes, name or "genome"
+
+    def record(self, rec: Block, shape: tuple[Shape, Shape], keep: bool, path: str) -> tuple[Block, tuple[Shape, Shape]]:
+        old_in, new_in = shape
+        changes = {} if keep else self._changes(rec, old_in, new_in, path)
+        new = rec.with_params(**changes) if changes else rec
+        try:
+            return new, (_out(rec, old_in, self.classes), _out(new, new_in, self.classes))
+        except GenomeError as e:  # the one-record genome names its field stages[0].blocks[0]; name the real one
+            inner = e.path.removeprefix("stages[0].blocks[0]").lstrip(".")
+            where = f"{path}.{inner}" if inner and not inner.startswith("[") else path + inner
+            raise NasError(f"cannot scale '{self.name}' to width {self.mult:g}: {where}: {e.message}") from None
+
+    def _changes(self, rec: Block, old_in: Shape, new_in: Shape, path: str) -> dict[str, Any]:
+        p, f = nas.block_type(rec.type).resolve(dict(rec.params)), self.f
+        t = rec.type
+        ch: dict[str, Any] = {}
+        if t == "conv":
+            groups, c = p["groups"], p["c"]
+            if groups > 1 and len(old_in) == 3 and groups == old_in[0]:  # depthwise: follow the scaled input
+                if c == "classes" or c % groups:
+                    raise NasError(f"cannot scale width: {path}: a depthwise conv with {c} outputs on {groups} "
+                                   "input channels")
+                ch.update(c=new_in[0] * (c // groups), groups=new_in[0])
+            elif c != "classes":
+                ch["c"] = f(c)
+        elif t in ("dwsep", "basic", "inverted", "fractal"):
+            ch["c"] = f(p["c"])
+        elif t == "bottleneck":
+            ch["c"] = f(p["c"])
+            groups = p["groups"]
+            if p["mid"] or groups > 1:
+                mid = p["mid"] or p["c"] / 4
+                ch["mid"] = nas.make_divisible(mid * self.mult, math.lcm(self.divisor, groups))
+        elif t == "shuffle":
+            ch["c"] = f(p["c"])
+            if p["mid"]:
+                ch["mid"] = nas.make_divisible(p["mid"] * self.mult, math.lcm(self.divisor, p["groups"]))
+        elif t == "fire":
+            ch.update(squeeze=f(p["squeeze"]), e1=f(p["e1"]), e3=f(p["e3"]))
+        elif t == "dense":
+            ch["growth"] = nas.make_divisible(p["growth"] * self.mult, min(self.divisor, p["growth"]))
+        elif t == "transition" and p["c"]:
+            ch["c"] = f(p["c"])
+        elif t == "linear" and p["c"] != "classes":
+            ch["c"] = f(p["c"])
+        elif t == "inception":
+            ch["branches"] = [[self._nested(b, f"{path}.branches[{i}][{j}]") for j, b in enumerate(br)]
+                              for i, br in enumerate(p["branches"])]
+        return ch
+
+    def _nested(self, rec: Block, path: str) -> dict[str, Any]:
+        """A record inside an inception branch, as plain data (its input width is not threaded)."""
+        ch = self._changes(rec, (), (), path)
+        return {**rec.with_params(**ch).to_dict()} if ch else rec.to_dict()
+
+
+# ---------------------------------------------------------------- resolution
+
+
+def fits(g: Genome) -> bool:
+    """Whether ``g`` traces at its input and every strided conv or pool sees at least ``stride`` pixels."""
+    return _misfit(g) is None
+
+
+def _misfit(g: Genome) -> str | None:
+    """Why ``g`` does not fit its input (a GenomeError's text, or the first op strided beyond its map), else None."""
+    try:
+        tr = nas.trace(g)
+    except GenomeError as e:
+        return str(e)
+    shapes: dict[str, tuple[int, ...]] = {"input": tuple(g.input)}
+    for n in tr.nodes:
+        shapes[n.name] = n.shape
+        s = n.attrs.get("s")
+        if n.op in ("conv", "maxpool", "avgpool") and s and s != (1, 1):
+            h, w = shapes[n.inputs[0]][1:]
+            if h < s[0] or w < s[1]:
+                return f"{n.name}: stride {s[0]}x{s[1]} on a {h}x{w} map"
+    return None
+
+
+def min_resolution(g: Genome, channels: int | None = None, classes: int | None = None) -> int:
+    """The smallest rung of ``RESOLUTIONS`` at which ``g`` (for ``channels`` and ``classes``) fits; else NasError."""
+    c = channels or g.input[0]
+    why = None
+    for r in RESOLUTIONS:
+        why = _misfit(g.with_input((c, r, r), classes or g.classes))
+        if why is None:
+            return r
+    top = RESOLUTIONS[-1]
+    raise NasError(f"'{g.name or 'genome'}' fits no {c}-channel proxy input up to {top}x{top}: {why}")
+
+
+def proxy_genome(g: Genome, shape: tuple[int, int, int], classes: int, *, width: float = 1.0,
+                 resolution: int | None = None) -> Genome:
+    """``g`` for a proxy data set of image ``shape`` (C, H, W) and ``classes``, at the proxy resolution.
+
+    The head takes the data's classes (``Genome.with_input``), the stem its channels; the resolution is
+    ``resolution`` (default: the data's native size) raised to the genome's ``min_resolution`` where needed.
+
+    >>> proxy_genome(nas.seed("resnet18"), (1, 8, 8), 10, width=0.25).input
+    (1, 32, 32)
+    """
+    scaled = scale_width(_classifier_to_classes(g), width)
+    want = int(resolution) if resolution else max(shape[1], shape[2])
+    r = want
+    if not fits(scaled.with_input((shape[0], want, want), classes)):
+        r = max(want, min_resolution(scaled, shape[0], classes))
+        rungs = [x for x in RESOLUTIONS if x >= r]
+        r = next((x for x in rungs if fits(scaled.with_input((shape[0], x, x), classes))), r)
+    out = scaled.with_input((shape[0], r, r), classes)
+    try:
+        nas.cost(out)
+    except GenomeError as e:
+        raise NasError(f"cannot adapt '{g.name or 'genome'}' to a {shape[0]}x{r}x{r} input: {e}") from None
+    return out
+
+
+def _classifier_to_classes(g: Genome) -> Genome:
+    """A classifier written with the deployment class count (``c: 1000``) follows the data's classes instead."""
+    path = _output_record(g)
+    rec = dict(g.blocks()).get(path)
+    if rec is None or rec.params.get("c") != g.classes:
+        return g
+    d = g.to_dict()
+    section, rest = path.split("[", 1)
+    if section == "stages":
+        s, i = int(rest.split("]")[0]), int(path.rsplit("[", 1)[1][:-1])
+        d["stages"][s]["blocks"][i]["c"] = "classes"
+    else:
+        d[section][int(rest[:-1])]["c"] = "classes"
+    return Genome.from_dict(d)
