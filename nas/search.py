@@ -268,9 +268,12 @@ class Search:
         elapsed = time.time() - started
         per = elapsed / max(1, len(done))
         left = max(0, s.trials - n) * per
-        what = {"ok": f"accuracy {ev.accuracy:.4f}",
-                "stopped": f"stopped after {ev.fidelity.get('epochs')} epoch(s) at accuracy {ev.accuracy or 0:.4f}"
-                }.get(ev.status, f"failed ({ev.error})")
+        if ev.status == "ok":
+            what = f"accuracy {ev.accuracy:.4f}"
+        elif ev.status == "stopped":
+            what = f"stopped after {ev.fidelity.get('epochs')} epoch(s) at accuracy {ev.accuracy or 0:.4f}"
+        else:
+            what = f"failed ({ev.error})"
         who = f"seed {ev.origin.split(':', 1)[1]}" if ev.trial < 0 else f"trial {ev.trial}"
         best_txt = f"best {best.accuracy:.4f} (trial {best.trial}, {human(best.macs)} MACs)" if best else "best -"
         self.log(f"[{n}/{s.trials}] {who}: {what}, {human(ev.macs)} MACs, {ev.seconds or 0:.1f}s | {best_txt} | "
