@@ -39,7 +39,8 @@ DEFAULT = "proxy_train, 1 epoch (default)"
 def vary(g: nas.Genome, rng: random.Random, edits: int) -> tuple[nas.Genome, str]:
     """``g`` with ``edits`` random edits of stage depth, width, kernel or expansion, and their description."""
     d = g.to_dict()
-    sites = [(s, b) for s, st in enumerate(d["stages"]) for b, rec in enumerate(st["blocks"]) if rec["type"] in _EDITABLE]
+    sites = [(s, b) for s, st in enumerate(d["stages"]) for b, rec in enumerate(st["blocks"])
+             if rec["type"] in _EDITABLE]
     done: list[str] = []
     for _ in range(edits):
         s, b = rng.choice(sites)

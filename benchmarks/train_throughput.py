@@ -1,6 +1,7 @@
 """Images per second of proxy_train's training loop against a bare torch loop on the same model and data.
 
-Run: python benchmarks/train_throughput.py [--epochs 3] [--repeats 5] [--threads 2] [--out benchmarks/train_throughput.md]
+Run: python benchmarks/train_throughput.py [--epochs 3] [--repeats 5] [--threads 2]
+                                          [--out benchmarks/train_throughput.md]
 Target: the training loop costs at most 5% more than the bare loop.
 
 Both loops train the same proxy genome (built with the same seed) on the same in-memory tensors with the same

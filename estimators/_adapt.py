@@ -114,7 +114,8 @@ class _Scaler:
     def __init__(self, f: Callable[[int], int], mult: float, divisor: int, classes: int, name: str) -> None:
         self.f, self.mult, self.divisor, self.classes, self.name = f, mult, divisor, classes, name or "genome"
 
-    def record(self, rec: Block, shape: tuple[Shape, Shape], keep: bool, path: str) -> tuple[Block, tuple[Shape, Shape]]:
+    def record(self, rec: Block, shape: tuple[Shape, Shape], keep: bool,
+               path: str) -> tuple[Block, tuple[Shape, Shape]]:
         old_in, new_in = shape
         changes = {} if keep else self._changes(rec, old_in, new_in, path)
         new = rec.with_params(**changes) if changes else rec

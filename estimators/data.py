@@ -92,7 +92,7 @@ def load_data(name: str = "digits", data_dir: str | Path | None = None, seed: in
 
 
 def tensors(ds: Dataset, resolution: int, fraction: float = 1.0, seed: int = 0) -> Tensors:
-    """Normalized float tensors at ``resolution`` x ``resolution``, with a stratified ``fraction`` of the training part."""
+    """Normalized float tensors at ``resolution`` x ``resolution``, a stratified ``fraction`` of the training part."""
     return _tensors(ds, int(resolution), float(fraction), int(seed))
 
 
@@ -195,8 +195,8 @@ def _synthetic(n: int = 640, classes: int = 4, side: int = 16) -> tuple[np.ndarr
 def _cifar10(root: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """The training batches of CIFAR-10's python-pickle layout (``cifar-10-batches-py`` or its parent)."""
     if not root.is_dir():
-        raise NasError(f"{root}: {'not a' if root.exists() else 'no such'} directory (cifar10 expects the python-pickle "
-                       "batches; nothing is downloaded)")
+        raise NasError(f"{root}: {'not a' if root.exists() else 'no such'} directory (cifar10 expects the "
+                       "python-pickle batches; nothing is downloaded)")
     if not (root / "data_batch_1").exists() and (root / "cifar-10-batches-py").is_dir():
         root = root / "cifar-10-batches-py"
     files = sorted(root.glob("data_batch_[0-9]*"))

@@ -82,6 +82,12 @@ def test_exception_in_training_gives_failed_result() -> None:
     r = proxy_train(tiny(), data="synthetic", epochs=2, callback=boom)
     assert r["status"] == "failed" and r["error"] == "RuntimeError: boom"
 
+    def oom(info: dict[str, Any]) -> None:  # what torch raises when a CUDA allocation fails
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    r = proxy_train(tiny(), data="synthetic", epochs=2, callback=oom)
+    assert r["status"] == "failed" and r["error"] == "out of memory: CUDA out of memory. Tried to allocate 2.00 GiB"
+
 
 def test_genome_that_cannot_adapt_gives_failed_result() -> None:
     # A first conv grouped over the 3 deployment channels cannot take digits' single channel.
