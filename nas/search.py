@@ -470,7 +470,7 @@ def _plot(path: Path, done: list[Evaluation], front: list[Evaluation], budget: i
     ax.set_ylabel(f"validation accuracy ({s.dataset}, {s.epochs} epoch proxy)")
     ax.set_title(f"{s.space} space, {s.strategy}: {len(ok)} candidates (stars: seeds, same protocol)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
