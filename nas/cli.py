@@ -184,7 +184,7 @@ def cmd_search(a: argparse.Namespace) -> int:
             space=a.space, budget=a.budget, strategy=a.strategy, trials=a.trials, epochs=a.epochs, dataset=a.dataset,
             data_dir=a.data_dir, seed=a.seed, input=list(a.input) if a.input else None, classes=a.classes,
             cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial, max_concurrent=a.max_concurrent,
-            references=a.references, early_stop=a.early_stop)
+            references=a.references, early_stop=a.early_stop, eta=a.eta)
         out = Path(a.out) if a.out else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{a.space}"
         if a.out and (out / "results.db").exists():
             raise NasError(f"'{out}' already holds a search; continue it with --resume, or choose another --out")
@@ -262,9 +262,11 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--cpus-per-trial", type=_share, default=1.0, help="CPUs per candidate (default 1)")
     se.add_argument("--gpus-per-trial", type=_share, default=0.0, help="GPUs per candidate; fractions pack trials")
     se.add_argument("--max-concurrent", type=_positive, help="candidates in flight at once (default: as many as fit)")
-    se.add_argument("--early-stop", action="store_true",
-                    help="stop a trial after an epoch whose accuracy is below the median of earlier trials at that "
-                         "epoch (with --epochs > 1); the strategy is told the lower-fidelity result")
+    se.add_argument("--early-stop", nargs="?", const="asha", choices=("asha", "median"), metavar="asha|median",
+                    help="stop unpromising trials between epochs (with --epochs > 1): asha (the default rule) keeps "
+                         "the top 1/eta at epochs 1, eta, eta^2, ...; median stops a trial below the median of "
+                         "earlier trials at the same epoch. The strategy is told the lower-fidelity result")
+    se.add_argument("--eta", type=_positive, default=3, help="ASHA's reduction factor (default 3)")
     se.add_argument("--references", type=int, default=2, metavar="N",
                     help="seeds of the space also evaluated, for comparison under the same protocol (default 2)")
     se.add_argument("--storage", metavar="URL", help="results database URL (default: SQLite in the run directory)")

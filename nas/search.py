@@ -48,7 +48,12 @@ class Settings:
     max_concurrent: int | None = None
     retries: int = 2  # times a task is run again when its worker process dies
     references: int = 2  # seeds of the space evaluated under the same protocol, for comparison
-    early_stop: bool = False  # median stopping rule across trials, epoch by epoch (needs epochs > 1)
+    early_stop: str | None = None  # "asha" or "median": stop trials across fidelities (needs epochs > 1)
+    eta: int = 3  # ASHA's reduction factor: the top 1/eta of the trials at a rung go on
+
+    def __post_init__(self) -> None:
+        if isinstance(self.early_stop, bool):  # run directories written before the rule was a choice
+            self.early_stop = "median" if self.early_stop else None
 
 
 @dataclass
@@ -114,6 +119,55 @@ class MedianStopper:
         return accuracy >= median
 
 
+class AshaStopper:
+    """Asynchronous successive halving (Li et al. 2020, "A System for Massively Parallel Hyperparameter Tuning"),
+    in its stopping form: rungs at ``min_epochs * eta**k`` epochs below ``max_epochs``; a trial that reaches a rung
+    goes on only if its accuracy is among the best ``ceil(n / eta)`` of the ``n`` trials recorded at that rung so
+    far, itself included. Nobody waits for a promotion, so a trial is judged against the trials before it (the
+    first at a rung always goes on). Runs as a Ray actor."""
+
+    def __init__(self, max_epochs: int, eta: int = 3, min_epochs: int = 1) -> None:
+        if eta < 2 or min_epochs < 1:
+            raise NasError(f"ASHA needs eta >= 2 and min_epochs >= 1, got eta {eta}, min_epochs {min_epochs}")
+        self.eta = eta
+        self.rungs: list[int] = []
+        r = min_epochs
+        while r < max_epochs:
+            self.rungs.append(r)
+            r *= eta
+        self.seen: dict[int, dict[Any, float]] = {r: {} for r in self.rungs}
+
+    def keep_going(self, trial: Any, epoch: int, accuracy: float) -> bool:
+        """Record ``accuracy`` if ``epoch`` is a rung; False when the trial is outside the top 1/eta there."""
+        if epoch not in self.seen:
+            return True
+        rung = self.seen[epoch]
+        rung[trial] = accuracy
+        ranked = sorted(rung.values(), reverse=True)
+        return accuracy >= ranked[math.ceil(len(ranked) / self.eta) - 1]
+
+
+STOPPERS = ("asha", "median")
+
+
+def make_stopper(settings: Settings) -> MedianStopper | AshaStopper | None:
+    """The early-stopping rule a search's settings ask for (None: every trial runs all its epochs)."""
+    if not settings.early_stop or settings.epochs < 2:
+        return None
+    if settings.early_stop == "median":
+        return MedianStopper()
+    return AshaStopper(settings.epochs, eta=settings.eta)
+
+
+def replay(stopper: Any, done: list[Evaluation]) -> None:
+    """Tell a fresh stopper what the recorded evaluations reached epoch by epoch (a resumed search judges new
+    trials against everything before the crash, not only against what runs after it)."""
+    for e in done:
+        for h in (e.metrics or {}).get("history") or []:
+            if h.get("accuracy") is not None:
+                stopper.keep_going(e.trial, h["epoch"], h["accuracy"])
+
+
 # ---------------------------------------------------------------- the driver
 
 
@@ -132,6 +186,10 @@ class Search:
         _check_data(s.dataset, s.data_dir)
         if s.trials < 1 or s.epochs < 1:
             raise NasError("--trials and --epochs must be positive")
+        if s.early_stop not in (None, *STOPPERS):
+            raise NasError(f"unknown early-stopping rule '{s.early_stop}'; rules: {', '.join(STOPPERS)}")
+        if s.eta < 2:
+            raise NasError(f"--eta must be at least 2, got {s.eta}")
         self.out.mkdir(parents=True, exist_ok=True)
         self.store = Store(storage_url(self.out, storage), run=self.out.resolve().name)
         self.store.create(asdict(s))
@@ -164,8 +222,13 @@ class Search:
         task = ray.remote(num_cpus=s.cpus_per_trial, num_gpus=s.gpus_per_trial, max_retries=s.retries,
                           retry_exceptions=False)(evaluator)
         spec: dict[str, Any] = {"dataset": s.dataset, "epochs": s.epochs, "seed": s.seed, "data_dir": s.data_dir}
-        if s.early_stop and s.epochs > 1:
-            spec["stopper"] = ray.remote(num_cpus=0)(MedianStopper).remote()
+        stopper = make_stopper(s)
+        if stopper is not None:
+            replay(stopper, done)
+            # the actor starts from the replayed state: it is built here and handed over whole
+            spec["stopper"] = ray.remote(num_cpus=0)(_StopperActor).remote(stopper)
+        elif s.early_stop:
+            self.log(f"note: --early-stop {s.early_stop} needs --epochs above 1; every trial runs its one epoch")
         self.log(f"search: space {s.space}, budget {self.budget}, strategy {s.strategy}, {s.trials} trials of "
                  f"{s.epochs} epoch(s) on {s.dataset}, {concurrent} at a time; run directory {self.out}")
         if ctx is not None:
@@ -318,6 +381,16 @@ class Search:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+class _StopperActor:
+    """Holds a stopping rule in one place for every worker to ask."""
+
+    def __init__(self, rule: Any) -> None:
+        self.rule = rule
+
+    def keep_going(self, trial: Any, epoch: int, accuracy: float) -> bool:
+        return self.rule.keep_going(trial, epoch, accuracy)
 
 
 def storage_url(out: Path, storage: str | None = None) -> str:

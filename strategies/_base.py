@@ -83,7 +83,7 @@ class Strategy:
         del self._pending[candidate.id]
         result = dict(metrics) if metrics is not None else None
         self.history.append((candidate, result))
-        self._observe(candidate, self.score(result))
+        self._observe(candidate, self.score(result), result)
 
     def score(self, metrics: Mapping[str, Any] | None) -> float | None:
         """The metric to maximize (negated for ``mode='min'``); ``None`` when failed or missing."""
@@ -147,8 +147,9 @@ class Strategy:
         """A budget-feasible config, where it came from, and its parent's id."""
         raise NotImplementedError
 
-    def _observe(self, candidate: Candidate, score: float | None) -> None:
-        """Learn from a result (``score`` is None for a failure)."""
+    def _observe(self, candidate: Candidate, score: float | None, metrics: Mapping[str, Any] | None = None) -> None:
+        """Learn from a result (``score`` is None for a failure); ``metrics`` as told (``stopped``: True when an
+        early-stopping rule ended it, at a lower fidelity than the others; ``epochs``: how many it ran)."""
 
     def _state(self) -> dict[str, Any]:
         return {}

@@ -45,9 +45,10 @@ class RegularizedEvolution(Strategy):
         child = self._unseen(lambda: self.space.mutate_config(parent[1], self.rng, self.budget))
         return child, "mutation", parent[0]
 
-    def _observe(self, candidate: Candidate, score: float | None) -> None:
+    def _observe(self, candidate: Candidate, score: float | None, metrics: Mapping[str, Any] | None = None) -> None:
         if score is None:  # a failed child never joins the population
             return
+        # A child stopped early joins with the accuracy it reached at its lower fidelity: it ranks low, as it should.
         self._population.append((candidate.id, candidate.config, score))
         while len(self._population) > self.population_size:
             self._population.popleft()

@@ -110,10 +110,17 @@ class OptunaSearch(Strategy):
         self._trials[cand.id] = self._enqueued(cand.config) if requeued else self._open
         return cand
 
-    def _observe(self, candidate: Candidate, score: float | None) -> None:
+    def _observe(self, candidate: Candidate, score: float | None, metrics: Mapping[str, Any] | None = None) -> None:
         trial = self._trials.pop(candidate.id)
         if score is None:
             self.study.tell(trial, state=TrialState.FAIL)
+        elif metrics and metrics.get("stopped"):
+            # Stopped early: Optuna's own word for it is a pruned trial. TPE ranks pruned trials below complete
+            # ones, by the last step they reached and their value there; NSGA-II leaves them out (a multi-
+            # objective trial has no intermediate values).
+            if self.objectives == 1:
+                trial.report(score, step=int(metrics.get("epochs") or 0))
+            self.study.tell(trial, state=TrialState.PRUNED)
         else:
             self.study.tell(trial, [score] if self.objectives == 1 else [score, candidate.macs])
 

@@ -179,6 +179,8 @@ def test_a_failing_candidate_is_recorded_and_the_search_goes_on(cluster, tmp_pat
     (["--dataset", "imagenet"], "nas: error: unknown dataset 'imagenet'; datasets:"),
     (["--resume"], "nas: error: nothing to resume in"),
     (["--address", "127.0.0.1:1", "--dataset", "synthetic"], "nas: error: cannot reach the Ray cluster at '127.0.0.1:1'"),
+    (["--early-stop", "hyperband"], "nas search: error: argument --early-stop: invalid choice: 'hyperband'"),
+    (["--early-stop", "--eta", "1"], "nas: error: --eta must be at least 2, got 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message) -> None:
     proc = subprocess.run([sys.executable, "-m", "nas.cli", "search", "--out", str(tmp_path / "run"), *args],
@@ -226,29 +228,87 @@ def test_median_stopping_rule() -> None:
     assert m.keep_going(0, 2, 0.1)  # a new epoch starts its own record
 
 
-def test_early_stopping_tells_the_strategy_the_lower_fidelity(cluster, tmp_path) -> None:
+def test_asha_keeps_the_top_third_at_each_rung() -> None:
+    from nas.search import AshaStopper
+
+    a = AshaStopper(max_epochs=9, eta=3)
+    assert a.rungs == [1, 3]  # epoch 9 is the end, not a rung
+    assert a.keep_going(0, 1, 0.5)  # the first at a rung always goes on
+    assert not a.keep_going(1, 1, 0.4)  # top ceil(2/3) = 1 of [0.5, 0.4]
+    assert a.keep_going(2, 1, 0.6)
+    assert a.keep_going(3, 1, 0.55)  # top ceil(4/3) = 2 of [0.6, 0.55, 0.5, 0.4]
+    assert not a.keep_going(5, 1, 0.45)  # top 2 of 5
+    assert a.keep_going(4, 2, 0.0)  # epoch 2 is no rung
+    assert a.keep_going(0, 3, 0.7) and not a.keep_going(2, 3, 0.65)
+    assert AshaStopper(max_epochs=4, eta=2).rungs == [1, 2]
+    assert AshaStopper(max_epochs=1).rungs == []
+
+
+def test_stoppers_replay_the_recorded_history() -> None:
+    from nas.search import AshaStopper, MedianStopper, Settings, make_stopper, replay
+    from nas.store import Evaluation
+
+    done = [Evaluation(trial=t, genome="", macs=1, params=1, status="ok",
+                       metrics={"history": [{"epoch": 1, "accuracy": acc}]}) for t, acc in enumerate([0.9, 0.8])]
+    a = AshaStopper(max_epochs=3)
+    replay(a, done)
+    assert a.seen[1] == {0: 0.9, 1: 0.8}
+    assert not a.keep_going(2, 1, 0.85)  # judged against the trials before the crash
+    assert isinstance(make_stopper(Settings(early_stop="asha", epochs=3)), AshaStopper)
+    assert isinstance(make_stopper(Settings(early_stop="median", epochs=3)), MedianStopper)
+    assert make_stopper(Settings(early_stop="asha", epochs=1)) is None
+    assert Settings(early_stop=True).early_stop == "median"  # settings saved before the rule was a choice
+    assert Settings(early_stop=False).early_stop is None
+
+
+def test_asha_from_the_cli_stops_what_its_rule_says(cluster, tmp_path) -> None:
+    from nas.search import AshaStopper
+    from nas.store import Store
+
+    out = tmp_path / "run"
+    p = nas_search(cluster, out, *FAST, "--epochs", "3", "--early-stop", "--trials", "6", "--references", "0",
+                   "--max-concurrent", "1", "--strategy", "random")
+    log, _ = p.communicate(timeout=600)
+    assert p.returncode == 0, log
+    done = sorted(Store(f"sqlite:///{out / 'results.db'}", run=out.name).evaluations(), key=lambda e: e.trial)
+    assert [e.trial for e in done] == list(range(6))
+    assert {e.status for e in done} == {"ok", "stopped"}
+    rule = AshaStopper(max_epochs=3, eta=3)  # one trial at a time: the rule saw them in trial order
+    for e in done:
+        first = e.metrics["history"][0]
+        goes_on = rule.keep_going(e.trial, 1, first["accuracy"])
+        assert (e.status, e.fidelity["epochs"], len(e.metrics["history"])) == (
+            ("ok", 3, 3) if goes_on else ("stopped", 1, 1))
+
+
+@pytest.mark.parametrize("rule, strategy", [("median", "random"), ("asha", "optuna")])
+def test_early_stopping_tells_the_strategy_the_lower_fidelity(cluster, tmp_path, rule, strategy) -> None:
+    import optuna
     import ray
 
     from nas.search import Search, Settings
 
     def slow_learner(genome_yaml: str, spec: dict) -> dict:
-        import ray as r
-
+        """A fake trainer whose accuracy grows with the epochs at a rate fixed by the genome; asks the stopper."""
         import zlib
 
+        import ray as r
+
         quality = (zlib.crc32(genome_yaml.encode()) % 100) / 100
-        ran = 0
+        ran, history = 0, []
         for epoch in range(1, spec["epochs"] + 1):
             ran = epoch
-            if not r.get(spec["stopper"].keep_going.remote(spec["trial"], epoch, quality * epoch / 10)):
+            history.append({"epoch": epoch, "accuracy": quality * epoch / 10})
+            if epoch < spec["epochs"] and not r.get(spec["stopper"].keep_going.remote(spec["trial"], epoch,
+                                                                                       quality * epoch / 10)):
                 break
         return {"status": "ok", "accuracy": quality * ran / 10, "loss": 1.0, "epochs": ran,
-                "stopped": ran < spec["epochs"]}
+                "stopped": ran < spec["epochs"], "history": history}
 
     ray.init(address=cluster["address"], log_to_driver=False)
     try:
-        s = Search(Settings(space="cell", budget="60M", strategy="random", trials=10, epochs=3, references=0,
-                            early_stop=True, max_concurrent=1), tmp_path / "run", log=lambda _: None)
+        s = Search(Settings(space="cell", budget="60M", strategy=strategy, trials=10, epochs=3, references=0,
+                            early_stop=rule, max_concurrent=1), tmp_path / "run", log=lambda _: None)
         s.run(evaluator=slow_learner)
     finally:
         ray.shutdown()
@@ -256,3 +316,8 @@ def test_early_stopping_tells_the_strategy_the_lower_fidelity(cluster, tmp_path)
     assert stopped and all(int(r["epochs"]) < 3 for r in stopped)
     told = {c.id: m for c, m in s.strategy.history}
     assert all(told[int(r["trial"])]["stopped"] and told[int(r["trial"])]["epochs"] < 3 for r in stopped)
+    if strategy == "optuna":  # Optuna hears of a stopped trial as pruned, with the value it reached at its step
+        pruned = [t for t in s.strategy.study.trials if t.state == optuna.trial.TrialState.PRUNED
+                  and t.intermediate_values]
+        assert sorted(v for t in pruned for v in t.intermediate_values.values()) == sorted(
+            told[int(r["trial"])]["accuracy"] for r in stopped)
