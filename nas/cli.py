@@ -188,6 +188,12 @@ def cmd_search(a: argparse.Namespace) -> int:
         out = Path(a.out) if a.out else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{a.space}"
         if a.out and (out / "results.db").exists():
             raise NasError(f"'{out}' already holds a search; continue it with --resume, or choose another --out")
+        if a.storage:  # a shared database keys runs by the run directory's name: never mix two searches
+            from .store import Store, shown
+
+            if Store(a.storage, run=out.resolve().name).config() is not None:
+                raise NasError(f"a run named '{out.resolve().name}' is already in {shown(a.storage)}; continue it "
+                               "with --resume, or choose another --out")
 
     def log(line: str) -> None:
         print(line, flush=True)
@@ -249,8 +255,10 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--budget", type=_budget_arg, default="300M",
                     help="MAC budget at the deployment input: 300M, 1.5G, 4.2k, 300e6 (default 300M)")
     se.add_argument("--strategy", default="evolution", help="random, evolution, optuna or nsga2 (default evolution)")
-    se.add_argument("--trials", type=_positive, default=20, help="candidates to evaluate (default 20)")
-    se.add_argument("--epochs", type=_positive, default=1, help="proxy training epochs per candidate (default 1)")
+    se.add_argument("--trials", type=_positive, default=40, help="candidates to evaluate (default 40)")
+    se.add_argument("--epochs", type=_positive, default=4,
+                    help="proxy training epochs per candidate, at most: early stopping ends weak ones sooner "
+                         "(default 4)")
     se.add_argument("--dataset", default="digits",
                     help="proxy data: digits (default, bundled), mnist (bundled sample), cifar10 or imagefolder "
                          "(with --data-dir), synthetic")
@@ -262,10 +270,12 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--cpus-per-trial", type=_share, default=1.0, help="CPUs per candidate (default 1)")
     se.add_argument("--gpus-per-trial", type=_share, default=0.0, help="GPUs per candidate; fractions pack trials")
     se.add_argument("--max-concurrent", type=_positive, help="candidates in flight at once (default: as many as fit)")
-    se.add_argument("--early-stop", nargs="?", const="asha", choices=("asha", "median"), metavar="asha|median",
-                    help="stop unpromising trials between epochs (with --epochs > 1): asha (the default rule) keeps "
-                         "the top 1/eta at epochs 1, eta, eta^2, ...; median stops a trial below the median of "
-                         "earlier trials at the same epoch. The strategy is told the lower-fidelity result")
+    se.add_argument("--early-stop", nargs="?", const="asha", default="asha", choices=("asha", "median", "off"),
+                    metavar="asha|median|off",
+                    help="stop unpromising trials between epochs (with --epochs > 1): asha (the default) keeps the "
+                         "top 1/eta at epochs 1, eta, eta^2, ...; median stops a trial below the median of earlier "
+                         "trials at the same epoch; off runs every trial to the end. The strategy is told the "
+                         "lower-fidelity result")
     se.add_argument("--eta", type=_positive, default=3, help="ASHA's reduction factor (default 3)")
     se.add_argument("--references", type=int, default=2, metavar="N",
                     help="seeds of the space also evaluated, for comparison under the same protocol (default 2)")

@@ -36,8 +36,8 @@ class Settings:
     space: str = "mobilenet"
     budget: str = "300M"
     strategy: str = "evolution"
-    trials: int = 20
-    epochs: int = 1
+    trials: int = 40
+    epochs: int = 4
     dataset: str = "digits"
     data_dir: str | None = None
     seed: int = 0
@@ -48,12 +48,14 @@ class Settings:
     max_concurrent: int | None = None
     retries: int = 2  # times a task is run again when its worker process dies
     references: int = 2  # seeds of the space evaluated under the same protocol, for comparison
-    early_stop: str | None = None  # "asha" or "median": stop trials across fidelities (needs epochs > 1)
+    early_stop: str | None = "asha"  # "asha", "median" or None: stop trials between epochs (needs epochs > 1)
     eta: int = 3  # ASHA's reduction factor: the top 1/eta of the trials at a rung go on
 
     def __post_init__(self) -> None:
         if isinstance(self.early_stop, bool):  # run directories written before the rule was a choice
             self.early_stop = "median" if self.early_stop else None
+        if self.early_stop == "off":
+            self.early_stop = None
 
 
 @dataclass
@@ -159,6 +161,16 @@ def make_stopper(settings: Settings) -> MedianStopper | AshaStopper | None:
     return AshaStopper(settings.epochs, eta=settings.eta)
 
 
+def describe(stopper: MedianStopper | AshaStopper | None) -> str:
+    """One line on what a stopping rule does."""
+    if stopper is None:
+        return "off, every trial runs all its epochs"
+    if isinstance(stopper, MedianStopper):
+        return f"median stopping rule, after every epoch once {stopper.grace} trials have reached it"
+    return (f"ASHA, eta {stopper.eta}: the top 1/{stopper.eta} go on at epoch(s) "
+            f"{', '.join(map(str, stopper.rungs))}")
+
+
 def replay(stopper: Any, done: list[Evaluation]) -> None:
     """Tell a fresh stopper what the recorded evaluations reached epoch by epoch (a resumed search judges new
     trials against everything before the crash, not only against what runs after it)."""
@@ -193,7 +205,10 @@ class Search:
         self.out.mkdir(parents=True, exist_ok=True)
         self.store = Store(storage_url(self.out, storage), run=self.out.resolve().name)
         self.store.create(asdict(s))
-        options = {"storage": f"sqlite:///{self.out / 'optuna.db'}"} if s.strategy in ("optuna", "nsga2") else {}
+        options = {}
+        if s.strategy in ("optuna", "nsga2"):  # the study lives beside the results: in the run, or the shared database
+            options = {"storage": self.store.url, "study_name": f"nas-{self.store.run}"} if storage else \
+                {"storage": f"sqlite:///{self.out / 'optuna.db'}"}
         self.strategy = strategy_cls(self.space, budget=self.budget, seed=s.seed, **options)
         state = self.store.state()
         if state:
@@ -217,8 +232,7 @@ class Search:
         write_csv(self.out / "trials.csv", done)
         ctx = _start_ray(address, dashboard, dashboard_host, self.log)
         metrics = _Metrics(self.out.resolve().name)
-        total_cpus = ray.cluster_resources().get("CPU", 1)
-        concurrent = s.max_concurrent or max(1, int(total_cpus // max(s.cpus_per_trial, 0.01)))
+        concurrent = s.max_concurrent or _fits(ray.cluster_resources(), s.cpus_per_trial, s.gpus_per_trial)
         task = ray.remote(num_cpus=s.cpus_per_trial, num_gpus=s.gpus_per_trial, max_retries=s.retries,
                           retry_exceptions=False)(evaluator)
         spec: dict[str, Any] = {"dataset": s.dataset, "epochs": s.epochs, "seed": s.seed, "data_dir": s.data_dir}
@@ -227,8 +241,7 @@ class Search:
             replay(stopper, done)
             # the actor starts from the replayed state: it is built here and handed over whole
             spec["stopper"] = ray.remote(num_cpus=0)(_StopperActor).remote(stopper)
-        elif s.early_stop:
-            self.log(f"note: --early-stop {s.early_stop} needs --epochs above 1; every trial runs its one epoch")
+        self.log(f"early stopping: {describe(stopper)}")
         self.log(f"search: space {s.space}, budget {self.budget}, strategy {s.strategy}, {s.trials} trials of "
                  f"{s.epochs} epoch(s) on {s.dataset}, {concurrent} at a time; run directory {self.out}")
         if ctx is not None:
@@ -242,8 +255,10 @@ class Search:
 
         def submit(trial: int, genome: Any, label: str, payload: Any) -> None:
             pid_file = str((self.out / "workers" / f"trial-{trial}.pids").resolve())
-            ref = task.options(name=f"trial {trial}: {label}").remote(
-                dumps(genome), {**spec, "pid_file": pid_file, "trial": trial})
+            own = {**spec, "pid_file": pid_file, "trial": trial}
+            if payload[0] == "reference":  # the yardstick always runs every epoch
+                own.pop("stopper", None)
+            ref = task.options(name=f"trial {trial}: {label}").remote(dumps(genome), own)
             pending[ref] = (payload, time.time())
 
         try:
@@ -483,6 +498,18 @@ def _start_ray(address: str | None, dashboard: bool, host: str, log: Log) -> str
     token = Path.home() / ".ray" / "auth_token"
     hint = f"; its REST API takes `Authorization: Bearer $(cat {token})`" if token.exists() else ""
     return f"dashboard: http://{url}{hint}"
+
+
+def _fits(resources: dict[str, float], cpus: float, gpus: float) -> int:
+    """How many trials the cluster runs at once; a trial no node could ever take is an input mistake (Ray would
+    wait for it forever)."""
+    have = {"CPU": resources.get("CPU", 0.0), "GPU": resources.get("GPU", 0.0)}
+    for kind, need in (("CPU", cpus), ("GPU", gpus)):
+        if need > have[kind]:
+            flag = f"--{kind.lower()}s-per-trial"
+            raise NasError(f"{flag} {need:g} asks for more than the Ray cluster has: {have[kind]:g} {kind}(s) in all")
+    n = [int(have[kind] // need) for kind, need in (("CPU", cpus), ("GPU", gpus)) if need > 0]
+    return max(1, min(n) if n else int(have["CPU"]))  # a trial that asks for nothing: one per CPU
 
 
 def _reachable(address: str, timeout: float = 5.0) -> None:

@@ -97,12 +97,13 @@ class Store:
     """The evaluations and strategy state of one run, in a database named by a URL."""
 
     def __init__(self, url: str, run: str) -> None:
-        self.url, self.run = url, run
+        self.url, self.run = database_url(url), run
         try:
-            self.engine = sa.create_engine(url, future=True)
+            self.engine = sa.create_engine(self.url, future=True)
             _META.create_all(self.engine)
         except (sa.exc.ArgumentError, sa.exc.OperationalError, ModuleNotFoundError) as e:
-            raise NasError(f"cannot open the results database '{url}': {str(e).splitlines()[0]}") from None
+            raise NasError(f"cannot open the results database '{shown(url)}': {str(e).strip().splitlines()[0]}"
+                           ) from None
 
     def create(self, config: dict[str, Any]) -> None:
         """Register the run with its settings (a run that exists keeps its own)."""
@@ -143,6 +144,26 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def database_url(url: str) -> str:
+    """``url`` with a driver SQLAlchemy can load: a bare ``postgresql://`` means psycopg2 to SQLAlchemy; when only
+    psycopg (version 3, the ``postgres`` extra) is installed, it is used instead."""
+    import importlib.util
+
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("postgresql", "postgres") and importlib.util.find_spec("psycopg2") is None \
+            and importlib.util.find_spec("psycopg") is not None:
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
+def shown(url: str) -> str:
+    """``url`` fit to print: its password hidden."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
 
 
 def csv_row(ev: Evaluation) -> dict[str, Any]:

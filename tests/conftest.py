@@ -22,3 +22,55 @@ def assert_cost_matches_model(g: nas.Genome) -> nas.Cost:
     assert count_params(model) == c.params
     assert measure(model, g.input) == (c.macs, tuple(c.output))
     return c
+
+
+def _postgres_program(name: str) -> str | None:
+    import glob
+    import shutil
+
+    found = shutil.which(name)
+    if found:
+        return found
+    hits = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return hits[-1] if hits else None
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server on a free loopback port, for the shared-database path of the results store.
+    Skipped where the server programs or the psycopg driver are not installed (`.ci/run` installs both)."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    initdb, pg_ctl = _postgres_program("initdb"), _postgres_program("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("the PostgreSQL server programs (initdb, pg_ctl) are not installed")
+    pytest.importorskip("psycopg")
+    root = tempfile.mkdtemp(prefix="nas-postgres-")  # not under pytest's root-only folder: the server must reach it
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        import pwd
+
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root with no 'postgres' user to run the server as")
+        os.chown(root, user.pw_uid, user.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = os.path.join(root, "data")
+    subprocess.run([*prefix, initdb, "-D", data, "-A", "trust", "-U", "nas", "--no-sync"], check=True,
+                   capture_output=True, timeout=120)
+    subprocess.run([*prefix, pg_ctl, "-D", data, "-l", os.path.join(root, "log"), "-w", "-o",
+                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"], check=True,
+                   capture_output=True, timeout=120)
+    try:
+        yield f"postgresql://nas@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, pg_ctl, "-D", data, "-m", "immediate", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)

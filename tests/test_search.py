@@ -134,6 +134,32 @@ def test_resume_after_the_driver_is_killed(cluster, tmp_path) -> None:
             assert r == before[r["trial"]]
 
 
+def test_a_search_in_a_shared_postgresql_database(cluster, postgres, tmp_path) -> None:
+    import optuna
+
+    from nas.store import Store, database_url
+
+    out = tmp_path / "team-run"
+    p = nas_search(cluster, out, *FAST, "--trials", "4", "--references", "0", "--max-concurrent", "1",
+                   "--strategy", "optuna", "--storage", postgres)
+    wait_for(lambda: len(rows(out)) >= 1)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    assert not (out / "results.db").exists() and not (out / "optuna.db").exists()  # all of it is in the server
+    again = nas_search(cluster, out, *FAST, "--storage", postgres)  # a second search under the same name
+    log, _ = again.communicate(timeout=300)
+    assert again.returncode == 2 and log.strip().splitlines()[-1] == (
+        f"nas: error: a run named 'team-run' is already in {postgres}; continue it with --resume, or choose "
+        "another --out")
+    q = nas_search(cluster, out, "--resume", "--storage", postgres)
+    log, _ = q.communicate(timeout=600)
+    assert q.returncode == 0, log
+    assert sorted(int(r["trial"]) for r in rows(out)) == [0, 1, 2, 3]
+    assert sorted(e.trial for e in Store(postgres, "team-run").evaluations()) == [0, 1, 2, 3]
+    study = optuna.load_study(study_name="nas-team-run", storage=database_url(postgres))
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) == 4
+
+
 def test_a_killed_worker_is_retried(cluster, tmp_path) -> None:
     out = tmp_path / "run"
     p = nas_search(cluster, out, *FAST, "--trials", "2", "--references", "0", "--max-concurrent", "1",
@@ -226,6 +252,29 @@ def test_median_stopping_rule() -> None:
     assert not m.keep_going(2, 1, 0.55)  # the others at epoch 1: 0.5, 0.7 -> median 0.6
     assert m.keep_going(3, 1, 0.6)  # others 0.5, 0.55, 0.7 -> median 0.55
     assert m.keep_going(0, 2, 0.1)  # a new epoch starts its own record
+
+
+def test_trials_in_flight_fit_the_cluster() -> None:
+    from nas.errors import NasError
+    from nas.search import _fits
+
+    gpu_node = {"CPU": 16.0, "GPU": 1.0, "memory": 1e11}
+    assert _fits(gpu_node, 1, 0) == 16
+    assert _fits(gpu_node, 1, 0.25) == 4  # four trials share the GPU
+    assert _fits(gpu_node, 6, 0.25) == 2  # CPUs run out first
+    assert _fits({"CPU": 2.0}, 0, 0) == 2
+    with pytest.raises(NasError, match=r"^--gpus-per-trial 0.5 asks for more than the Ray cluster has: 0 GPU\(s\)"):
+        _fits({"CPU": 2.0}, 1, 0.5)
+    with pytest.raises(NasError, match=r"^--cpus-per-trial 4 asks for more than the Ray cluster has: 2 CPU"):
+        _fits({"CPU": 2.0}, 4, 0)
+
+
+def test_a_trial_the_cluster_cannot_hold_is_one_line_and_exit_2(cluster, tmp_path) -> None:
+    p = nas_search(cluster, tmp_path / "run", *FAST, "--gpus-per-trial", "0.5")
+    log, _ = p.communicate(timeout=300)
+    assert p.returncode == 2, log
+    assert log.strip().splitlines()[-1] == ("nas: error: --gpus-per-trial 0.5 asks for more than the Ray cluster "
+                                            "has: 0 GPU(s) in all")
 
 
 def test_asha_keeps_the_top_third_at_each_rung() -> None:
