@@ -255,8 +255,8 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--budget", type=_budget_arg, default="300M",
                     help="MAC budget at the deployment input: 300M, 1.5G, 4.2k, 300e6 (default 300M)")
     se.add_argument("--strategy", default="evolution", help="random, evolution, optuna or nsga2 (default evolution)")
-    se.add_argument("--trials", type=_positive, default=40, help="candidates to evaluate (default 40)")
-    se.add_argument("--epochs", type=_positive, default=4,
+    se.add_argument("--trials", type=_positive, default=40, metavar="N", help="candidates to evaluate (default 40)")
+    se.add_argument("--epochs", type=_positive, default=4, metavar="E",
                     help="proxy training epochs per candidate, at most: early stopping ends weak ones sooner "
                          "(default 4)")
     se.add_argument("--dataset", default="digits",
@@ -265,23 +265,23 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--data-dir", metavar="PATH", help="directory of a cifar10 or imagefolder data set")
     se.add_argument("--out", metavar="DIR", help="run directory (default: a new folder under runs/)")
     se.add_argument("--resume", action="store_true", help="continue the search in --out after a crash or Ctrl-C")
-    se.add_argument("--seed", type=int, default=0, help="seed of the strategy and of proxy training (default 0)")
+    se.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the strategy and of proxy training (default 0)")
     se.add_argument("--address", metavar="auto|HOST:PORT", help="join a running Ray cluster instead of starting one")
-    se.add_argument("--cpus-per-trial", type=_share, default=1.0, help="CPUs per candidate (default 1)")
-    se.add_argument("--gpus-per-trial", type=_share, default=0.0, help="GPUs per candidate; fractions pack trials")
-    se.add_argument("--max-concurrent", type=_positive, help="candidates in flight at once (default: as many as fit)")
+    se.add_argument("--cpus-per-trial", type=_share, default=1.0, metavar="X", help="CPUs per candidate (default 1)")
+    se.add_argument("--gpus-per-trial", type=_share, default=0.0, metavar="X", help="GPUs per candidate (default 0); fractions pack trials: 0.25 runs four on each GPU")
+    se.add_argument("--max-concurrent", type=_positive, metavar="N", help="candidates in flight at once (default: as many as fit)")
     se.add_argument("--early-stop", nargs="?", const="asha", default="asha", choices=("asha", "median", "off"),
                     metavar="asha|median|off",
                     help="stop unpromising trials between epochs (with --epochs > 1): asha (the default) keeps the "
                          "top 1/eta at epochs 1, eta, eta^2, ...; median stops a trial below the median of earlier "
                          "trials at the same epoch; off runs every trial to the end. The strategy is told the "
                          "lower-fidelity result")
-    se.add_argument("--eta", type=_positive, default=3, help="ASHA's reduction factor (default 3)")
+    se.add_argument("--eta", type=_positive, default=3, metavar="ETA", help="ASHA's reduction factor (default 3)")
     se.add_argument("--references", type=int, default=2, metavar="N",
                     help="seeds of the space also evaluated, for comparison under the same protocol (default 2)")
     se.add_argument("--storage", metavar="URL", help="results database URL (default: SQLite in the run directory)")
     se.add_argument("--no-dashboard", action="store_true", help="start the local Ray without its dashboard")
-    se.add_argument("--dashboard-host", default="127.0.0.1",
+    se.add_argument("--dashboard-host", default="127.0.0.1", metavar="HOST",
                     help="address the dashboard binds to (default 127.0.0.1; anything else is reachable from outside)")
     se.add_argument("--input", type=_shape_arg, metavar="CxHxW", help="deployment input (default: the space's)")
     se.add_argument("--classes", type=_positive, metavar="N", help="deployment classes (default: the space's)")

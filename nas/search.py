@@ -241,9 +241,9 @@ class Search:
             replay(stopper, done)
             # the actor starts from the replayed state: it is built here and handed over whole
             spec["stopper"] = ray.remote(num_cpus=0)(_StopperActor).remote(stopper)
-        self.log(f"early stopping: {describe(stopper)}")
         self.log(f"search: space {s.space}, budget {self.budget}, strategy {s.strategy}, {s.trials} trials of "
                  f"{s.epochs} epoch(s) on {s.dataset}, {concurrent} at a time; run directory {self.out}")
+        self.log(f"early stopping: {describe(stopper)}")
         if ctx is not None:
             self.log(ctx)
         for note in self.strategy.notes:
@@ -386,11 +386,17 @@ class Search:
                      f"({human(best.macs)}), {best.params:,} params -> {self.out / 'best.yaml'}")
         else:
             self.log("best: none (every evaluation failed)")
+        evaluated = [e for e in done if e.trial < 0 and e.status == "ok"]
         if ref:
             self.log(f"best seed within the budget: {ref.origin.split(':', 1)[1]}, accuracy {ref.accuracy:.4f}, "
-                     f"{ref.macs:,} MACs ({human(ref.macs)}), same protocol")
+                     f"{ref.macs:,} MACs ({human(ref.macs)}), same protocol" + _versus(best, ref))
+        elif evaluated:
+            near = min(evaluated, key=lambda e: e.macs)
+            self.log(f"no seed of space '{self.space.name}' fits {self.budget}; the nearest, "
+                     f"{near.origin.split(':', 1)[1]} ({near.macs:,} MACs, {near.macs / self.budget.macs - 1:.1%} "
+                     f"over), reached accuracy {near.accuracy:.4f} under the same protocol" + _versus(best, near))
         else:
-            self.log(f"no seed of space '{self.space.name}' fits {self.budget} (see pareto.png for the seeds evaluated)")
+            self.log(f"no seed of space '{self.space.name}' was evaluated for comparison")
         self.log(f"outputs: best.yaml, pareto.yaml, pareto.png, trials.csv, results.db in {self.out}")
         return summary
 
@@ -422,6 +428,13 @@ def resume_settings(out: Path, storage: str | None = None) -> Settings:
     if config is None:
         raise NasError(f"nothing to resume: no run named '{out.resolve().name}' in the results database")
     return Settings(**config)
+
+
+def _versus(best: Evaluation | None, seed: Evaluation) -> str:
+    if best is None or best.accuracy is None or seed.accuracy is None:
+        return ""
+    return (f"; the search's best: {best.accuracy - seed.accuracy:+.4f} accuracy at {best.macs / seed.macs:.2f}x "
+            "its MACs")
 
 
 def _short(c: Any) -> str:
@@ -555,22 +568,36 @@ def _plot(path: Path, done: list[Evaluation], front: list[Evaluation], budget: i
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
     ok = [e for e in done if e.trial >= 0 and e.status == "ok"]
+    stopped = [e for e in done if e.trial >= 0 and e.status == "stopped" and e.accuracy is not None]
+    seeds = [e for e in done if e.trial < 0 and e.status == "ok"]
     ax.scatter([e.macs / 1e6 for e in ok], [e.accuracy for e in ok], s=18, alpha=0.6, label="candidates")
     if front:
         ax.plot([e.macs / 1e6 for e in front], [e.accuracy for e in front], "-o", ms=4, color="C1",
                 label="Pareto front")
-    for e in (e for e in done if e.trial < 0 and e.status == "ok"):
+    for e in seeds:
         ax.scatter([e.macs / 1e6], [e.accuracy], marker="*", s=160, color="C3", zorder=5)
         ax.annotate(e.origin.split(":", 1)[1], (e.macs / 1e6, e.accuracy), textcoords="offset points",
                     xytext=(6, 4), fontsize=8)
+    if stopped:  # their accuracy is from fewer epochs: drawn apart, those far below pinned to the bottom edge
+        full = [e.accuracy for e in ok + seeds]
+        if full:
+            lo, hi = min(full), max(full)
+            floor = lo - 0.25 * max(hi - lo, 0.01)
+            ax.set_ylim(floor, hi + 0.08 * max(hi - lo, 0.01))
+        else:
+            floor = -1.0
+        ys = [max(e.accuracy, floor) for e in stopped]
+        ax.scatter([e.macs / 1e6 for e in stopped], ys, s=16, facecolors="none", edgecolors="0.55",
+                   marker="o", label="stopped early (fewer epochs)")
     ax.axvline(budget / 1e6, color="k", ls="--", lw=1, label=f"budget {human(budget)} MACs")
     ax.set_xlabel("MACs (millions, at the deployment input)")
     ax.set_ylabel(f"validation accuracy ({s.dataset}, {s.epochs} epoch proxy)")
-    ax.set_title(f"{s.space} space, {s.strategy}: {len(ok)} candidates (stars: seeds, same protocol)")
+    what = f"{len(ok)} completed, {len(stopped)} stopped early" if stopped else f"{len(ok)} candidates"
+    ax.set_title(f"{s.space} space, {s.strategy}: {what} (stars: seeds, same protocol)", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -97,7 +97,7 @@ def test_search_end_to_end(cluster, tmp_path) -> None:
 def test_custom_metrics_reach_the_metrics_endpoint(cluster, tmp_path) -> None:
     import ray
 
-    out = tmp_path / "run"
+    out = tmp_path / "metrics-run"  # the metrics are tagged with the run's name: one no other test uses
     p = nas_search(cluster, out, *FAST, "--trials", "2", "--references", "0", "--strategy", "random")
     log, _ = p.communicate(timeout=600)
     assert p.returncode == 0, log
@@ -252,6 +252,24 @@ def test_median_stopping_rule() -> None:
     assert not m.keep_going(2, 1, 0.55)  # the others at epoch 1: 0.5, 0.7 -> median 0.6
     assert m.keep_going(3, 1, 0.6)  # others 0.5, 0.55, 0.7 -> median 0.55
     assert m.keep_going(0, 2, 0.1)  # a new epoch starts its own record
+
+
+def test_the_summary_compares_with_the_nearest_seed_when_none_fits(tmp_path) -> None:
+    from nas.search import Search, Settings
+    from nas.store import Evaluation
+
+    lines: list[str] = []
+    s = Search(Settings(space="mobilenet", budget="300M", dataset="synthetic"), tmp_path / "run", log=lines.append)
+    done = [Evaluation(trial=-1, genome="", macs=300_774_272, params=1, status="ok", origin="reference:mobilenet_v2",
+                       accuracy=0.9),
+            Evaluation(trial=-2, genome="", macs=582_195_824, params=1, status="ok",
+                       origin="reference:mobilenet_v2_140", accuracy=0.95),
+            Evaluation(trial=0, genome="", macs=240_619_418, params=1, status="ok", accuracy=0.925)]
+    summary = s._summary(done)
+    assert summary.best is done[2] and summary.reference is None
+    assert lines[1] == ("no seed of space 'mobilenet' fits 300M MACs; the nearest, mobilenet_v2 (300,774,272 MACs, "
+                        "0.3% over), reached accuracy 0.9000 under the same protocol; the search's best: +0.0250 "
+                        "accuracy at 0.80x its MACs")
 
 
 def test_trials_in_flight_fit_the_cluster() -> None:
