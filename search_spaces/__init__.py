@@ -9,37 +9,23 @@ True
 
 from __future__ import annotations
 
-from nas import NasError
+from nas.plugins import Registry
 
 from ._base import Budget, Config, Dim, Space
 
-SPACES: dict[str, type[Space]] = {}
+def _load_all() -> None:
+    from . import cell, densenet, inception, mobilenet, resnet, shufflenet, vgg  # noqa: F401
 
 
-def register(cls: type[Space]) -> type[Space]:
-    """Class decorator that adds a space to the registry under ``cls.name``; a duplicate raises."""
-    if not cls.name or cls.name in SPACES:
-        raise ValueError(f"space name {cls.name!r} is empty or registered twice")
-    SPACES[cls.name] = cls
-    return cls
-
-
-def names() -> list[str]:
-    """Names of the registered spaces."""
-    _load_all()
-    return list(SPACES)
+_REGISTRY: Registry[type[Space]] = Registry("space", "spaces", _load_all)
+SPACES = _REGISTRY.classes
+register = _REGISTRY.register
+names = _REGISTRY.names
 
 
 def get(name: str, input: tuple[int, int, int] | None = None, classes: int | None = None) -> Space:
     """The space ``name`` at its deployment input (or ``input`` and ``classes``); unknown names list the valid ones."""
-    _load_all()
-    if name not in SPACES:
-        raise NasError(f"unknown space '{name}'; spaces: {', '.join(SPACES)}")
-    return SPACES[name](input, classes)
-
-
-def _load_all() -> None:
-    from . import cell, densenet, inception, mobilenet, resnet, shufflenet, vgg  # noqa: F401
+    return _REGISTRY.lookup(name)(input, classes)
 
 
 __all__ = ["Budget", "Config", "Dim", "SPACES", "Space", "get", "names", "register"]

@@ -21,8 +21,11 @@ DEPTHS = ((1, 2, 3, 4), (1, 2, 3, 4, 6, 8), (1, 2, 3, 4, 6, 8, 12, 16, 23, 36), 
 """Depth choices per stage; they hold resnet18 (2-2-2-2), 34/50 (3-4-6-3), 101 (3-4-23-3) and 152 (3-8-36-3)."""
 
 BASES = (32, 48, 64, 80, 96)
-GROUPS = (1, 2, 4, 8, 16, 32, 64)
-WIDTH_PER_GROUP = (4, 8, 16, 32, 64, 128)
+CARDINALITY = tuple(f"{g}x{w}d" for ratio in (0.5, 1, 2, 4) for g in (1, 2, 4, 8, 16, 32, 64)
+                    for w in (4, 8, 16, 32, 64, 128) if g * w == 64 * ratio)
+"""A bottleneck's 3x3 convs as ``{groups}x{width_per_group}d`` (ResNeXt's notation), kept to the combinations that
+make the 3x3 width 0.5, 1, 2 or 4 times the unit's planes: ResNet's 1x64d, ResNeXt's 32x4d, Wide ResNet's 1x128d
+and their neighbours, ordered by that width and then by cardinality. Free groups and widths would reach 128x."""
 STEM = 64  # torchvision keeps the stem at 64 channels whatever the stage widths
 
 
@@ -45,8 +48,8 @@ class ResNetSpace(Space):
         yield Dim("preact", (False, True), ordered=False, doc="pre-activation units (He et al. 2016b)")
         yield Dim("base", BASES, doc="channels of the first stage's 3x3 convs (64 in ResNet)")
         yield Dim("se", (0.0, 0.0625), doc="squeeze-and-excitation ratio (1/16 in SENet)")
-        yield Dim("groups", GROUPS, ("block", "eq", "bottleneck"), doc="cardinality of the 3x3 convs")
-        yield Dim("width_per_group", WIDTH_PER_GROUP, ("block", "eq", "bottleneck"), doc="64 in ResNet, 4 in ResNeXt-32x4d")
+        yield Dim("cardinality", CARDINALITY, ("block", "eq", "bottleneck"),
+                  doc="groups x width per group of the 3x3 convs: 1x64d in ResNet, 32x4d in ResNeXt-50, 1x128d in WRN-50-2")
         yield Dim("stride_on", ("1x1", "3x3"), ("block", "eq", "bottleneck"), doc="v1 strides the 1x1, v1.5 the 3x3")
         for i, depths in enumerate(DEPTHS):
             yield Dim(f"s{i}.depth", depths, doc="units in the stage")
@@ -58,8 +61,9 @@ class ResNetSpace(Space):
         extra: dict[str, Any] = {"se": config["se"], "preact": config["preact"]}
         if config["block"] == "bottleneck":
             c = 4 * planes
-            mid = int(planes * config["width_per_group"] / 64) * config["groups"]
-            extra.update(mid=None if mid == c // 4 else mid, groups=config["groups"], stride_on=config["stride_on"])
+            groups, width = _cardinality(config["cardinality"])
+            mid = int(planes * width / 64) * groups
+            extra.update(mid=None if mid == c // 4 else mid, groups=groups, stride_on=config["stride_on"])
         else:
             c = planes
         extra = {k: v for k, v in extra.items() if v is not None}
@@ -76,8 +80,8 @@ class ResNetSpace(Space):
 
     def cost(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
         """The section-by-section cost with each stage's cost remembered (the sampler's hot path)."""
-        unit = (config["block"], config["preact"], config["base"], config["se"], config.get("groups"),
-                config.get("width_per_group"), config.get("stride_on"))
+        unit = (config["block"], config["preact"], config["base"], config["se"], config.get("cardinality"),
+                config.get("stride_on"))
         macs = params = acts = 0
         for i in range(-1, len(DEPTHS) + 1):  # -1: the stem, len(DEPTHS): the head
             key = (i, config[f"s{i}.depth"] if 0 <= i < len(DEPTHS) else 0, unit)
@@ -113,8 +117,17 @@ class ResNetSpace(Space):
         config: Config = {"block": block, "preact": p["preact"], "base": planes, "se": p["se"]}
         if block == "bottleneck":
             mid = p["mid"] or p["c"] // 4
-            config.update(groups=p["groups"], width_per_group=mid * 64 // (planes * p["groups"]),
-                          stride_on=p["stride_on"])
+            groups = p["groups"]
+            width = mid * 64 // (planes * groups)
+            if mid * 64 != width * planes * groups or f"{groups}x{width}d" not in CARDINALITY:
+                raise outside(self.name, f"a bottleneck of {groups} groups and {mid} 3x3 channels on {planes} "
+                                         f"planes is none of the cardinalities {', '.join(CARDINALITY)}")
+            config.update(cardinality=f"{groups}x{width}d", stride_on=p["stride_on"])
         for i, blocks in enumerate(stages):
             config[f"s{i}.depth"] = len(blocks)
         return config
+
+
+def _cardinality(text: str) -> tuple[int, int]:
+    groups, width = text[:-1].split("x")
+    return int(groups), int(width)

@@ -130,6 +130,17 @@ def test_infeasible_budget_and_unknown_names() -> None:
         strategies.get("annealing")
 
 
+def test_registries_refuse_a_duplicate_or_nameless_class() -> None:
+    assert strategies.names() == ["evolution", "optuna", "nsga2", "random"]
+    assert search_spaces.names() == ["cell", "densenet", "inception", "mobilenet", "resnet", "shufflenet", "vgg"]
+    with pytest.raises(ValueError, match="strategy name 'random' is empty or registered twice"):
+        strategies.register(type("Again", (Strategy,), {"name": "random"}))
+    with pytest.raises(ValueError, match="space name None is empty or registered twice"):
+        search_spaces.register(type("Nameless", (), {}))
+    with pytest.raises(nas.NasError, match="^unknown space 'warp'; spaces: cell, densenet, "):
+        search_spaces.get("warp")
+
+
 def test_pareto_front_is_non_dominated() -> None:
     s = make("nsga2")
     run(s, 40)
