@@ -395,8 +395,10 @@ class Search:
             self.log(f"no seed of space '{self.space.name}' fits {self.budget}; the nearest, "
                      f"{near.origin.split(':', 1)[1]} ({near.macs:,} MACs, {near.macs / self.budget.macs - 1:.1%} "
                      f"over), reached accuracy {near.accuracy:.4f} under the same protocol" + _versus(best, near))
+        elif not self.space.seeds:
+            self.log(f"space '{self.space.name}' holds no seed to compare with")
         else:
-            self.log(f"no seed of space '{self.space.name}' was evaluated for comparison")
+            self.log(f"no seed was evaluated for comparison (--references {self.settings.references})")
         self.log(f"outputs: best.yaml, pareto.yaml, pareto.png, trials.csv, results.db in {self.out}")
         return summary
 
