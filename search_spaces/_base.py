@@ -109,6 +109,7 @@ class Space:
             raise ValueError(f"space {self.name!r} has duplicate dimension names")
         self._pos = {d.name: {v: i for i, v in enumerate(d.choices)} for d in self.dimensions}
         self._dim_plan = [(d.name, d.choices, d.when) for d in self.dimensions]
+        self._dim_sizes = np.array([len(d.choices) for d in self.dimensions], dtype=np.float64)
         # Stepping an ordered gate down can only switch "gt"-gated dimensions off, never on; then a shrunk config
         # costs right without re-filling (costs read only active dimensions).
         self._refill = any(d.when and d.when[1] != "gt" and self._dims[d.when[0]].ordered for d in self.dimensions)
@@ -231,9 +232,9 @@ class Space:
                     continue
             v = config.get(name, _UNSET)
             if v is _UNSET:
-                if draws is None:
-                    draws = rng.random(len(self._dim_plan))  # one call to the generator per fill
-                v = choices[int(draws[k] * len(choices))]
+                if draws is None:  # one call to the generator per fill, turned into plain indices at once
+                    draws = (rng.random(len(self._dim_plan)) * self._dim_sizes).astype(np.intp).tolist()
+                v = choices[draws[k]]
             out[name] = v
         return out
 

@@ -39,6 +39,7 @@ class MobileNetSpace(Space):
         super().__init__(input, classes)
         self._blocks: dict[tuple[Any, ...], tuple[int, int, int]] = {}
         self._stem_head: dict[float, tuple[int, int, int]] = {}
+        self._records: dict[tuple[Any, ...], Block] = {}  # records are immutable: each built once
         self._names = [(f"s{i}.depth", f"s{i}.act", [(f"s{i}.b{j}.k", f"s{i}.b{j}.e", f"s{i}.b{j}.se")
                                                       for j in range(most)]) for i, (_, _, most) in enumerate(STAGES)]
 
@@ -108,9 +109,14 @@ class MobileNetSpace(Space):
     @lru_cache(maxsize=4096)
     def _record(self, i: int, first: bool, w: float, k: int, e: float, se: float, act: str) -> Block:
         """The inverted-residual record of block ``first``-or-later in stage ``i``."""
-        c, s, _ = STAGES[i]
-        return Block.of("inverted", c=make_divisible(c * w), s=s if first else 1, k=k, e=e, act=act, se=se,
-                        se_gate="hardsigmoid" if se and act == "hardswish" else "sigmoid")
+        key = (i, first, w, k, e, se, act)
+        record = self._records.get(key)
+        if record is None:
+            c, s, _ = STAGES[i]
+            record = self._records[key] = Block.of(
+                "inverted", c=make_divisible(c * w), s=s if first else 1, k=k, e=e, act=act, se=se,
+                se_gate="hardsigmoid" if se and act == "hardswish" else "sigmoid")
+        return record
 
     def _block(self, i: int, first: bool, w: float, k: int, e: float, se: float, act: str) -> tuple[int, int, int]:
         shapes = self._shapes(w)
