@@ -39,7 +39,7 @@ class MobileNetSpace(Space):
         super().__init__(input, classes)
         self._blocks: dict[tuple[Any, ...], tuple[int, int, int]] = {}
         self._stem_head: dict[float, tuple[int, int, int]] = {}
-        self._records: dict[tuple[Any, ...], Block] = {}  # records are immutable: each built once
+        self._records: dict[Any, Any] = {}  # records are immutable: each built once (stem and head by width)
         self._names = [(f"s{i}.depth", f"s{i}.act", [(f"s{i}.b{j}.k", f"s{i}.b{j}.e", f"s{i}.b{j}.se")
                                                       for j in range(most)]) for i, (_, _, most) in enumerate(STAGES)]
 
@@ -56,15 +56,19 @@ class MobileNetSpace(Space):
 
     def sections(self, config: Mapping[str, Any]):
         w = config["width"]
-        stem = (Block.of("conv", c=make_divisible(32 * w), k=3, s=2, act="relu6"),)
+        ends = self._records.get(w)
+        if ends is None:
+            ends = self._records[w] = (
+                (Block.of("conv", c=make_divisible(32 * w), k=3, s=2, act="relu6"),),
+                (Block.of("conv", c=make_divisible(1280 * max(1.0, w)), k=1, act="relu6"), Block.of("gap"),
+                 Block.of("dropout", p=0.2), Block.of("linear")))
+        stem, head = ends
         stages = []
         for i, (depth, act, names) in enumerate(self._names):
             a = config[act]
             blocks = [self._record(i, j == 0, w, config[k], config[e], config[se], a)
                       for j, (k, e, se) in enumerate(names[:config[depth]])]
             stages.append(runs(blocks))
-        head = (Block.of("conv", c=make_divisible(1280 * max(1.0, w)), k=1, act="relu6"), Block.of("gap"),
-                Block.of("dropout", p=0.2), Block.of("linear"))
         return stem, stages, head
 
     def cost(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
