@@ -91,7 +91,11 @@ def evaluate(genome_yaml: str, spec: dict[str, Any]) -> dict[str, Any]:
         import ray
 
         def callback(info: dict[str, Any]) -> bool:
-            return ray.get(stopper.keep_going.remote(spec.get("trial"), info["epoch"], info["accuracy"]))
+            try:
+                return ray.get(stopper.keep_going.remote(spec.get("trial"), info["epoch"], info["accuracy"]),
+                               timeout=60)
+            except Exception:  # noqa: BLE001 - a lost stopping rule must not fail the candidate: train on
+                return True
     try:
         result = estimators.proxy_train(loads(genome_yaml), data=spec["dataset"], epochs=spec["epochs"],
                                         seed=spec["seed"], data_dir=spec["data_dir"], callback=callback)

@@ -348,6 +348,22 @@ def test_asha_from_the_cli_stops_what_its_rule_says(cluster, tmp_path) -> None:
             ("ok", 3, 3) if goes_on else ("stopped", 1, 1))
 
 
+def test_a_lost_stopping_rule_lets_the_trial_train_on(cluster) -> None:
+    import ray
+
+    from nas.search import AshaStopper, _StopperActor, evaluate
+
+    ray.init(address=cluster["address"], log_to_driver=False)
+    try:
+        actor = ray.remote(num_cpus=0)(_StopperActor).remote(AshaStopper(max_epochs=2))
+        ray.kill(actor)
+        spec = {"dataset": "synthetic", "epochs": 2, "seed": 0, "data_dir": None, "stopper": actor, "trial": 0}
+        result = evaluate(nas.dumps(nas.seed("lenet5")), spec)
+    finally:
+        ray.shutdown()
+    assert result["status"] == "ok" and result["epochs"] == 2 and not result["stopped"]
+
+
 @pytest.mark.parametrize("rule, strategy", [("median", "random"), ("asha", "optuna")])
 def test_early_stopping_tells_the_strategy_the_lower_fidelity(cluster, tmp_path, rule, strategy) -> None:
     import optuna
