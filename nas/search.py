@@ -107,7 +107,7 @@ def evaluate(genome_yaml: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 class MedianStopper:
     """The median stopping rule (Golovin et al. 2017, Google Vizier): after each epoch a trial goes on only if
-    its accuracy is at least the median of what earlier trials reached at the same epoch. Runs as a Ray actor."""
+    its accuracy is at least the median of what earlier trials reached at the same epoch. Lives in one Ray actor that every trial asks."""
 
     def __init__(self, grace: int = 4) -> None:
         self.grace = grace  # trials that must have reported an epoch before any is stopped there
@@ -130,7 +130,7 @@ class AshaStopper:
     in its stopping form: rungs at ``min_epochs * eta**k`` epochs below ``max_epochs``; a trial that reaches a rung
     goes on only if its accuracy is among the best ``ceil(n / eta)`` of the ``n`` trials recorded at that rung so
     far, itself included. Nobody waits for a promotion, so a trial is judged against the trials before it (the
-    first at a rung always goes on). Runs as a Ray actor."""
+    first at a rung always goes on). Lives in one Ray actor that every trial asks."""
 
     def __init__(self, max_epochs: int, eta: int = 3, min_epochs: int = 1) -> None:
         if eta < 2 or min_epochs < 1:
