@@ -107,7 +107,8 @@ def evaluate(genome_yaml: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 class MedianStopper:
     """The median stopping rule (Golovin et al. 2017, Google Vizier): after each epoch a trial goes on only if
-    its accuracy is at least the median of what earlier trials reached at the same epoch. Lives in one Ray actor that every trial asks."""
+    its accuracy is at least the median of what earlier trials reached at the same epoch. Lives in one Ray actor
+    that every trial asks."""
 
     def __init__(self, grace: int = 4) -> None:
         self.grace = grace  # trials that must have reported an epoch before any is stopped there
