@@ -208,28 +208,125 @@ def min_resolution(g: Genome, channels: int | None = None, classes: int | None =
 
 
 def proxy_genome(g: Genome, shape: tuple[int, int, int], classes: int, *, width: float = 1.0,
-                 resolution: int | None = None) -> Genome:
+                 resolution: int | None = None, floor: int = 1) -> Genome:
     """``g`` for a proxy data set of image ``shape`` (C, H, W) and ``classes``, at the proxy resolution.
 
     The head takes the data's classes (``Genome.with_input``), the stem its channels; the resolution is
     ``resolution`` (default: the data's native size) raised to the genome's ``min_resolution`` where needed.
+    ``floor`` is the smallest map side any block may run on (a space's ``proxy_map``): a stride that would take a
+    map below it is dropped to 1 (``drop_strides``), and where a stride cannot be dropped (a ShuffleNet or
+    DenseNet downsampling unit, whose channels depend on it) the resolution climbs the ladder instead.
 
     >>> proxy_genome(nas.seed("resnet18"), (1, 8, 8), 10, width=0.25).input
     (1, 32, 32)
+    >>> min(maps(proxy_genome(nas.seed("mobilenet_v2"), (1, 28, 28), 10, width=0.5, floor=4)))
+    4
     """
     scaled = scale_width(_classifier_to_classes(g), width)
     want = int(resolution) if resolution else max(shape[1], shape[2])
-    r = want
-    if not fits(scaled.with_input((shape[0], want, want), classes)):
-        r = max(want, min_resolution(scaled, shape[0], classes))
-        rungs = [x for x in RESOLUTIONS if x >= r]
-        r = next((x for x in rungs if fits(scaled.with_input((shape[0], x, x), classes))), r)
-    out = scaled.with_input((shape[0], r, r), classes)
+    if floor > 1:
+        for r in [want] + [x for x in RESOLUTIONS if x > want]:
+            out = drop_strides(scaled.with_input((shape[0], r, r), classes), floor)
+            if fits(out) and min(maps(out)) >= min(floor, r):
+                break
+    else:
+        r = want
+        if not fits(scaled.with_input((shape[0], want, want), classes)):
+            r = max(want, min_resolution(scaled, shape[0], classes))
+            rungs = [x for x in RESOLUTIONS if x >= r]
+            r = next((x for x in rungs if fits(scaled.with_input((shape[0], x, x), classes))), r)
+        out = scaled.with_input((shape[0], r, r), classes)
     try:
         nas.cost(out)
     except GenomeError as e:
         raise NasError(f"cannot adapt '{g.name or 'genome'}' to a {shape[0]}x{r}x{r} input: {e}") from None
     return out
+
+
+DROPPABLE = ("conv", "dwsep", "inverted", "basic", "bottleneck", "maxpool", "avgpool")
+"""Record types whose stride can become 1 without changing their channels (shuffle and transition units can't)."""
+
+
+def drop_strides(g: Genome, floor: int) -> Genome:
+    """``g`` with every stride that would take a map below ``floor`` x ``floor`` set to 1 (earlier strides kept).
+
+    Maps shrink as in the deployment network until they reach the floor, then stay there: the early, wide-map
+    stages keep their relative cost and every later stage runs on a map where a ``2 * floor - 1`` kernel sees all
+    its taps.
+    """
+    shape: Shape = tuple(g.input)
+    parts: dict[str, list[Block]] = {"stem": [], "head": []}
+    stages: list[list[Block]] = [[] for _ in g.stages]
+    changed = False
+    for path, rec in g.blocks():
+        new = rec
+        if rec.type in DROPPABLE and len(shape) == 3:
+            p = nas.block_type(rec.type).resolve(dict(rec.params))
+            s = p.get("s")
+            if s is None and rec.type in ("maxpool", "avgpool"):
+                s = p["k"]
+            strided = s not in (None, 1, (1, 1), [1, 1])
+            if strided:
+                try:
+                    after = _out(rec, shape, g.classes)
+                except GenomeError:
+                    after = (0, 0, 0)
+                if len(after) == 3 and min(after[1:]) < floor:
+                    new = rec.with_params(s=1)
+                    if rec.type in ("maxpool", "avgpool") and not p.get("p"):
+                        new = new.with_params(k=1)  # an unpadded window at stride 1 would shrink the map
+                    changed = True
+        try:
+            shape = _out(new, shape, g.classes)
+        except GenomeError:  # it does not fit this input at all: the caller climbs to a larger one
+            return g
+        if path.startswith("stages["):
+            stages[int(path[7:path.index("]")])].append(new)
+        else:
+            parts[path.split("[")[0]].append(new)
+    if not changed:
+        return g
+    return Genome(stages=tuple(Stage(tuple(b), s.name) for b, s in zip(stages, g.stages)), stem=tuple(parts["stem"]),
+                  head=tuple(parts["head"]), input=g.input, classes=g.classes, name=g.name, drop_path=g.drop_path)
+
+
+def maps(g: Genome) -> list[int]:
+    """The smaller side of the input map of every spatial conv (kernel above 1x1) and SE squeeze in ``g``."""
+    tr = nas.trace(g)
+    shapes: dict[str, tuple[int, ...]] = {"input": tuple(g.input)}
+    out = []
+    for n in tr.nodes:
+        shapes[n.name] = n.shape
+        src = shapes.get(n.inputs[0]) if n.inputs else None
+        if src is None or len(src) != 3:
+            continue
+        if (n.op == "conv" and max(n.attrs["k"]) > 1) or (n.op == "gap" and not n.name.startswith("head")):
+            out.append(min(src[1:]))
+    return out
+
+
+def signature(g: Genome) -> tuple[Any, ...]:
+    """What a genome computes up to initialization: every op with its shape and, for convolutions, the kernel
+    taps that can ever meet a pixel of the map rather than padding (a 7x7 on a 2x2 map uses the same 3x3 taps as
+    a 3x3 or a 5x5). Two genomes with one signature compute the same set of functions."""
+    tr = nas.trace(g)
+    shapes: dict[str, tuple[int, ...]] = {"input": tuple(g.input)}
+    out = []
+    for n in tr.nodes:
+        shapes[n.name] = n.shape
+        attrs = dict(n.attrs)
+        if n.op == "conv":
+            src = shapes[n.inputs[0]]
+            taps = []
+            for axis in (0, 1):
+                k, s, p, d = attrs["k"][axis], attrs["s"][axis], attrs["p"][axis], attrs["d"]
+                size, outs = src[1 + axis], n.shape[1 + axis]
+                used = sorted({t * d - p for t in range(k) for i in range(outs) if 0 <= i * s - p + t * d < size})
+                taps.append(tuple(used))
+            attrs.pop("k"), attrs.pop("p")
+            attrs["taps"] = tuple(taps)
+        out.append((n.op, n.shape, tuple(sorted((k, str(v)) for k, v in attrs.items()))))
+    return tuple(out)
 
 
 def _classifier_to_classes(g: Genome) -> Genome:
@@ -246,3 +343,57 @@ def _classifier_to_classes(g: Genome) -> Genome:
     else:
         d[section][int(rest[:-1])]["c"] = "classes"
     return Genome.from_dict(d)
+
+
+# ---------------------------------------------------------------- the proxy policy, checked
+
+
+KINDS = {"kernel": ("k", "kind", "3x3", "5x5_kind", "3x3_kind"), "se": ("se",), "activation": ("act",)}
+
+
+def dimension_kind(name: str) -> str | None:
+    """``kernel``, ``se`` or ``activation`` for a dimension the dead-choice check covers (by its label), else None.
+
+    The cell space's edge operations (``e01``: conv1x1, conv3x3, pooling...) count as kernel choices.
+    """
+    last = name.rsplit(".", 1)[-1]
+    if last == "k" or last.endswith("_kind") or (len(last) == 3 and last[0] == "e" and last[1:].isdigit()):
+        return "kernel"
+    if last == "se":
+        return "se"
+    if last == "act":
+        return "activation"
+    return None
+
+
+def dead_dimensions(space: Any, shape: tuple[int, int, int], classes: int, *, width: float = 1.0,
+                    samples: int = 16, seed: int = 0, floor: int | None = None) -> dict[str, bool]:
+    """For each kernel, SE and activation dimension of ``space``: whether it is dead at the proxy, i.e. every
+    choice gives the same ``signature`` (computes the same functions) on ``samples`` random configs where the
+    dimension is active. Uses the cost model's shapes only; nothing is trained."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    configs = [space.sample_config(rng) for _ in range(samples)]
+    floor = getattr(space, "proxy_map", 1) if floor is None else floor
+    out: dict[str, bool] = {}
+    for d in space.dimensions:
+        if dimension_kind(d.name) is None:
+            continue
+        dead, seen = True, False
+        for config in configs:
+            if not d.active(config):
+                continue
+            seen = True
+            sigs = set()
+            for v in d.choices:
+                g = space.decode({**config, d.name: v})
+                sigs.add(signature(proxy_genome(g, shape, classes, width=width, floor=floor)))
+                if len(sigs) > 1:
+                    break
+            if len(sigs) > 1:
+                dead = False
+                break
+        if seen:
+            out[d.name] = dead
+    return out

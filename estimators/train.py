@@ -56,11 +56,12 @@ DEFAULTS: dict[str, Any] = {"batch_size": 32, "lr": 5e-3, "weight_decay": 5e-4, 
 """Training hyperparameters of the proxy: AdamW, one-cycle schedule with ``warmup`` as a fraction of the steps."""
 
 
-def proxy_train(genome: Genome, data: str = "digits", epochs: int = 1, seed: int = 0, *,
+def proxy_train(genome: Genome, data: str = "fashion", epochs: int = 1, seed: int = 0, *,
                 steps: int | None = None, resolution: int | None = None, fraction: float = 1.0,
                 width: float = 1.0, batch_size: int = DEFAULTS["batch_size"], lr: float = DEFAULTS["lr"],
                 weight_decay: float = DEFAULTS["weight_decay"], data_dir: str | Path | None = None,
-                split_seed: int | None = None, device: str = "auto",
+                split_seed: int | None = None, device: str = "auto", floor: int = 1,
+                train_images: int | None = None, final: bool = False,
                 callback: Callback | None = None) -> dict[str, Any]:
     """Train ``genome`` briefly on ``data`` and return its validation accuracy and loss as a dict.
 
@@ -69,13 +70,19 @@ def proxy_train(genome: Genome, data: str = "digits", epochs: int = 1, seed: int
     ``callback(info)`` runs after every epoch with ``epoch``, ``accuracy``, ``loss``, ``train_loss`` and
     ``seconds``; returning False (or raising ``StopTrial``) stops training, and ``epochs`` says how many ran.
     ``seed`` sets the initialization, the batch order and the train/validation split; ``split_seed`` fixes the
-    split on its own, so that runs with several seeds are scored on the same validation images.
+    split on its own, so that runs with several seeds are scored on the same validation images. ``floor``: the
+    smallest map side a block may run on (a space's ``proxy_map``; strides below it are dropped).
+    ``train_images`` caps the training images (stratified). ``final``: the verdict's protocol, training on the
+    train and validation parts together and scoring on the test split (``split`` says which was scored).
 
     Keys: ``status`` ("ok" or "failed"), ``error`` (one line, when failed), ``accuracy`` (top-1 on the fixed
     validation split, None when failed), ``loss`` (validation cross-entropy), ``train_loss``, ``epochs``,
     ``steps``, ``stopped`` (by the callback), ``seconds`` (the whole call), ``train_seconds`` (optimizer steps
     only), ``device``, ``data``, ``input`` (the proxy's C, H, W), ``resolution``, ``classes``, ``width``,
-    ``fraction``, ``seed``, ``split_seed``, ``proxy_params``, ``proxy_macs`` and ``history`` (one dict per epoch).
+    ``fraction``, ``seed``, ``split_seed``, ``proxy_params``, ``proxy_macs``, ``history`` (one dict per epoch),
+    ``split`` ("validation" or "test"), ``n_eval`` and ``stderr`` (the binomial standard error of ``accuracy``
+    on those ``n_eval`` images), ``train_images``, ``floor`` and ``correct`` (which evaluated images were right, one
+    bit each, packed and base64-encoded: ``decode_correct`` reads it; paired comparisons need it).
     """
     start = time.perf_counter()
     _check_knobs(epochs, steps, resolution, fraction, width, batch_size, lr, weight_decay)
@@ -86,18 +93,20 @@ def proxy_train(genome: Genome, data: str = "digits", epochs: int = 1, seed: int
         "stopped": False, "seconds": 0.0, "train_seconds": 0.0, "device": str(dev), "data": data,
         "input": None, "resolution": None, "classes": ds.classes, "width": width, "fraction": fraction, "seed": seed,
         "split_seed": seed if split_seed is None else split_seed, "proxy_params": None, "proxy_macs": None,
-        "history": [],
+        "history": [], "split": "test" if final else "validation", "n_eval": None, "stderr": None,
+        "train_images": None, "floor": floor, "correct": None,
     }
     model: nn.Module | None = None
     try:
-        pg = proxy_genome(genome, ds.shape, ds.classes, width=width, resolution=resolution)
+        pg = proxy_genome(genome, ds.shape, ds.classes, width=width, resolution=resolution, floor=floor)
         cost = nas.cost(pg)
         out.update(input=list(pg.input), resolution=pg.input[1], proxy_params=cost.params, proxy_macs=cost.macs)
         logits = math.prod(cost.output)
         if logits != ds.classes:
             raise NasError(f"the adapted network outputs {'x'.join(map(str, cost.output))}, expected "
                            f"{ds.classes} logits")
-        data_t = tensors(ds, pg.input[1], fraction, seed)
+        data_t = tensors(ds, pg.input[1], fraction, seed, final=final, train_images=train_images)
+        out.update(train_images=len(data_t.y_train), n_eval=len(data_t.y_val))
         cuda_ids = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda_ids):
             torch.manual_seed(seed)
@@ -185,7 +194,8 @@ class _Loop:
             acc, val_loss = self.evaluate()
             info = {"epoch": epoch, "accuracy": acc, "loss": val_loss, "train_loss": loss_sum.item() / max(1, n),
                     "seconds": time.perf_counter() - self.start}
-            self.out.update(accuracy=acc, loss=val_loss, train_loss=info["train_loss"], epochs=epoch, steps=step)
+            self.out.update(accuracy=acc, loss=val_loss, train_loss=info["train_loss"], epochs=epoch, steps=step,
+                            stderr=math.sqrt(max(acc * (1 - acc), 0.0) / len(self.yv)), correct=self.correct)
             self.out["history"].append(info)
             if self.callback is not None:
                 try:
@@ -244,16 +254,38 @@ class _Loop:
         # On CPU, batches of the training size: a big evaluation batch leaves the training steps that follow it
         # measurably slower (new kernel shapes and buffers; +5-10% on VGG-style nets here).
         size = 512 if self.cuda else self.bs
+        hits = []
         for xb, yb in zip(self.xv.split(size), self.yv.split(size)):
             with self.autocast():
                 logits = self.model(xb.contiguous(memory_format=self.fmt)).flatten(1).float()
             loss += F.cross_entropy(logits, yb, reduction="sum")
-            correct += (logits.argmax(1) == yb).sum()
+            hit = logits.argmax(1) == yb
+            correct += hit.sum()
+            hits.append(hit)
+        self.correct = encode_correct(torch.cat(hits).cpu().numpy())
         n = len(self.yv)
         val = loss.item() / n
         if not math.isfinite(val):
             raise _NonFinite(f"validation loss is {val}")
         return correct.item() / n, val
+
+
+def encode_correct(hits: Any) -> str:
+    """One bit per evaluated image (1: classified right), packed and base64-encoded: 625 bytes per 5,000 images."""
+    import base64
+
+    import numpy as np
+
+    return base64.b64encode(np.packbits(np.asarray(hits, dtype=bool)).tobytes()).decode()
+
+
+def decode_correct(text: str, n: int) -> Any:
+    """The boolean array of ``n`` images that ``encode_correct`` wrote."""
+    import base64
+
+    import numpy as np
+
+    return np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8))[:n].astype(bool)
 
 
 def _check_knobs(epochs: int, steps: int | None, resolution: int | None, fraction: float, width: float,

@@ -184,7 +184,9 @@ def cmd_search(a: argparse.Namespace) -> int:
             space=a.space, budget=a.budget, strategy=a.strategy, trials=a.trials, epochs=a.epochs, dataset=a.dataset,
             data_dir=a.data_dir, seed=a.seed, input=list(a.input) if a.input else None, classes=a.classes,
             cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial, max_concurrent=a.max_concurrent,
-            references=a.references, early_stop=a.early_stop, eta=a.eta)
+            early_stop=a.early_stop, eta=a.eta, width=a.width, train_images=a.train_images or None,
+            verdict=not a.no_verdict, verdict_top=a.verdict_top, verdict_epochs=a.verdict_epochs,
+            verdict_seeds=a.verdict_seeds)
         out = Path(a.out) if a.out else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{a.space}"
         if a.out and (out / "results.db").exists():
             raise NasError(f"'{out}' already holds a search; continue it with --resume, or choose another --out")
@@ -256,13 +258,29 @@ def parser() -> argparse.ArgumentParser:
                     help="MAC budget at the deployment input: 300M, 1.5G, 4.2k, 300e6 (default 300M)")
     se.add_argument("--strategy", default="evolution", help="random, evolution, optuna or nsga2 (default evolution)")
     se.add_argument("--trials", type=_positive, default=40, metavar="N", help="candidates to evaluate (default 40)")
-    se.add_argument("--epochs", type=_positive, default=4, metavar="E",
+    se.add_argument("--epochs", type=_positive, default=2, metavar="E",
                     help="proxy training epochs per candidate, at most: early stopping ends weak ones sooner "
-                         "(default 4)")
-    se.add_argument("--dataset", default="digits",
-                    help="proxy data: digits (default, bundled), mnist (bundled sample), cifar10 or imagefolder "
-                         "(with --data-dir), synthetic")
-    se.add_argument("--data-dir", metavar="PATH", help="directory of a cifar10 or imagefolder data set")
+                         "(default 2)")
+    se.add_argument("--dataset", default="fashion",
+                    help="proxy data: fashion (default: Fashion-MNIST from --data-dir, else Debian's "
+                         "/usr/share/datasets/fashion-mnist, else the bundled 20,000-image subset), mnist (IDX files "
+                         "in --data-dir, else a bundled sample), cifar10 or imagefolder (with --data-dir), digits "
+                         "and synthetic (small, for tests). Its test split is read only by the verdict")
+    se.add_argument("--data-dir", metavar="PATH",
+                    help="directory of the data set: the four IDX files of fashion or mnist, CIFAR-10's python "
+                         "batches, or one folder of images per class")
+    se.add_argument("--width", type=_share, default=0.35, metavar="X",
+                    help="proxy width multiplier on top of the genome's widths (default 0.35)")
+    se.add_argument("--train-images", type=int, default=5000, metavar="N",
+                    help="training images per proxy epoch, stratified (default 5000; 0: the whole train split)")
+    se.add_argument("--no-verdict", action="store_true",
+                    help="skip the verdict: best.yaml is then the search's best by its own validation score")
+    se.add_argument("--verdict-top", type=_positive, default=3, metavar="K",
+                    help="candidates the verdict retrains beside the best seed within the budget (default 3)")
+    se.add_argument("--verdict-epochs", type=_positive, default=3, metavar="E",
+                    help="epochs of the verdict's retraining, on all the training data (default 3)")
+    se.add_argument("--verdict-seeds", type=_positive, default=2, metavar="N",
+                    help="seeds each verdict network is trained with (default 2; at least 2 gives an interval)")
     se.add_argument("--out", metavar="DIR", help="run directory (default: a new folder under runs/)")
     se.add_argument("--resume", action="store_true", help="continue the search in --out after a crash or Ctrl-C")
     se.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the strategy and of proxy training (default 0)")
@@ -277,8 +295,6 @@ def parser() -> argparse.ArgumentParser:
                          "trials at the same epoch; off runs every trial to the end. The strategy is told the "
                          "lower-fidelity result")
     se.add_argument("--eta", type=_positive, default=3, metavar="ETA", help="ASHA's reduction factor (default 3)")
-    se.add_argument("--references", type=int, default=2, metavar="N",
-                    help="seeds of the space also evaluated, for comparison under the same protocol (default 2)")
     se.add_argument("--storage", metavar="URL", help="results database URL (default: SQLite in the run directory)")
     se.add_argument("--no-dashboard", action="store_true", help="start the local Ray without its dashboard")
     se.add_argument("--dashboard-host", default="127.0.0.1", metavar="HOST",

@@ -37,8 +37,8 @@ class Settings:
     budget: str = "300M"
     strategy: str = "evolution"
     trials: int = 40
-    epochs: int = 4
-    dataset: str = "digits"
+    epochs: int = 2
+    dataset: str = "fashion"
     data_dir: str | None = None
     seed: int = 0
     input: list[int] | None = None
@@ -47,9 +47,16 @@ class Settings:
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
     retries: int = 2  # times a task is run again when its worker process dies
-    references: int = 2  # seeds of the space evaluated under the same protocol, for comparison
+    references: int = 0  # no longer used: the verdict retrains the best seed within the budget
     early_stop: str | None = "asha"  # "asha", "median" or None: stop trials between epochs (needs epochs > 1)
     eta: int = 3  # ASHA's reduction factor: the top 1/eta of the trials at a rung go on
+    width: float = 0.35  # the proxy's width multiplier, on top of the genome's own widths
+    train_images: int | None = 5000  # training images per proxy epoch (stratified), None: the whole train split
+    batch_size: int = 64
+    verdict: bool = True  # retrain the top candidates and the seed, score them on the test split
+    verdict_top: int = 3
+    verdict_epochs: int = 3
+    verdict_seeds: int = 2
 
     def __post_init__(self) -> None:
         if isinstance(self.early_stop, bool):  # run directories written before the rule was a choice
@@ -65,9 +72,11 @@ class Summary:
     out: Path
     evaluations: int
     failed: int
-    best: Evaluation | None
-    reference: Evaluation | None  # the best seed within the budget, evaluated the same way
+    best: Evaluation | None  # the search's best by its own score
+    reference: Evaluation | None  # kept for callers of earlier versions: None (the verdict holds the seed)
     notes: list[str] = field(default_factory=list)
+    verdict: dict[str, Any] | None = None  # what verdict.json holds: entrants, test scores, intervals, tau
+    winner: str | None = None  # the verdict's winner (its label), written to best.yaml
 
 
 # ---------------------------------------------------------------- the worker side
@@ -96,9 +105,10 @@ def evaluate(genome_yaml: str, spec: dict[str, Any]) -> dict[str, Any]:
                                timeout=60)
             except Exception:  # noqa: BLE001 - a lost stopping rule must not fail the candidate: train on
                 return True
+    knobs = {k: spec[k] for k in ("width", "train_images", "batch_size", "floor", "final") if k in spec}
     try:
         result = estimators.proxy_train(loads(genome_yaml), data=spec["dataset"], epochs=spec["epochs"],
-                                        seed=spec["seed"], data_dir=spec["data_dir"], callback=callback)
+                                        seed=spec["seed"], data_dir=spec["data_dir"], callback=callback, **knobs)
     except Exception as e:  # noqa: BLE001 - a candidate never takes the search down
         result = {"status": "failed", "error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
     result.update(worker=f"{socket.gethostname()}:{os.getpid()}", started=started, finished=time.time())
@@ -240,14 +250,17 @@ class Search:
         concurrent = s.max_concurrent or _fits(ray.cluster_resources(), s.cpus_per_trial, s.gpus_per_trial)
         task = ray.remote(num_cpus=s.cpus_per_trial, num_gpus=s.gpus_per_trial, max_retries=s.retries,
                           retry_exceptions=False)(evaluator)
-        spec: dict[str, Any] = {"dataset": s.dataset, "epochs": s.epochs, "seed": s.seed, "data_dir": s.data_dir}
+        spec: dict[str, Any] = {"dataset": s.dataset, "epochs": s.epochs, "seed": s.seed, "data_dir": s.data_dir,
+                                "width": s.width, "train_images": s.train_images, "batch_size": s.batch_size,
+                                "floor": self.space.proxy_map}
         stopper = make_stopper(s)
         if stopper is not None:
             replay(stopper, done)
             # the actor starts from the replayed state: it is built here and handed over whole
             spec["stopper"] = ray.remote(num_cpus=0)(_StopperActor).remote(stopper)
-        self.log(f"search: space {s.space}, budget {self.budget}, strategy {s.strategy}, {s.trials} trials of "
-                 f"{s.epochs} epoch(s) on {s.dataset}, {concurrent} at a time; run directory {self.out}")
+        self.log(f"search: space {s.space}, budget {self.budget}, strategy {s.strategy}, {s.trials} trials of up to "
+                 f"{s.epochs} epoch(s), {concurrent} at a time; run directory {self.out}")
+        self.log(f"proxy: {_fidelity_text(self.data_line(), s, self.space.proxy_map)}")
         self.log(f"early stopping: {describe(stopper)}")
         if ctx is not None:
             self.log(ctx)
@@ -255,13 +268,10 @@ class Search:
             self.log(f"note: {note}")
         pending: dict[Any, tuple[Any, float]] = {}
         started = time.time()
-        recorded = {e.trial for e in done}
-        references = [r for r in self._references() if r[0] not in recorded]
-
-        def submit(trial: int, genome: Any, label: str, payload: Any) -> None:
+        def submit(trial: int, genome: Any, label: str, payload: Any, extra: dict[str, Any] | None = None) -> None:
             pid_file = str((self.out / "workers" / f"trial-{trial}.pids").resolve())
-            own = {**spec, "pid_file": pid_file, "trial": trial}
-            if payload[0] == "reference":  # the yardstick always runs every epoch
+            own = {**spec, "pid_file": pid_file, "trial": trial, **(extra or {})}
+            if payload[0] == "verdict":  # the verdict always runs every epoch
                 own.pop("stopper", None)
             ref = task.options(name=f"trial {trial}: {label}").remote(dumps(genome), own)
             pending[ref] = (payload, time.time())
@@ -269,9 +279,6 @@ class Search:
         try:
             while True:
                 n_done = sum(1 for e in done if e.trial >= 0)
-                while references and len(pending) < concurrent:
-                    trial, name, g = references.pop(0)
-                    submit(trial, g, f"seed {name}", ("reference", trial, name, g))
                 while len(pending) < concurrent and n_done + self._in_flight(pending) < s.trials:
                     c = self.strategy.ask()
                     if not self.budget.fits(self.space.cost(c.config)):  # a bug; never send it to a worker
@@ -286,6 +293,8 @@ class Search:
                     done.append(ev)
                     metrics.update(done)
                     self._progress(ev, done, started, concurrent)
+            if s.verdict:
+                self._run_verdict(done, submit, pending, concurrent)
         except KeyboardInterrupt:
             self.log(f"interrupted: resume with `nas search --resume --out {self.out}`")
             raise
@@ -297,23 +306,20 @@ class Search:
     def _in_flight(pending: dict[Any, tuple[Any, float]]) -> int:
         return sum(1 for payload, _ in pending.values() if payload[0] == "candidate")
 
-    def _references(self) -> list[tuple[int, str, Any]]:
-        """Up to ``references`` seeds of the space, those within the budget first, nearest the budget first."""
-        import nas
+    def data_line(self) -> str:
+        """What the proxy data is: name, source and split sizes."""
+        import estimators
 
-        out = []
-        for name in self.space.seeds:
-            g = self.space.decode(self.space.encode(nas.seed(name)))
-            out.append((self.space.cost(self.space.encode(nas.seed(name)))[0], name, g))
-        within = sorted((o for o in out if o[0] <= self.budget.macs), key=lambda o: -o[0])
-        over = sorted((o for o in out if o[0] > self.budget.macs), key=lambda o: o[0])
-        picked = (within + over)[: self.settings.references]
-        return [(-1 - i, name, g) for i, (_, name, g) in enumerate(picked)]
+        ds = estimators.load_data(self.settings.dataset, self.settings.data_dir)
+        test = len(ds.y_test) if ds.y_test is not None else 0
+        return (f"{ds.name} from {ds.source}: {len(ds.y_train):,} train / {len(ds.y_val):,} validation / "
+                f"{test:,} test images")
 
     def _record(self, payload: tuple[Any, ...], result: dict[str, Any]) -> Evaluation:
-        if payload[0] == "reference":
-            _, trial, name, g = payload
-            origin, parent = f"reference:{name}", None
+        if payload[0] == "verdict":
+            _, entrant, seed = payload
+            trial, g, origin, parent = entrant.trial(seed), entrant.genome, f"verdict:{entrant.label}", \
+                entrant.search_trial
         else:
             c = payload[1]
             trial, g, origin, parent = c.id, c.genome, c.origin, c.parent
@@ -329,7 +335,8 @@ class Search:
             accuracy=result.get("accuracy") if ok else None, loss=result.get("loss") if ok else None,
             metrics={k: v for k, v in result.items() if k not in ("started", "finished", "worker")},
             fidelity={"epochs": result.get("epochs", self.settings.epochs), "dataset": self.settings.dataset,
-                      "input": result.get("input")},
+                      "input": result.get("input"), **{k: result.get(k) for k in (
+                          "split", "n_eval", "stderr", "resolution", "width", "train_images", "floor", "seed")}},
             error=None if ok else (result.get("error") or "failed"), worker=result.get("worker"),
             attempts=max(1, attempts), started=result.get("started"), finished=result.get("finished") or time.time(),
             seconds=result.get("seconds") or (result.get("finished", 0) - result.get("started", 0)) or None)
@@ -357,7 +364,7 @@ class Search:
             what = f"stopped after {ev.fidelity.get('epochs')} epoch(s) at accuracy {ev.accuracy or 0:.4f}"
         else:
             what = f"failed ({ev.error})"
-        who = f"seed {ev.origin.split(':', 1)[1]}" if ev.trial < 0 else f"trial {ev.trial}"
+        who = ev.origin.split(':', 1)[1] if ev.trial < 0 else f"trial {ev.trial}"
         best_txt = f"best {best.accuracy:.4f} (trial {best.trial}, {human(best.macs)} MACs)" if best else "best -"
         self.log(f"[{n}/{s.trials}] {who}: {what}, {human(ev.macs)} MACs, {ev.seconds or 0:.1f}s | {best_txt} | "
                  f"about {_duration(left)} left")
@@ -366,9 +373,14 @@ class Search:
 
     def _write_outputs(self, done: list[Evaluation]) -> None:
         best = _best(done, self.budget.macs)
-        if best:
-            g = loads(best.genome)
-            save(g, self.out / "best.yaml")
+        verdict = self._verdict_report(done)
+        winner = verdict[0] if verdict else None
+        if winner is not None:
+            save(winner.genome, self.out / "best.yaml")
+        elif best:
+            save(loads(best.genome), self.out / "best.yaml")
+        if verdict:
+            (self.out / "verdict.json").write_text(json.dumps(verdict[2], indent=2) + "\n")
         front = _pareto([e for e in done if e.trial >= 0 and e.status == "ok"])
         doc = [{"trial": e.trial, "accuracy": e.accuracy, "macs": e.macs, "params": e.params,
                 "genome": loads(e.genome).to_dict()} for e in front]
@@ -376,36 +388,149 @@ class Search:
 
         (self.out / "pareto.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
         try:
-            _plot(self.out / "pareto.png", done, front, self.budget.macs, self.settings)
+            _plot(self.out / "pareto.png", done, front, self.budget.macs, self.settings,
+                  verdict[3] if verdict else [])
         except Exception as e:  # noqa: BLE001 - a plot must not lose a finished search
             self.log(f"note: pareto.png not written ({type(e).__name__}: {e})")
 
     def _summary(self, done: list[Evaluation]) -> Summary:
         best = _best(done, self.budget.macs)
-        refs = [e for e in done if e.trial < 0 and e.status == "ok" and e.macs <= self.budget.macs]
-        ref = max(refs, key=lambda e: e.accuracy or 0) if refs else None
         failed = sum(1 for e in done if e.trial >= 0 and e.status == "failed")
-        summary = Summary(self.out, sum(1 for e in done if e.trial >= 0), failed, best, ref, list(self.strategy.notes))
+        summary = Summary(self.out, sum(1 for e in done if e.trial >= 0), failed, best, None, list(self.strategy.notes))
         if best:
-            self.log(f"best: trial {best.trial}, accuracy {best.accuracy:.4f}, {best.macs:,} MACs "
-                     f"({human(best.macs)}), {best.params:,} params -> {self.out / 'best.yaml'}")
+            se = (best.fidelity or {}).get("stderr")
+            self.log(f"search's best: trial {best.trial}, validation accuracy {best.accuracy:.4f}"
+                     + (f" +- {se:.4f}" if se else "") + f" ({(best.fidelity or {}).get('epochs')} epoch proxy), "
+                     f"{best.macs:,} MACs ({human(best.macs)}), {best.params:,} params")
         else:
-            self.log("best: none (every evaluation failed)")
-        evaluated = [e for e in done if e.trial < 0 and e.status == "ok"]
-        if ref:
-            self.log(f"best seed within the budget: {ref.origin.split(':', 1)[1]}, accuracy {ref.accuracy:.4f}, "
-                     f"{ref.macs:,} MACs ({human(ref.macs)}), same protocol" + _versus(best, ref))
-        elif evaluated:
-            near = min(evaluated, key=lambda e: e.macs)
-            self.log(f"no seed of space '{self.space.name}' fits {self.budget}; the nearest, "
-                     f"{near.origin.split(':', 1)[1]} ({near.macs:,} MACs, {near.macs / self.budget.macs - 1:.1%} "
-                     f"over), reached accuracy {near.accuracy:.4f} under the same protocol" + _versus(best, near))
-        elif not self.space.seeds:
-            self.log(f"space '{self.space.name}' holds no seed to compare with")
-        else:
-            self.log(f"no seed was evaluated for comparison (--references {self.settings.references})")
-        self.log(f"outputs: best.yaml, pareto.yaml, pareto.png, trials.csv, results.db in {self.out}")
+            self.log("search's best: none (every evaluation failed)")
+        verdict = self._verdict_report(done)
+        if verdict:
+            winner, lines, data, _ = verdict
+            summary.verdict, summary.winner = data, winner.label if winner else None
+            self.log(f"verdict on the {data['split']} split ({data['n_test']:,} images the search never read), "
+                     f"{self.settings.verdict_epochs} epochs on all {data['n_train']:,} training images, mean of "
+                     f"{self.settings.verdict_seeds} seeds +- standard error:")
+            for line in lines:
+                self.log(line if line.startswith("  ") else f"  {line}")
+            if winner is not None:
+                self.log(f"winner: {winner.label}, {winner.macs:,} MACs ({human(winner.macs)}) -> "
+                         f"{self.out / 'best.yaml'}")
+        elif not self.settings.verdict:
+            self.log("verdict: off (--no-verdict); best.yaml is the search's best by its own validation score, "
+                     "which is biased upwards as the best of many noisy scores")
+        self.log(f"outputs: best.yaml, pareto.yaml, pareto.png, trials.csv, results.db"
+                 f"{', verdict.json' if verdict else ''} in {self.out}")
         return summary
+
+    # ------------------------------------------------------------ the verdict
+
+    def _entrants(self, done: list[Evaluation]) -> list[Any]:
+        """The top ``verdict_top`` distinct candidates within the budget and the seed (trained once if it is
+        among them), each with the search's own score of that genome where it has one."""
+        from .verdict import Entrant
+
+        s = self.settings
+        ok = [e for e in done if e.trial >= 0 and e.status == "ok" and e.macs <= self.budget.macs
+              and e.accuracy is not None]
+        by_key: dict[Any, Evaluation] = {}
+        for e in sorted(ok, key=lambda e: (-e.accuracy, e.macs, e.trial)):
+            by_key.setdefault(self._key(loads(e.genome)), e)
+        entrants = [Entrant(i, f"trial {e.trial}", loads(e.genome), e.macs, e.trial, e.accuracy)
+                    for i, e in enumerate(list(by_key.values())[: s.verdict_top])]
+        seed = self._verdict_seed()
+        if seed is not None:
+            label, g, macs = seed
+            key = self._key(g)
+            same = next((e for e in entrants if self._key(e.genome) == key), None)
+            if same is not None:  # a seed among the top candidates is trained once
+                same.is_seed, same.label = True, f"{same.label} = {label}"
+            else:
+                hit = by_key.get(key)
+                entrants.append(Entrant(len(entrants), label, g, macs, hit.trial if hit else None,
+                                        hit.accuracy if hit else None, is_seed=True))
+        for e in done:  # what finished before a crash is not run again
+            if e.trial <= -100_000 and e.status == "ok":
+                i, sd = divmod(-100_000 - e.trial, 100)
+                if i < len(entrants) and e.origin == f"verdict:{entrants[i].label}":
+                    entrants[i].results[sd] = e.metrics
+        return entrants
+
+    def _key(self, g: Any) -> Any:
+        try:
+            return tuple(sorted(self.space.encode(g).items()))
+        except NasError:
+            return dumps(g)
+
+    def _verdict_seed(self) -> tuple[str, Any, int] | None:
+        """The space's largest seed within the budget; with none within it, the nearest one repaired into it."""
+        import nas
+        import numpy as np
+
+        seeds = []
+        for name in self.space.seeds:
+            config = self.space.encode(nas.seed(name))
+            seeds.append((self.space.cost(config)[0], name, config))
+        if not seeds:
+            return None
+        within = [t for t in seeds if t[0] <= self.budget.macs]
+        if within:
+            macs, name, config = max(within, key=lambda t: t[0])
+            return f"seed {name} ({human(macs)})", self.space.decode(config), macs
+        macs, name, config = min(seeds, key=lambda t: t[0])
+        fixed = self.space.repair(config, np.random.default_rng(self.settings.seed), self.budget)
+        macs2 = self.space.cost(fixed)[0]
+        return f"seed {name} (repaired, {human(macs2)})", self.space.decode(fixed), macs2
+
+    def _run_verdict(self, done: list[Evaluation], submit: Callable[..., None], pending: dict[Any, Any],
+                     concurrent: int) -> None:
+        import ray
+
+        s = self.settings
+        entrants = self._entrants(done)
+        if not entrants:
+            self.log("verdict: nothing to retrain (no candidate completed within the budget)")
+            return
+        jobs = [(e, sd) for sd in range(s.verdict_seeds) for e in entrants if sd not in e.results]
+        total = len(entrants) * s.verdict_seeds
+        self.log(f"verdict: retraining {len(entrants)} networks ({', '.join(e.label for e in entrants)}) with "
+                 f"{s.verdict_seeds} seeds for {s.verdict_epochs} epochs on all the training data, scored on the "
+                 f"test split; {total - len(jobs)} of {total} already recorded")
+        started, n0 = time.time(), total - len(jobs)
+        extra = {"final": True, "epochs": s.verdict_epochs, "train_images": None}
+        while jobs or pending:
+            while jobs and len(pending) < concurrent:
+                e, sd = jobs.pop(0)
+                submit(e.trial(sd), e.genome, f"verdict {e.label}, seed {sd}", ("verdict", e, sd),
+                       {**extra, "seed": s.seed + sd})
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=60)
+            for ref in ready:
+                payload, _ = pending.pop(ref)
+                ev = self._record(payload, _result(ray, ref))
+                done.append(ev)
+                _, e, sd = payload
+                if ev.status == "ok":
+                    e.results[sd] = ev.metrics
+                n = total - len(jobs) - len(pending)
+                left = (time.time() - started) / max(1, n - n0) * (total - n)
+                what = f"test accuracy {ev.accuracy:.4f}" if ev.status == "ok" else f"failed ({ev.error})"
+                self.log(f"[verdict {n}/{total}] {e.label}, seed {sd}: {what}, {ev.seconds or 0:.1f}s | "
+                         f"about {_duration(left)} left")
+
+    def _verdict_report(self, done: list[Evaluation]) -> tuple[Any, list[str], dict[str, Any], list[Any]] | None:
+        from .verdict import report
+
+        if not any(e.trial <= -100_000 for e in done):
+            return None
+        entrants = self._entrants(done)
+        runs = [r for e in entrants for r in e.results.values()]
+        if not runs:
+            return None
+        winner, lines, data = report(entrants, "test")
+        data.update(n_test=runs[0].get("n_eval") or 0, n_train=runs[0].get("train_images") or 0,
+                    epochs=self.settings.verdict_epochs, seeds=self.settings.verdict_seeds,
+                    winner=winner.label if winner else None)
+        return winner, lines, data, entrants
 
 
 # ---------------------------------------------------------------- helpers
@@ -437,11 +562,12 @@ def resume_settings(out: Path, storage: str | None = None) -> Settings:
     return Settings(**config)
 
 
-def _versus(best: Evaluation | None, seed: Evaluation) -> str:
-    if best is None or best.accuracy is None or seed.accuracy is None:
-        return ""
-    return (f"; the search's best: {best.accuracy - seed.accuracy:+.4f} accuracy at {best.macs / seed.macs:.2f}x "
-            "its MACs")
+def _fidelity_text(data: str, s: Settings, floor: int) -> str:
+    """One line on what a proxy score means."""
+    images = f"{s.train_images:,}" if s.train_images else "all"
+    return (f"{data}; {images} training images per epoch, up to {s.epochs} epoch(s), width x{s.width:g}, batch "
+            f"{s.batch_size}, native resolution with strides dropped where a map would fall below {floor}x{floor}; "
+            f"scores are validation accuracy +- binomial standard error")
 
 
 def _short(c: Any) -> str:
@@ -568,8 +694,10 @@ class _Metrics:
             self.macs.set(best.macs, tags=self.tags)
 
 
-def _plot(path: Path, done: list[Evaluation], front: list[Evaluation], budget: int, s: Settings) -> None:
-    """Accuracy against MACs: every candidate, the Pareto front, the budget line and the seeds evaluated."""
+def _plot(path: Path, done: list[Evaluation], front: list[Evaluation], budget: int, s: Settings,
+          entrants: list[Any] = ()) -> None:
+    """Accuracy against MACs: every candidate, the Pareto front, the budget line and, apart, the verdict's test
+    scores (mean over seeds, with 95% error bars)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -578,7 +706,7 @@ def _plot(path: Path, done: list[Evaluation], front: list[Evaluation], budget: i
     fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
     ok = [e for e in done if e.trial >= 0 and e.status == "ok"]
     stopped = [e for e in done if e.trial >= 0 and e.status == "stopped" and e.accuracy is not None]
-    seeds = [e for e in done if e.trial < 0 and e.status == "ok"]
+    seeds: list[Evaluation] = []
     ax.scatter([e.macs / 1e6 for e in ok], [e.accuracy for e in ok], s=18, alpha=0.6, label="candidates")
     if front:
         ax.plot([e.macs / 1e6 for e in front], [e.accuracy for e in front], "-o", ms=4, color="C1",
@@ -588,7 +716,7 @@ def _plot(path: Path, done: list[Evaluation], front: list[Evaluation], budget: i
         ax.annotate(e.origin.split(":", 1)[1], (e.macs / 1e6, e.accuracy), textcoords="offset points",
                     xytext=(6, 4), fontsize=8)
     if stopped:  # their accuracy is from fewer epochs: drawn apart, those far below pinned to the bottom edge
-        full = [e.accuracy for e in ok + seeds]
+        full = [e.accuracy for e in ok + seeds] + [e.accuracy for e in entrants if e.accuracy is not None]
         if full:
             lo, hi = min(full), max(full)
             floor = lo - 0.25 * max(hi - lo, 0.01)
@@ -598,11 +726,19 @@ def _plot(path: Path, done: list[Evaluation], front: list[Evaluation], budget: i
         ys = [max(e.accuracy, floor) for e in stopped]
         ax.scatter([e.macs / 1e6 for e in stopped], ys, s=16, facecolors="none", edgecolors="0.55",
                    marker="o", label="stopped early (fewer epochs)")
+    scored = [e for e in entrants if e.accuracy is not None]
+    if scored:
+        errs = [1.96 * (e.stderr() or 0) for e in scored]
+        ax.errorbar([e.macs / 1e6 for e in scored], [e.accuracy for e in scored], yerr=errs, fmt="D", ms=6,
+                    color="C2", capsize=3, zorder=6, label=f"verdict: test split, mean of {s.verdict_seeds} seeds")
+        for e in scored:
+            ax.annotate(e.label, (e.macs / 1e6, e.accuracy), textcoords="offset points", xytext=(6, -10), fontsize=7,
+                        color="C2")
     ax.axvline(budget / 1e6, color="k", ls="--", lw=1, label=f"budget {human(budget)} MACs")
     ax.set_xlabel("MACs (millions, at the deployment input)")
-    ax.set_ylabel(f"validation accuracy ({s.dataset}, {s.epochs} epoch proxy)")
+    ax.set_ylabel(f"accuracy ({s.dataset}; dots: validation, {s.epochs} epoch proxy)")
     what = f"{len(ok)} completed, {len(stopped)} stopped early" if stopped else f"{len(ok)} candidates"
-    ax.set_title(f"{s.space} space, {s.strategy}: {what} (stars: seeds, same protocol)", fontsize=10)
+    ax.set_title(f"{s.space} space, {s.strategy}: {what}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()

@@ -99,6 +99,11 @@ class Space:
     seeds: ClassVar[tuple[str, ...]] = ()  # registered seed networks this space contains
     default_input: ClassVar[tuple[int, int, int]] = (3, 224, 224)
     default_classes: ClassVar[int] = 1000
+    proxy_map: ClassVar[int] = 2
+    """Smallest map side (pixels) every block must run on at the proxy, so that the space's kernel, SE and
+    activation choices compute different functions there: ``k // 2 + 1`` for the largest kernel ``k`` it varies
+    (a 7x7 needs 4x4; on a smaller map it sees only the taps a 5x5 sees), and at least 2 so that a squeeze pools
+    more than one pixel. Proxy training drops the strides that would go below it (``estimators.proxy_genome``)."""
 
     def __init__(self, input: tuple[int, int, int] | None = None, classes: int | None = None) -> None:
         self.input = tuple(input) if input else self.default_input

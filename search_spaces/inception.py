@@ -117,6 +117,7 @@ class InceptionSpace(Space):
     doc = ("GoogLeNet skeleton (Table 1): per-module branch widths, 3x3 branch 3x3 or 1x3-3x1, '5x5' branch "
            "3x3/5x5/3x3-3x3/1x5-5x1; BN or LRN; paper or torchvision head")
     seeds = ("googlenet", "googlenet_tv")
+    proxy_map = 3  # the 5x5 kinds: a 5x5 sees all its taps
 
     def __init__(self, input: tuple[int, int, int] | None = None, classes: int | None = None) -> None:
         super().__init__(input, classes)

@@ -34,6 +34,7 @@ class MobileNetSpace(Space):
     name = "mobilenet"
     doc = "MobileNetV2 skeleton: per-stage depth and activation, per-block kernel/expansion/SE, width multiplier"
     seeds = ("mobilenet_v2", "mobilenet_v2_140")
+    proxy_map = max(KERNELS) // 2 + 1  # 4: a 7x7 sees all its taps
 
     def __init__(self, input: tuple[int, int, int] | None = None, classes: int | None = None) -> None:
         super().__init__(input, classes)

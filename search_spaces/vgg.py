@@ -65,6 +65,7 @@ class VGGSpace(Space):
     name = "vgg"
     doc = "VGG skeleton (Table 1): per-stage depth 1-4 and width, per-conv kernel 1/3/5; norm none, LRN or BN"
     seeds = ("vgg11", "vgg11_bn", "vgg_a_lrn", "vgg13", "vgg_c", "vgg16", "vgg19")
+    proxy_map = max(KERNELS) // 2 + 1  # 3: a 5x5 sees all its taps
 
     def __init__(self, input: tuple[int, int, int] | None = None, classes: int | None = None) -> None:
         super().__init__(input, classes)

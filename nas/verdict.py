@@ -1,0 +1,127 @@
+"""The verdict: the search's top candidates and the best seed within the budget, retrained and scored on data the
+search never saw, with intervals.
+
+A search ranks candidates by a noisy, low-fidelity score on a validation split that also decided which trials to
+stop; the best of many noisy scores is biased upwards. The verdict retrains the top ``k`` candidates and the seed
+at a higher fidelity (more epochs, all the training data, several seeds) and scores them on the test split.
+Differences are paired over the same test images (each image's correctness averaged over the seeds), so the
+interval reflects which images the two networks disagree on, not two independent binomial errors.
+
+>>> paired_difference([1, 1, 0, 1], [1, 0, 0, 1])[0]
+0.25
+>>> wording("best", "mobilenet_v2", 0.014, 0.006, 0.022, "test")
+'best vs mobilenet_v2: +1.4 points [+0.6, +2.2] on the test split: best is better'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+VERDICT_TRIALS = -100_000
+"""Verdict evaluations are recorded under trial ids below this: network ``i``, seed ``s`` is ``VERDICT_TRIALS - 100 * i - s``."""
+
+
+@dataclass
+class Entrant:
+    """One network the verdict retrains: a top candidate of the search or the seed."""
+
+    index: int
+    label: str  # "trial 12" or "seed mobilenet_v2 (repaired, 297M)"
+    genome: Any
+    macs: int
+    search_trial: int | None = None  # the search's evaluation of this very genome, if any
+    search_accuracy: float | None = None
+    is_seed: bool = False
+    results: dict[int, dict[str, Any]] = field(default_factory=dict)  # seed -> evaluation metrics
+
+    def trial(self, seed: int) -> int:
+        """The store's trial id of this entrant's run with ``seed``."""
+        return VERDICT_TRIALS - 100 * self.index - seed
+
+    @property
+    def accuracies(self) -> list[float]:
+        return [r["accuracy"] for r in self.results.values() if r.get("accuracy") is not None]
+
+    @property
+    def accuracy(self) -> float | None:
+        """Mean test accuracy over the seeds that finished."""
+        a = self.accuracies
+        return float(np.mean(a)) if a else None
+
+    def hits(self) -> np.ndarray | None:
+        """Each test image's correctness averaged over the seeds (None unless every seed recorded it)."""
+        from estimators.train import decode_correct
+
+        rows = [decode_correct(r["correct"], r["n_eval"]) for r in self.results.values()
+                if r.get("correct") and r.get("n_eval")]
+        return np.mean(rows, axis=0) if rows and len(rows) == len(self.results) else None
+
+    def stderr(self) -> float | None:
+        """Standard error of the mean test accuracy: the test images' sampling error of the averaged hits."""
+        h = self.hits()
+        return float(np.std(h, ddof=1) / math.sqrt(len(h))) if h is not None and len(h) > 1 else None
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float], z: float = 1.959964) -> tuple[float, float, float]:
+    """Mean of ``a - b`` over the same images and its 95% interval (normal approximation of the paired mean)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    mean = float(d.mean())
+    half = z * float(d.std(ddof=1)) / math.sqrt(len(d)) if len(d) > 1 else math.inf
+    return mean, mean - half, mean + half
+
+
+def wording(a: str, b: str, diff: float, lo: float, hi: float, split: str) -> str:
+    """``a vs b: +1.4 points [+0.6, +2.2] on the test split``; when the interval holds zero, says they cannot be
+    told apart. Points are percentage points of accuracy."""
+    line = f"{a} vs {b}: {100 * diff:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}] on the {split} split"
+    if lo <= 0 <= hi:
+        return line + ": the two cannot be told apart"
+    return line + (f": {a} is better" if diff > 0 else f": {b} is better")
+
+
+def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Kendall's tau-b of two score lists (None for fewer than 3 pairs of scores or no variation)."""
+    if len(x) < 3:
+        return None
+    from scipy.stats import kendalltau
+
+    tau = kendalltau(x, y).statistic
+    return None if tau is None or not math.isfinite(tau) else float(tau)
+
+
+def report(entrants: list[Entrant], split: str) -> tuple[Entrant | None, list[str], dict[str, Any]]:
+    """The winner among the candidates, the summary lines and the verdict as data (for ``verdict.json``)."""
+    lines: list[str] = []
+    done = [e for e in entrants if e.accuracy is not None]
+    cands = [e for e in done if not e.is_seed]
+    seed = next((e for e in done if e.is_seed), None)
+    winner = max(cands, key=lambda e: (e.accuracy, -e.macs)) if cands else None
+    for e in sorted(done, key=lambda e: -(e.accuracy or 0)):
+        se = e.stderr()
+        search = f", search score {e.search_accuracy:.4f}" if e.search_accuracy is not None else ""
+        lines.append(f"  {e.label:<34} {e.macs / 1e6:7.1f}M MACs  test {e.accuracy:.4f}"
+                     + (f" +- {se:.4f}" if se is not None else "") + f" ({len(e.accuracies)} seeds){search}")
+    data: dict[str, Any] = {"split": split, "entrants": [
+        {"label": e.label, "macs": e.macs, "search_trial": e.search_trial, "search_accuracy": e.search_accuracy,
+         "seed": e.is_seed, "accuracy": e.accuracy, "stderr": e.stderr(), "accuracies": e.accuracies}
+        for e in entrants]}
+    if winner is not None and seed is not None and winner is not seed:
+        a, b = winner.hits(), seed.hits()
+        if a is not None and b is not None and len(a) == len(b):
+            diff, lo, hi = paired_difference(a, b)
+            lines.append(wording(f"best ({winner.label})", seed.label, diff, lo, hi, split))
+            data["versus_seed"] = {"diff": diff, "low": lo, "high": hi, "told_apart": not lo <= 0 <= hi}
+    scored = [e for e in done if e.search_accuracy is not None]
+    tau = kendall_tau([e.search_accuracy for e in scored], [e.accuracy for e in scored])
+    data["kendall_tau"] = tau
+    if tau is None:
+        lines.append(f"fidelity audit: too few retrained networks with a search score ({len(scored)}) for a "
+                     "Kendall tau")
+    else:
+        lines.append(f"fidelity audit: Kendall tau {tau:+.2f} between the search's scores and the verdict over "
+                     f"the {len(scored)} retrained networks (1: the search ranked them as the verdict does)")
+    return winner, lines, data
