@@ -10,6 +10,7 @@ keep the study where ``optuna-dashboard`` can open it.
 from __future__ import annotations
 
 import base64
+import copyreg
 import pickle
 from typing import Any, Mapping
 
@@ -25,7 +26,16 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def _pack(obj: Any) -> str:
-    return base64.b64encode(pickle.dumps(obj)).decode()
+    import io
+    import threading
+
+    # Optuna 5.1's NSGA-II sampler holds a lock: it is state-free, so a fresh one stands in for it.
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf)
+    pickler.dispatch_table = {**copyreg.dispatch_table, type(threading.Lock()): lambda _: (threading.Lock, ()),
+                              type(threading.RLock()): lambda _: (threading.RLock, ())}
+    pickler.dump(obj)
+    return base64.b64encode(buf.getvalue()).decode()
 
 
 def _unpack(text: str) -> Any:

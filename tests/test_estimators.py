@@ -117,7 +117,7 @@ def test_callback_sees_every_epoch_and_can_stop() -> None:
 
 
 def test_bad_calls_raise_nas_error() -> None:
-    with pytest.raises(nas.NasError, match="unknown data set 'nope'; valid: digits, mnist"):
+    with pytest.raises(nas.NasError, match="unknown data set 'nope'; valid: fashion, mnist, digits"):
         proxy_train(tiny(), data="nope")
     for knobs in ({"epochs": 0}, {"fraction": 1.5}, {"width": -1}, {"steps": 2.5}, {"device": "tpu"}):
         with pytest.raises(nas.NasError):
@@ -129,11 +129,11 @@ def test_bad_calls_raise_nas_error() -> None:
 
 def test_bundled_data_sets_and_cache() -> None:
     ds = load_data("digits")
-    assert ds.shape == (1, 8, 8) and ds.classes == 10 and (len(ds.y_train), len(ds.y_val)) == (1438, 359)
+    assert ds.shape == (1, 8, 8) and ds.classes == 10 and (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (1150, 288, 359)
     assert load_data("digits") is ds  # once per process
-    assert np.bincount(ds.y_val.numpy()).min() >= 35  # stratified: about 36 of each class
+    assert np.bincount(ds.y_val.numpy()).min() >= 28  # stratified: about 29 of each class
     mnist = load_data("mnist")
-    assert mnist.shape == (1, 28, 28) and (len(mnist.y_train), len(mnist.y_val)) == (4000, 1000)
+    assert mnist.shape == (1, 28, 28) and (len(mnist.y_train), len(mnist.y_val), len(mnist.y_test)) == (3200, 800, 1000)
     assert mnist.x_train.dtype == torch.uint8
     syn = load_data("synthetic", seed=1)
     assert syn.shape == (3, 16, 16) and (len(syn.y_train), len(syn.y_val)) == (480, 160)
@@ -178,14 +178,14 @@ def test_imagefolder_reads_a_tree(tmp_path: Path) -> None:
     (tmp_path / "dog" / "notes.txt").write_text("not an image")
     ds = load_data("imagefolder", tmp_path)
     assert ds.shape == (3, 64, 64) and ds.class_names == ("cat", "dog", "emu")
-    assert len(ds.y_train) + len(ds.y_val) == 15 and set(ds.y_val.tolist()) == {0, 1, 2}
+    assert len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == 15 and set(ds.y_val.tolist()) == {0, 1, 2}
     r = proxy_train(tiny(), data="imagefolder", data_dir=tmp_path, steps=2)
     assert r["status"] == "ok" and r["input"] == [3, 64, 64]
 
 
 def test_bad_data_raise_nas_error(tmp_path: Path) -> None:
     cases = [
-        (("nope",), "unknown data set 'nope'; valid: digits, mnist, cifar10, imagefolder, synthetic"),
+        (("nope",), "unknown data set 'nope'; valid: fashion, mnist, digits, cifar10, imagefolder, synthetic"),
         (("cifar10",), "needs data_dir"),
         (("cifar10", tmp_path / "missing"), "no such directory"),
         (("cifar10", tmp_path), "not a CIFAR-10 python directory"),

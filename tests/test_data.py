@@ -1,0 +1,128 @@
+"""The IDX reader, the bundled Fashion-MNIST subset, the held-out test split, the proxy policy and the verdict's
+interval wording."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import search_spaces
+from estimators import load_data
+from estimators._adapt import dead_dimensions, dimension_kind, maps, proxy_genome
+from estimators.data import bundled_fashion
+from estimators.idx import read_idx, read_split, write_idx
+from nas import NasError
+from nas.verdict import kendall_tau, paired_difference, wording
+
+
+def _write_set(root: Path, n: int = 30, n_test: int = 20, gz: bool = True) -> None:
+    rng = np.random.default_rng(0)
+    ext = ".gz" if gz else ""
+    for split, count in (("train", n), ("t10k", n_test)):
+        write_idx(root / f"{split}-images-idx3-ubyte{ext}", rng.integers(0, 256, (count, 28, 28)))
+        write_idx(root / f"{split}-labels-idx1-ubyte{ext}", np.arange(count) % 10)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_round_trip(tmp_path, gz) -> None:
+    a = np.random.default_rng(1).integers(0, 256, (5, 4, 3)).astype(np.uint8)
+    path = tmp_path / ("a.idx.gz" if gz else "a.idx")
+    write_idx(path, a)
+    assert (path.read_bytes()[:2] == b"\x1f\x8b") == gz
+    assert np.array_equal(read_idx(path), a)
+
+
+def test_idx_errors_name_the_file(tmp_path) -> None:
+    bad = tmp_path / "bad-magic"
+    bad.write_bytes(b"\x00\x00\x09\x01" + (3).to_bytes(4, "big") + b"abc")
+    with pytest.raises(NasError, match=r"bad-magic: not an IDX file of unsigned bytes"):
+        read_idx(bad)
+    short = tmp_path / "short.gz"
+    short.write_bytes(gzip.compress(b"\x00\x00\x08\x03" + b"".join(d.to_bytes(4, "big") for d in (10, 28, 28)) + b"x" * 100))
+    with pytest.raises(NasError, match=r"short.gz: truncated: 116 bytes"):
+        read_idx(short)
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(gzip.compress(b"\x00\x00\x08\x01" + (5).to_bytes(4, "big") + b"12345")[:-6])
+    with pytest.raises(NasError, match=r"cut.gz: a damaged or truncated gzip file"):
+        read_idx(cut)
+    (tmp_path / "set").mkdir()
+    _write_set(tmp_path / "set")
+    write_idx(tmp_path / "set" / "train-labels-idx1-ubyte.gz", np.arange(29) % 10)
+    with pytest.raises(NasError, match=r"train-images-idx3-ubyte.gz: 30 images but train-labels-idx1-ubyte.gz holds 29"):
+        read_split(tmp_path / "set", "train")
+
+
+def test_fashion_from_a_directory_uses_its_test_split(tmp_path) -> None:
+    _write_set(tmp_path, n=60, n_test=20, gz=False)
+    ds = load_data("fashion", tmp_path)
+    assert len(ds.y_test) == 20 and len(ds.y_train) + len(ds.y_val) == 60
+    assert len(ds.y_val) == 20  # at most a third of a tiny set; 5,000 on the real one
+    mn = load_data("mnist", tmp_path)
+    assert mn.class_names[0] == "0" and ds.class_names[0] == "t-shirt/top"
+
+
+def test_bundled_subset_loads_offline_and_is_stratified() -> None:
+    ds = load_data("fashion", bundled_fashion())
+    assert ds.shape == (1, 28, 28) and ds.classes == 10
+    assert len(ds.y_val) == 5000 and len(ds.y_test) == 5000 and len(ds.y_train) == 10000
+    for y in (ds.y_train, ds.y_val, ds.y_test):
+        counts = np.bincount(y.numpy(), minlength=10)
+        assert counts.max() == counts.min()  # equal per class in every part
+    assert "Zalando" in (bundled_fashion() / "README.md").read_text()
+
+
+def test_test_split_is_the_same_for_every_seed() -> None:
+    a, b = load_data("digits", seed=0), load_data("digits", seed=1)
+    assert np.array_equal(a.y_test.numpy(), b.y_test.numpy()) and a.x_test.sum() == b.x_test.sum()
+    assert not np.array_equal(a.y_val.numpy()[:50], b.y_val.numpy()[:50]) or a.x_val.sum() != b.x_val.sum()
+
+
+def _bad_data_cli(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nas.cli", "search", "--no-dashboard", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_names_a_broken_data_file(tmp_path) -> None:
+    _write_set(tmp_path)
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    p = _bad_data_cli(["--dataset", "fashion", "--data-dir", str(tmp_path), "--out", str(tmp_path / "run")])
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.count("\n") == 1 and "t10k-images-idx3-ubyte.gz: a damaged or truncated gzip file" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("name", search_spaces.names())
+def test_proxy_policy_leaves_no_choice_dead(name) -> None:
+    """At Fashion-MNIST's 28x28, every kernel, SE and activation choice changes the function the proxy trains."""
+    space = search_spaces.get(name)
+    dead = dead_dimensions(space, (1, 28, 28), 10, width=0.35, samples=12)
+    assert not [d for d, v in dead.items() if v]
+    for g in (space.sample(np.random.default_rng(3)),):
+        pg = proxy_genome(g, (1, 28, 28), 10, width=0.35, floor=space.proxy_map)
+        assert min(maps(pg)) >= min(space.proxy_map, 2)
+
+
+def test_without_the_floor_the_check_finds_dead_kernels() -> None:
+    """The old policy (every stride kept at 28x28) leaves MobileNetV2's late kernels on 2x2 and 1x1 maps."""
+    space = search_spaces.get("mobilenet")
+    dead = dead_dimensions(space, (1, 28, 28), 10, width=0.35, floor=1)
+    kernels = [d for d, v in dead.items() if v and dimension_kind(d) == "kernel"]
+    assert len(kernels) >= 10 and "s6.b0.k" in kernels
+    assert not dead["s0.b0.k"]
+
+
+def test_interval_wording() -> None:
+    assert wording("best", "seed", 0.014, 0.006, 0.022, "test") == \
+        "best vs seed: +1.4 points [+0.6, +2.2] on the test split: best is better"
+    assert wording("a", "b", -0.02, -0.03, -0.01, "test").endswith(": b is better")
+    assert wording("a", "b", 0.003, -0.005, 0.011, "test").endswith(": the two cannot be told apart")
+    diff, lo, hi = paired_difference([1, 0, 1, 1, 0, 1], [1, 0, 1, 1, 0, 1])
+    assert diff == lo == hi == 0.0
+    diff, lo, hi = paired_difference([1] * 50 + [0] * 50, [0] * 50 + [1] * 50)
+    assert diff == 0 and lo < 0 < hi
+    assert kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0) and kendall_tau([1, 2], [1, 2]) is None
