@@ -227,7 +227,7 @@ def proxy_genome(g: Genome, shape: tuple[int, int, int], classes: int, *, width:
     if floor > 1:
         for r in [want] + [x for x in RESOLUTIONS if x > want]:
             out = drop_strides(scaled.with_input((shape[0], r, r), classes), floor)
-            if fits(out) and min(maps(out)) >= min(floor, r):
+            if fits(out) and min(maps(out), default=r) >= min(floor, r):
                 break
     else:
         r = want

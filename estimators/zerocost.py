@@ -7,9 +7,10 @@ genome with the seed), a minibatch ``x`` and its labels ``y``, and returns a flo
   and batch norm at its initial identity, the sum over conv and linear weights of |w * dR/dw| where R is the
   summed output for an all-ones input, in float64. Data-free.
 - ``naswot`` (Mellor et al. 2021, "Neural Architecture Search without Training"): the log-determinant of the
-  kernel K[i, j] = number of units on which images i and j have the same activation pattern (sign of each
-  activation's input), summed over every activation layer. ``K + I`` is used so that a network that maps
-  different images to identical codes scores low but finite.
+  kernel K[i, j] = number of rectified units on which images i and j have the same binary code (whether the
+  unit's input is positive), summed over the ReLU-like activations (ReLU, ReLU6, leaky ReLU and their smooth
+  kin hardswish, SiLU, GELU); sigmoid-like gates (an SE block's gate) and tanh are not rectifiers and are left
+  out. ``K + I`` is used so that a network that maps different images to identical codes scores low but finite.
 - ``grad_norm`` (Abdelfattah et al. 2021): the sum over conv and linear weights of the L2 norm of the
   cross-entropy gradient.
 - ``snip`` (Lee et al. 2019, as a NAS proxy in Abdelfattah et al. 2021): the sum over conv and linear weights
@@ -32,7 +33,6 @@ from torch import nn
 
 import nas
 from nas import Genome, NasError
-from nas.builder import ACT_MODULES
 
 from ._adapt import proxy_genome
 from .data import load_data, tensors
@@ -40,7 +40,8 @@ from .train import resolve_device
 
 ZeroCostFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], float]
 
-_ACT_TYPES = tuple({type(make()) for make in ACT_MODULES.values()})
+_RECTIFIERS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.Hardswish, nn.SiLU, nn.GELU)
+"""The units whose on/off code NASWOT reads (an SE block's sigmoid or hardsigmoid gate is not one)."""
 
 
 def _weights(model: nn.Module) -> list[torch.Tensor]:
@@ -69,7 +70,7 @@ def naswot(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         code = (inputs[0] > 0).flatten(1).to(torch.float64)
         kernel.add_(code @ code.T + (1 - code) @ (1 - code).T)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _ACT_TYPES)]
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _RECTIFIERS)]
     try:
         model.train()  # batch statistics, as a network in training sees its inputs
         with torch.no_grad():
@@ -105,7 +106,7 @@ ZERO_COST: dict[str, ZeroCostFn] = {"synflow": synflow, "naswot": naswot, "grad_
 
 def zero_cost(genome: Genome, name: str, data: str = "digits", seed: int = 0, batch_size: int = 64, *,
               resolution: int | None = None, width: float = 1.0, data_dir: str | Path | None = None,
-              device: str = "auto") -> float:
+              device: str = "auto", floor: int = 1) -> float:
     """The zero-cost proxy ``name`` of ``genome`` adapted to ``data`` as for ``proxy_train``; higher is better.
 
     The minibatch is ``batch_size`` training images drawn with ``seed``, and the model is initialized with
@@ -118,7 +119,7 @@ def zero_cost(genome: Genome, name: str, data: str = "digits", seed: int = 0, ba
         raise NasError(f"batch_size must be an integer >= 2, got {batch_size!r}")
     dev = resolve_device(device)
     ds = load_data(data, data_dir, seed)
-    pg = proxy_genome(genome, ds.shape, ds.classes, width=width, resolution=resolution)
+    pg = proxy_genome(genome, ds.shape, ds.classes, width=width, resolution=resolution, floor=floor)
     t = tensors(ds, pg.input[1], 1.0, seed)
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(t.y_train), generator=gen)[:batch_size]

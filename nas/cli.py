@@ -248,10 +248,13 @@ def parser() -> argparse.ArgumentParser:
     se = sub.add_parser(
         "search", help="search a space for the best network within a MAC budget, on Ray workers",
         description="Search a space for the most accurate network within a MAC budget. Each candidate is trained "
-                    "briefly on a proxy data set (no download) as a Ray task; every result is recorded as it lands "
-                    "in the run directory (results.db, trials.csv), with best.yaml, pareto.yaml and pareto.png. "
-                    "A local Ray with its dashboard starts unless --address names a cluster. A search killed at any "
-                    "moment continues with --resume --out DIR.",
+                    "briefly on a proxy data set (Fashion-MNIST by default; no download) as a Ray task and scored on "
+                    "its validation split; every result is recorded as it lands in the run directory (results.db, "
+                    "trials.csv). Then the verdict retrains the top candidates and the space's best seed within the "
+                    "budget at a higher fidelity with several seeds and scores them on the test split, which no "
+                    "search decision reads; best.yaml is its winner, and the summary gives each difference a 95% "
+                    "interval. A local Ray with its dashboard starts unless --address names a cluster. A search "
+                    "killed at any moment, verdict included, continues with --resume --out DIR.",
         epilog="Example: nas search --space mobilenet --budget 300M --trials 40 --out runs/m300")
     se.add_argument("--space", default="mobilenet", help="search space (see `nas spaces`; default mobilenet)")
     se.add_argument("--budget", type=_budget_arg, default="300M",
@@ -269,8 +272,9 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--data-dir", metavar="PATH",
                     help="directory of the data set: the four IDX files of fashion or mnist, CIFAR-10's python "
                          "batches, or one folder of images per class")
-    se.add_argument("--width", type=_share, default=0.35, metavar="X",
-                    help="proxy width multiplier on top of the genome's widths (default 0.35)")
+    se.add_argument("--width", type=_share, metavar="X",
+                    help="proxy width multiplier on top of the genome's widths (default: the space's, 0.35; "
+                         "shufflenet 0.5)")
     se.add_argument("--train-images", type=int, default=5000, metavar="N",
                     help="training images per proxy epoch, stratified (default 5000; 0: the whole train split)")
     se.add_argument("--no-verdict", action="store_true",

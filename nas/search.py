@@ -50,7 +50,7 @@ class Settings:
     references: int = 0  # no longer used: the verdict retrains the best seed within the budget
     early_stop: str | None = "asha"  # "asha", "median" or None: stop trials between epochs (needs epochs > 1)
     eta: int = 3  # ASHA's reduction factor: the top 1/eta of the trials at a rung go on
-    width: float = 0.35  # the proxy's width multiplier, on top of the genome's own widths
+    width: float | None = None  # the proxy's width multiplier on top of the genome's (None: the space's proxy_width)
     train_images: int | None = 5000  # training images per proxy epoch (stratified), None: the whole train split
     batch_size: int = 64
     verdict: bool = True  # retrain the top candidates and the seed, score them on the test split
@@ -209,6 +209,8 @@ class Search:
         s = settings
         self.space = search_spaces.get(s.space, tuple(s.input) if s.input else None, s.classes)
         self.budget = self.space.check_budget(parse_budget(s.budget))
+        if s.width is None:
+            s.width = self.space.proxy_width
         strategy_cls = strategies.get(s.strategy)
         _check_data(s.dataset, s.data_dir)
         if s.trials < 1 or s.epochs < 1:

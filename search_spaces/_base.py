@@ -99,6 +99,8 @@ class Space:
     seeds: ClassVar[tuple[str, ...]] = ()  # registered seed networks this space contains
     default_input: ClassVar[tuple[int, int, int]] = (3, 224, 224)
     default_classes: ClassVar[int] = 1000
+    proxy_width: ClassVar[float] = 0.35
+    """The width multiplier proxy training applies on top of a genome's own widths (``nas search --width``)."""
     proxy_map: ClassVar[int] = 2
     """Smallest map side (pixels) every block must run on at the proxy, so that the space's kernel, SE and
     activation choices compute different functions there: ``k // 2 + 1`` for the largest kernel ``k`` it varies

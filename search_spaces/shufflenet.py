@@ -52,6 +52,7 @@ class ShuffleNetSpace(Space):
     doc = "ShuffleNet v1 skeleton: groups of the 1x1 convs, width multiplier, units in each of the three stages"
     seeds = ("shufflenet_v1_g1", "shufflenet_v1_g2", "shufflenet_v1_g3", "shufflenet_v1_g4", "shufflenet_v1_g8",
              "shufflenet_v1_g3_050", "shufflenet_v1_g3_025", "shufflenet_v1_g3_200")
+    proxy_width = 0.5  # at x0.35 the narrowest stride-2 units round to no more channels than their input
 
     def __init__(self, input: tuple[int, int, int] | None = None, classes: int | None = None) -> None:
         super().__init__(input, classes)

@@ -246,7 +246,7 @@ def test_the_verdict_retrains_the_top_candidates_and_the_seed_once(cluster, tmp_
     assert len(verdict) == 2 * len(labels) and all(r["epochs"] == "2" for r in verdict)
     assert summary.verdict is not None and summary.winner is not None
     assert any(l.startswith("verdict on the test split") for l in lines)
-    assert any("fidelity audit: Kendall tau" in l for l in lines)
+    assert any("fidelity audit: " in l for l in lines)  # a tau from 3 networks, or why there is none
     data = json.loads((tmp_path / "run" / "verdict.json").read_text())
     assert data["winner"] == summary.winner and len(data["entrants"]) == len(labels)
 
