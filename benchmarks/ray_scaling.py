@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     settings = dict(space=a.space, budget=a.budget, strategy="random", trials=a.trials, dataset=a.dataset,
-                    references=0, seed=0)
+                    verdict=False, seed=0)  # the scaling of the search loop itself
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
