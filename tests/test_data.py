@@ -126,3 +126,18 @@ def test_interval_wording() -> None:
     diff, lo, hi = paired_difference([1] * 50 + [0] * 50, [0] * 50 + [1] * 50)
     assert diff == 0 and lo < 0 < hi
     assert kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0) and kendall_tau([1, 2], [1, 2]) is None
+
+
+def test_naswot_reads_rectifiers_only() -> None:
+    """Mellor et al.'s codes are those of rectified units: a sigmoid gate (an SE block's) adds nothing."""
+    import torch
+    from torch import nn
+
+    from estimators.zerocost import naswot
+
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 3, 6, 6), torch.zeros(8, dtype=torch.long)
+    gated = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Sigmoid(), nn.Flatten())
+    assert naswot(gated, x, y) == pytest.approx(0.0)  # no rectifier: the kernel is the identity
+    rectified = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten())
+    assert naswot(rectified, x, y) > 1.0
