@@ -26,7 +26,7 @@ import math
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +53,8 @@ RECALIBRATE = 512
 """Training images whose batch statistics replace the running ones before each evaluation."""
 
 DEFAULTS: dict[str, Any] = {"batch_size": 32, "lr": 5e-3, "weight_decay": 5e-4, "warmup": 0.1}
-"""Training hyperparameters of the proxy: AdamW, one-cycle schedule with ``warmup`` as a fraction of the steps."""
+"""Training hyperparameters of the proxy: AdamW, a cosine cycle (linear warm-up over ``warmup`` of its steps, then
+cosine decay to zero) over the whole run, or one cycle per segment between ``restarts``."""
 
 
 def proxy_train(genome: Genome, data: str = "fashion", epochs: int = 1, seed: int = 0, *,
@@ -61,7 +62,7 @@ def proxy_train(genome: Genome, data: str = "fashion", epochs: int = 1, seed: in
                 width: float = 1.0, batch_size: int = DEFAULTS["batch_size"], lr: float = DEFAULTS["lr"],
                 weight_decay: float = DEFAULTS["weight_decay"], data_dir: str | Path | None = None,
                 split_seed: int | None = None, device: str = "auto", floor: int = 1,
-                train_images: int | None = None, final: bool = False,
+                train_images: int | None = None, final: bool = False, restarts: Sequence[int] = (),
                 callback: Callback | None = None) -> dict[str, Any]:
     """Train ``genome`` briefly on ``data`` and return its validation accuracy and loss as a dict.
 
@@ -74,18 +75,23 @@ def proxy_train(genome: Genome, data: str = "fashion", epochs: int = 1, seed: in
     smallest map side a block may run on (a space's ``proxy_map``; strides below it are dropped).
     ``train_images`` caps the training images (stratified). ``final``: the verdict's protocol, training on the
     train and validation parts together and scoring on the test split (``split`` says which was scored).
+    ``restarts``: epochs at which the learning-rate cycle ends and a new one begins (warm restarts, Loshchilov and
+    Hutter, ICLR 2017). An early-stopping rule passes its rungs, so that every score it compares is taken where
+    the learning rate has just decayed to zero, the same point of the same schedule for every trial, instead of
+    mid-cycle at a high rate, where slow starters look worse than they are.
 
     Keys: ``status`` ("ok" or "failed"), ``error`` (one line, when failed), ``accuracy`` (top-1 on the fixed
     validation split, None when failed), ``loss`` (validation cross-entropy), ``train_loss``, ``epochs``,
     ``steps``, ``stopped`` (by the callback), ``seconds`` (the whole call), ``train_seconds`` (optimizer steps
     only), ``device``, ``data``, ``input`` (the proxy's C, H, W), ``resolution``, ``classes``, ``width``,
     ``fraction``, ``seed``, ``split_seed``, ``proxy_params``, ``proxy_macs``, ``history`` (one dict per epoch),
-    ``split`` ("validation" or "test"), ``n_eval`` and ``stderr`` (the binomial standard error of ``accuracy``
+    ``split`` ("validation" or "test"), ``restarts``, ``n_eval`` and ``stderr`` (the binomial standard error of ``accuracy``
     on those ``n_eval`` images), ``train_images``, ``floor`` and ``correct`` (which evaluated images were right, one
     bit each, packed and base64-encoded: ``decode_correct`` reads it; paired comparisons need it).
     """
     start = time.perf_counter()
     _check_knobs(epochs, steps, resolution, fraction, width, batch_size, lr, weight_decay)
+    restarts = _check_restarts(restarts, epochs, steps)
     dev = resolve_device(device)
     ds = load_data(data, data_dir, seed if split_seed is None else split_seed)
     out: dict[str, Any] = {
@@ -94,7 +100,7 @@ def proxy_train(genome: Genome, data: str = "fashion", epochs: int = 1, seed: in
         "input": None, "resolution": None, "classes": ds.classes, "width": width, "fraction": fraction, "seed": seed,
         "split_seed": seed if split_seed is None else split_seed, "proxy_params": None, "proxy_macs": None,
         "history": [], "split": "test" if final else "validation", "n_eval": None, "stderr": None,
-        "train_images": None, "floor": floor, "correct": None,
+        "train_images": None, "floor": floor, "correct": None, "restarts": list(restarts),
     }
     model: nn.Module | None = None
     try:
@@ -111,7 +117,8 @@ def proxy_train(genome: Genome, data: str = "fashion", epochs: int = 1, seed: in
         with torch.random.fork_rng(devices=cuda_ids):
             torch.manual_seed(seed)
             model = nas.build(pg)
-            _Loop(model, data_t, dev, batch_size, lr, weight_decay, seed, out, callback, start).run(epochs, steps)
+            _Loop(model, data_t, dev, batch_size, lr, weight_decay, seed, out, callback, start).run(epochs, steps,
+                                                                                              restarts)
     except Exception as e:  # one candidate's failure is a result, never a crash of the search
         out.update(status="failed", error=_one_line(e), accuracy=None)
     finally:
@@ -135,6 +142,36 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise NasError(f"device {device!r} is not supported; use auto, cpu, cuda or cuda:N")
     return dev
+
+
+class _Schedule:
+    """The learning rate at each step: one warm-up-then-cosine cycle per segment between restart steps."""
+
+    def __init__(self, peak: float, restarts: list[int], total: int) -> None:
+        self.peak = peak
+        self.bounds = [0, *[r for r in restarts if 0 < r < total], total]
+
+    def __call__(self, step: int) -> float:
+        k = max(i for i, b in enumerate(self.bounds[:-1]) if b <= step)
+        start, length = self.bounds[k], self.bounds[k + 1] - self.bounds[k]
+        t = step - start
+        warm = max(1, int(DEFAULTS["warmup"] * length))
+        if t < warm:
+            return self.peak * (t + 1) / warm
+        return self.peak * 0.5 * (1 + math.cos(math.pi * (t - warm) / max(1, length - warm)))
+
+
+def _check_restarts(restarts: Sequence[int], epochs: int, steps: int | None) -> tuple[int, ...]:
+    """Restart epochs must be increasing integers strictly inside the run (none with ``steps``)."""
+    out = tuple(restarts or ())
+    if not out:
+        return out
+    if steps is not None:
+        raise NasError("restarts are epochs; they cannot be combined with steps")
+    if any(not isinstance(r, int) or isinstance(r, bool) for r in out) or list(out) != sorted(set(out)) \
+            or out[0] < 1 or out[-1] >= epochs:
+        raise NasError(f"restarts must be increasing epochs between 1 and {epochs - 1}, got {list(out)!r}")
+    return out
 
 
 class _Loop:
@@ -161,12 +198,12 @@ class _Loop:
     def autocast(self) -> Any:
         return torch.autocast("cuda", dtype=self.amp_dtype) if self.cuda else nullcontext()
 
-    def run(self, epochs: int, steps: int | None) -> None:
+    def run(self, epochs: int, steps: int | None, restarts: tuple[int, ...] = ()) -> None:
         # Whole batches only: a last batch of one sample would break batch norm on a 1x1 map.
         per_epoch = max(1, len(self.y) // self.bs)
         total = steps if steps else epochs * per_epoch
         n_epochs = math.ceil(total / per_epoch)
-        warm = max(1, int(DEFAULTS["warmup"] * total))
+        schedule = _Schedule(self.lr, [r * per_epoch for r in restarts], total)
         step = 0
         for epoch in range(1, n_epochs + 1):
             t = time.perf_counter()
@@ -176,8 +213,7 @@ class _Loop:
             self.model.train()
             for i in range(n):
                 idx = perm[i * self.bs:(i + 1) * self.bs]
-                lr = self.lr * (step + 1) / warm if step < warm else \
-                    self.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+                lr = schedule(step)
                 for group in self.opt.param_groups:
                     group["lr"] = lr
                 loss = self.step(self.x[idx], self.y[idx])

@@ -105,7 +105,7 @@ def evaluate(genome_yaml: str, spec: dict[str, Any]) -> dict[str, Any]:
                                timeout=60)
             except Exception:  # noqa: BLE001 - a lost stopping rule must not fail the candidate: train on
                 return True
-    knobs = {k: spec[k] for k in ("width", "train_images", "batch_size", "floor", "final") if k in spec}
+    knobs = {k: spec[k] for k in ("width", "train_images", "batch_size", "floor", "final", "restarts") if k in spec}
     try:
         result = estimators.proxy_train(loads(genome_yaml), data=spec["dataset"], epochs=spec["epochs"],
                                         seed=spec["seed"], data_dir=spec["data_dir"], callback=callback, **knobs)
@@ -176,14 +176,23 @@ def make_stopper(settings: Settings) -> MedianStopper | AshaStopper | None:
     return AshaStopper(settings.epochs, eta=settings.eta)
 
 
+def decision_epochs(stopper: MedianStopper | AshaStopper, epochs: int) -> list[int]:
+    """The epochs, short of the last, at which ``stopper`` compares trials: the learning-rate cycle restarts
+    there, so that each comparison is made where every trial's rate has just decayed to zero."""
+    if isinstance(stopper, AshaStopper):
+        return [r for r in stopper.rungs if r < epochs]
+    return list(range(1, epochs))
+
+
 def describe(stopper: MedianStopper | AshaStopper | None) -> str:
     """One line on what a stopping rule does."""
     if stopper is None:
         return "off, every trial runs all its epochs"
     if isinstance(stopper, MedianStopper):
-        return f"median stopping rule, after every epoch once {stopper.grace} trials have reached it"
+        return (f"median stopping rule, after every epoch once {stopper.grace} trials have reached it (one "
+                "learning-rate cycle per epoch)")
     return (f"ASHA, eta {stopper.eta}: the top 1/{stopper.eta} go on at epoch(s) "
-            f"{', '.join(map(str, stopper.rungs))}")
+            f"{', '.join(map(str, stopper.rungs))}, where the learning-rate cycle ends and restarts")
 
 
 def replay(stopper: Any, done: list[Evaluation]) -> None:
@@ -257,6 +266,7 @@ class Search:
                                 "floor": self.space.proxy_map}
         stopper = make_stopper(s)
         if stopper is not None:
+            spec["restarts"] = decision_epochs(stopper, s.epochs)
             replay(stopper, done)
             # the actor starts from the replayed state: it is built here and handed over whole
             spec["stopper"] = ray.remote(num_cpus=0)(_StopperActor).remote(stopper)
@@ -273,8 +283,9 @@ class Search:
         def submit(trial: int, genome: Any, label: str, payload: Any, extra: dict[str, Any] | None = None) -> None:
             pid_file = str((self.out / "workers" / f"trial-{trial}.pids").resolve())
             own = {**spec, "pid_file": pid_file, "trial": trial, **(extra or {})}
-            if payload[0] == "verdict":  # the verdict always runs every epoch
+            if payload[0] == "verdict":  # the verdict always runs every epoch, in one cycle
                 own.pop("stopper", None)
+                own.pop("restarts", None)
             ref = task.options(name=f"trial {trial}: {label}").remote(dumps(genome), own)
             pending[ref] = (payload, time.time())
 
@@ -338,7 +349,7 @@ class Search:
             metrics={k: v for k, v in result.items() if k not in ("started", "finished", "worker")},
             fidelity={"epochs": result.get("epochs", self.settings.epochs), "dataset": self.settings.dataset,
                       "input": result.get("input"), **{k: result.get(k) for k in (
-                          "split", "n_eval", "stderr", "resolution", "width", "train_images", "floor", "seed")}},
+                          "split", "n_eval", "stderr", "resolution", "width", "train_images", "floor", "seed", "restarts")}},
             error=None if ok else (result.get("error") or "failed"), worker=result.get("worker"),
             attempts=max(1, attempts), started=result.get("started"), finished=result.get("finished") or time.time(),
             seconds=result.get("seconds") or (result.get("finished", 0) - result.get("started", 0)) or None)

@@ -116,6 +116,25 @@ def test_callback_sees_every_epoch_and_can_stop() -> None:
     assert r["status"] == "ok" and r["stopped"] and r["epochs"] == 1
 
 
+def test_restarts_end_a_cycle_at_each_decision_epoch() -> None:
+    from estimators.train import _Schedule
+
+    s = _Schedule(1.0, [10], 20)
+    lrs = [s(i) for i in range(20)]
+    assert lrs[:10] == lrs[10:]  # the second cycle repeats the first
+    assert lrs[9] < 0.05 and lrs[10] == 1.0  # decayed at the restart epoch's end, back to the peak after it
+    one = [_Schedule(1.0, [], 20)(i) for i in range(20)]
+    assert one[9] > 0.5  # one cycle over the run is still high mid-way: where a rung used to decide
+    a = proxy_train(tiny(), data="synthetic", epochs=2, restarts=[1], seed=1)
+    b = proxy_train(tiny(), data="synthetic", epochs=1, seed=1)
+    assert a["restarts"] == [1] and a["history"][0]["accuracy"] == b["accuracy"]  # epoch 1 is a full short run
+    for bad in ([0], [2], [1, 1], [1.5]):
+        with pytest.raises(nas.NasError, match="restarts must be"):
+            proxy_train(tiny(), data="synthetic", epochs=2, restarts=bad)
+    with pytest.raises(nas.NasError, match="cannot be combined with steps"):
+        proxy_train(tiny(), data="synthetic", steps=4, restarts=[1])
+
+
 def test_bad_calls_raise_nas_error() -> None:
     with pytest.raises(nas.NasError, match="unknown data set 'nope'; valid: fashion, mnist, digits"):
         proxy_train(tiny(), data="nope")

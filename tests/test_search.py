@@ -6,11 +6,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -33,15 +35,47 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def cluster():
-    """One local Ray head for the whole session (starting Ray takes seconds); dashboard on, token auth on."""
+    """One local Ray head for the whole session (starting Ray takes seconds), dashboard on, token auth on, left
+    as the machine was found: it runs in its own temporary directory on free ports with its own token file (the
+    user's ~/.ray is never read or written), and only the processes it started are stopped, by the process group
+    of its own `ray start --block`."""
     port, dash = _free_port(), _free_port()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    subprocess.run([RAY, "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=true",
-                    "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--disable-usage-stats"],
-                   check=True, capture_output=True, env=env, timeout=180)
-    os.environ.setdefault("RAY_AUTH_MODE", "token")  # this test process joins the cluster too
-    yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}"}
-    subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
+    tmp = Path(tempfile.mkdtemp(prefix="nas-ray-"))  # short: Ray's socket paths live under it
+    token = secrets.token_hex(32)
+    (tmp / "auth_token").write_text(token)
+    env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(tmp / "auth_token"), "RAY_USAGE_STATS_ENABLED": "0"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # this test process and every `nas search` it starts join with this token
+    head = subprocess.Popen([RAY, "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
+                             f"--temp-dir={tmp / 'ray'}", "--include-dashboard=true", "--dashboard-host=127.0.0.1",
+                             f"--dashboard-port={dash}", "--disable-usage-stats"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: _listening(port) or head.poll() is not None, timeout=180)
+        assert head.poll() is None, "the test's Ray head did not start"
+        yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}", "token": token}
+    finally:
+        head.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes it started
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(head.pid, signal.SIGKILL)  # stragglers of this very group only
+        except ProcessLookupError:
+            pass
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def nas_search(cluster, out: Path, *args: str, **kw) -> subprocess.Popen:
@@ -84,7 +118,7 @@ def test_search_end_to_end(cluster, tmp_path) -> None:
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "pareto.yaml").exists() and json.loads((out / "search.json").read_text())["trials"] == 4
     # the dashboard lists the trials by name, through its REST API with the token
-    token = (Path.home() / ".ray" / "auth_token").read_text().strip()
+    token = cluster["token"]
     req = urllib.request.Request(f"{cluster['dashboard']}/api/v0/tasks?limit=1000",
                                  headers={"Authorization": f"Bearer {token}"})
     tasks = json.loads(urllib.request.urlopen(req, timeout=30).read())["data"]["result"]["result"]
@@ -340,7 +374,7 @@ def test_asha_keeps_the_top_third_at_each_rung() -> None:
 
 
 def test_stoppers_replay_the_recorded_history() -> None:
-    from nas.search import AshaStopper, MedianStopper, Settings, make_stopper, replay
+    from nas.search import AshaStopper, MedianStopper, Settings, decision_epochs, make_stopper, replay
     from nas.store import Evaluation
 
     done = [Evaluation(trial=t, genome="", macs=1, params=1, status="ok",
@@ -354,6 +388,8 @@ def test_stoppers_replay_the_recorded_history() -> None:
     assert make_stopper(Settings(early_stop="asha", epochs=1)) is None
     assert Settings(early_stop=True).early_stop == "median"  # settings saved before the rule was a choice
     assert Settings(early_stop=False).early_stop is None
+    assert decision_epochs(AshaStopper(max_epochs=9, eta=3), 9) == [1, 3]
+    assert decision_epochs(MedianStopper(), 3) == [1, 2]
 
 
 def test_asha_from_the_cli_stops_what_its_rule_says(cluster, tmp_path) -> None:
@@ -374,6 +410,7 @@ def test_asha_from_the_cli_stops_what_its_rule_says(cluster, tmp_path) -> None:
         goes_on = rule.keep_going(e.trial, 1, first["accuracy"])
         assert (e.status, e.fidelity["epochs"], len(e.metrics["history"])) == (
             ("ok", 3, 3) if goes_on else ("stopped", 1, 1))
+        assert e.fidelity["restarts"] == [1]  # the learning-rate cycle ends at the rung and restarts
 
 
 def test_a_lost_stopping_rule_lets_the_trial_train_on(cluster) -> None:
