@@ -205,7 +205,18 @@ def render(m: list[dict], c: list[dict], truth: dict[str, float], a: argparse.Na
              f"`python benchmarks/fidelity.py --genomes {a.genomes} --cells {a.cells} --workers {a.workers}`", "",
              f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {a.workers} worker processes of "
              f"one thread; {total / 60:.1f} minutes of work in all (per-network seconds summed over the workers). See the script's docstring for the protocol.", ""]
-    if m:
+    if 0 < len(m) < 8:
+        lines += [f"## MobileNet space under 300M MACs: only {len(m)} of the {n_m} networks asked for are scored", "",
+                  "Too few for a ranking: no Kendall tau is reported and no target is judged. The networks scored so "
+                  "far (validation accuracy of the proxy; test accuracy of the reference, the verdict's protocol):",
+                  "", "| network | MACs | proxy seconds | epoch 1 | epoch 2 | one cycle: epoch 1 | epoch 2 | "
+                  "reference seed 0 | seed 1 | reference seconds |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in m:
+            lines.append(f"| {r['what']} | {r['macs'] / 1e6:.0f}M | {r['proxy_seconds']:.0f} | {r['proxy1']:.4f} | "
+                         f"{r['proxy2']:.4f} | {r['onecycle1']:.4f} | {r['onecycle2']:.4f} | {r['ref0']:.4f} | "
+                         f"{r['ref1']:.4f} | {r['ref0_seconds'] + r['ref1_seconds']:.0f} |")
+        lines.append("")
+    elif m:
         ref = [(r["ref0"] + r["ref1"]) / 2 for r in m]
         ceiling = tau_ci([r["ref0"] for r in m], [r["ref1"] for r in m])
         rows = [("proxy_train, epoch 1 (where ASHA decides)", [r["proxy1"] for r in m], "proxy_seconds"),
