@@ -199,6 +199,17 @@ def load_cache(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def network_table(m: list[dict]) -> list[str]:
+    """One row per mobilenet network: its proxy scores under both schedules and its reference seeds."""
+    lines = ["| network | MACs | proxy MACs | epoch 1 | epoch 2 | one cycle: epoch 1 | epoch 2 | reference seed 0 "
+             "| seed 1 |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in m:
+        lines.append(f"| {r['what']} | {r['macs'] / 1e6:.0f}M | {r['proxy_macs'] / 1e6:.2f}M | {r['proxy1']:.4f} | "
+                     f"{r['proxy2']:.4f} | {r['onecycle1']:.4f} | {r['onecycle2']:.4f} | {r['ref0']:.4f} | "
+                     f"{r['ref1']:.4f} |")
+    return [*lines, ""]
+
+
 def render(m: list[dict], c: list[dict], truth: dict[str, float], a: argparse.Namespace, total: float,
            n_m: int, n_c: int) -> str:
     lines = ["# Estimator fidelity", "",
@@ -209,13 +220,7 @@ def render(m: list[dict], c: list[dict], truth: dict[str, float], a: argparse.Na
         lines += [f"## MobileNet space under 300M MACs: only {len(m)} of the {n_m} networks asked for are scored", "",
                   "Too few for a ranking: no Kendall tau is reported and no target is judged. The networks scored so "
                   "far (validation accuracy of the proxy; test accuracy of the reference, the verdict's protocol):",
-                  "", "| network | MACs | proxy seconds | epoch 1 | epoch 2 | one cycle: epoch 1 | epoch 2 | "
-                  "reference seed 0 | seed 1 | reference seconds |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for r in m:
-            lines.append(f"| {r['what']} | {r['macs'] / 1e6:.0f}M | {r['proxy_seconds']:.0f} | {r['proxy1']:.4f} | "
-                         f"{r['proxy2']:.4f} | {r['onecycle1']:.4f} | {r['onecycle2']:.4f} | {r['ref0']:.4f} | "
-                         f"{r['ref1']:.4f} | {r['ref0_seconds'] + r['ref1_seconds']:.0f} |")
-        lines.append("")
+                  "", *network_table(m)]
     elif m:
         ref = [(r["ref0"] + r["ref1"]) / 2 for r in m]
         ceiling = tau_ci([r["ref0"] for r in m], [r["ref1"] for r in m])
@@ -249,14 +254,7 @@ def render(m: list[dict], c: list[dict], truth: dict[str, float], a: argparse.Na
                     for i, (_, ok, _) in enumerate(checks)]
         lines += ["", "Targets: " + "; ".join(f"{n}: {w} ({v})" for (n, _, v), w in zip(checks, verdicts)), "",
                   "Proxy scores are validation accuracy (5,000 images, standard error about 0.006 at 0.80); the "
-                  "reference is test accuracy (5,000 images).", "",
-                  "| network | MACs | proxy MACs | epoch 1 | epoch 2 | one cycle: epoch 1 | epoch 2 | reference seed 0 "
-                  "| seed 1 |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for r in m:
-            lines.append(f"| {r['what']} | {r['macs'] / 1e6:.0f}M | {r['proxy_macs'] / 1e6:.2f}M | {r['proxy1']:.4f} | "
-                         f"{r['proxy2']:.4f} | {r['onecycle1']:.4f} | {r['onecycle2']:.4f} | {r['ref0']:.4f} | "
-                         f"{r['ref1']:.4f} |")
-        lines.append("")
+                  "reference is test accuracy (5,000 images).", "", *network_table(m)]
     if c:
         gt = [truth[r["what"]] for r in c]
         q = np.percentile(list(truth.values()), 75)
