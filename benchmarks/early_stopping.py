@@ -1,163 +1,125 @@
-"""What early stopping saves in a search, and what it costs in the network it finds.
+"""What early stopping saves in a real search, and where the network it returns ranks at the verdict.
 
-Run: python benchmarks/early_stopping.py [--candidates 20] [--epochs 4] [--space mobilenet --budget 300M]
-                                        [--workers 2] [--curves benchmarks/early_stopping.json]
-                                        [--out benchmarks/early_stopping.md]
+Run: python benchmarks/early_stopping.py [--trials 24] [--rules off,asha,median]
+                                        [--reference benchmarks/fidelity.jsonl] [--out benchmarks/early_stopping.md]
 
-The same candidates (the random strategy with a fixed seed) are each trained for the full ``--epochs`` once, with
-their validation accuracy after every epoch. Each stopping rule of `nas search --early-stop` is then replayed on
-those curves with the very classes the search uses, as a search with 1 and with ``--workers`` candidates in flight
-would meet them: candidates start in trial order as workers free up, and the rule is asked at each epoch's end in
-the order those moments come (each candidate's measured per-epoch times). For each rule: the epochs trained, the
-search's wall time, the candidates that ran to the end, and the network the search would return, the most
-accurate completed candidate, against the best of all candidates at full training. Regret is how
-much full-training accuracy the returned network gives up against that best; rank is its place among all.
+Real runs, no replay: for each rule, ``nas search --space mobilenet --budget 300M --strategy random --seed 0
+--trials N --no-verdict --early-stop RULE`` at every other default (2 epochs, ASHA's rung at epoch 1 with the
+learning-rate cycle restarting there, 5,000 training images per epoch, width x0.35, the bundled Fashion-MNIST),
+on a private local Ray cluster of 2 CPUs (two trials in flight, as on this machine). The random strategy with a
+fixed seed proposes the same candidates to every rule, and they are the networks of the fidelity benchmark's
+MobileNet table, whose reference (the verdict's protocol: 3 epochs on all 15,000 training images, mean of 2 seeds,
+scored on the 5,000 test images) ranks them: ``--reference`` is that benchmark's raw data, matched by genome.
+
+For each rule: the search's wall time (Ray's start excluded), the epochs trained, the trials stopped, the network
+the search returns (its best completed trial by validation accuracy) with its reference accuracy and its rank among
+the N candidates at the reference, and how many of the reference's top quarter the rule stopped (a rule that cuts
+slow starters loses good networks there).
 """
 
 from __future__ import annotations
 
 import argparse
-import heapq
-import json
+import math
 import platform
-import statistics
+import sys
+import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import ray
 import torch
 
-import estimators
-import nas
-import search_spaces
-import strategies
-from nas.cost import human
-from nas.search import AshaStopper, MedianStopper
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import fidelity  # noqa: E402 - the reference's cache keys
+import nas  # noqa: E402
+import search_spaces  # noqa: E402
+from nas.cost import human  # noqa: E402
+from nas.privateray import private_cluster  # noqa: E402
+from nas.search import Search, Settings  # noqa: E402
+
+RULES = {"off": "off (every trial runs both epochs)", "asha": "ASHA, eta 3 (default)",
+         "median": "median stopping rule"}
 
 
-def _init_worker() -> None:
-    torch.set_num_threads(1)  # as a Ray task with one CPU runs
-
-
-def _train(job: tuple[str, str, int, int]) -> dict:
-    genome_yaml, data, epochs, seed = job
-    r = estimators.proxy_train(nas.loads(genome_yaml), data=data, epochs=epochs, seed=seed)
-    return {"status": r["status"], "error": r.get("error"),
-            "history": [(h["epoch"], h["accuracy"], h["seconds"]) for h in r["history"]], "seconds": r["seconds"]}
-
-
-def replay(rule, curves: list[list[tuple[int, float, float]]], epochs: int, in_flight: int = 1
-           ) -> tuple[list[int], float]:
-    """The epochs each candidate runs under ``rule`` (None: all of them) and the wall time of the whole search,
-    with ``in_flight`` candidates trained at once, started in trial order as workers free up. The rule is asked
-    at each epoch's end in the order those moments come, as the search's stopping actor is."""
-    ran = [0] * len(curves)
-    events: list[tuple[float, int, int]] = []  # (when, trial, index of the epoch that just ended)
-    nxt = 0
-    for _ in range(min(in_flight, len(curves))):
-        heapq.heappush(events, (curves[nxt][0][2], nxt, 0))
-        nxt += 1
-    end = 0.0
-    while events:
-        when, trial, k = heapq.heappop(events)
-        epoch, acc, _ = curves[trial][k]
-        ran[trial] = epoch
-        goes_on = epoch < epochs and (rule is None or rule.keep_going(trial, epoch, acc))
-        if goes_on:
-            start = when - curves[trial][k][2]
-            heapq.heappush(events, (start + curves[trial][k + 1][2], trial, k + 1))
-            continue
-        end = max(end, when)
-        if nxt < len(curves):  # the freed worker takes the next candidate
-            heapq.heappush(events, (when + curves[nxt][0][2], nxt, 0))
-            nxt += 1
-    return ran, end
+def reference(path: Path, evals: list, floor: int) -> dict[int, float]:
+    """Each trial's reference accuracy (mean of the 2 seeds) from the fidelity benchmark's raw data, by genome."""
+    cache = fidelity.load_cache(path)
+    out = {}
+    for e in evals:
+        r = cache.get(fidelity.key(("mobilenet", e.genome, floor, f"trial {e.trial}")))
+        if r and r.get("status") == "ok" and "ref0" in r:
+            out[e.trial] = (r["ref0"] + r["ref1"]) / 2
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--candidates", type=int, default=20)
-    ap.add_argument("--epochs", type=int, default=4)
-    ap.add_argument("--space", default="mobilenet")
-    ap.add_argument("--budget", default="300M")
-    ap.add_argument("--data", default="digits")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--curves", type=Path, help="JSON of the training curves: read when it exists and matches "
-                                                  "these settings, else trained and written (rules replay in a blink)")
+    ap.add_argument("--trials", type=int, default=24)
+    ap.add_argument("--rules", default="off,asha,median")
+    ap.add_argument("--reference", type=Path, default=ROOT / "benchmarks" / "fidelity.jsonl")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
+    rules = a.rules.split(",")
+    space = search_spaces.get("mobilenet")
+    runs = {}
+    with private_cluster(num_cpus=2, dashboard=False) as c, tempfile.TemporaryDirectory() as tmp:
+        ray.init(address=c["address"], log_to_driver=False)
+        try:
+            for rule in rules:
+                s = Search(Settings(space="mobilenet", budget="300M", strategy="random", seed=0, trials=a.trials,
+                                    verdict=False, early_stop=rule), Path(tmp) / rule, log=lambda _: None)
+                t = time.perf_counter()
+                s.run(address=c["address"], dashboard=False)
+                wall = time.perf_counter() - t
+                evals = sorted((e for e in s.store.evaluations() if e.trial >= 0), key=lambda e: e.trial)
+                runs[rule] = (wall, evals)
+                print(f"{rule}: {wall:.0f} s, {sum(e.status == 'stopped' for e in evals)} stopped", file=sys.stderr,
+                      flush=True)
+        finally:
+            ray.shutdown()
 
-    space = search_spaces.get(a.space)
-    strategy = strategies.get("random")(space, budget=a.budget, seed=a.seed)
-    cands = [strategy.ask() for _ in range(a.candidates)]
-    jobs = [(nas.dumps(c.genome), a.data, a.epochs, a.seed) for c in cands]
-    key = {"genomes": [j[0] for j in jobs], "data": a.data, "epochs": a.epochs, "seed": a.seed, "workers": a.workers}
-    saved = json.loads(a.curves.read_text()) if a.curves and a.curves.exists() else None
-    if saved and saved["key"] == key:
-        results, wall = saved["results"], saved["wall"]
-    else:
-        t0 = time.perf_counter()
-        with ProcessPoolExecutor(a.workers, initializer=_init_worker) as pool:
-            results = []
-            for i, r in enumerate(pool.map(_train, jobs)):
-                results.append(r)
-                acc = r["history"][-1][1] if r["history"] else float("nan")
-                print(f"[{i + 1}/{len(jobs)}] {human(cands[i].macs)} MACs: {r['status']}, accuracy {acc:.4f} after "
-                      f"{len(r['history'])} epochs, {r['seconds']:.1f} s", flush=True)
-        wall = time.perf_counter() - t0
-        if a.curves:
-            a.curves.write_text(json.dumps({"key": key, "results": results, "wall": wall}) + "\n")
-    assert all(r["status"] == "ok" for r in results), [r["error"] for r in results if r["status"] != "ok"]
-    curves = [r["history"] for r in results]
-    final = [c[-1][1] for c in curves]
-    order = sorted(range(len(final)), key=lambda i: -final[i])
-
-    rules = [("none (every candidate to the end)", None),
-             ("median stopping rule", lambda: MedianStopper()),
-             ("ASHA, eta 3 (default)", lambda: AshaStopper(a.epochs, eta=3)),
-             ("ASHA, eta 2", lambda: AshaStopper(a.epochs, eta=2))]
-    table = []
-    full_epochs = a.epochs * len(curves)
-    for in_flight in sorted({1, a.workers}):
-        _, full_wall = replay(None, curves, a.epochs, in_flight)
-        for name, make in rules:
-            ran, took = replay(make() if make else None, curves, a.epochs, in_flight)
-            completed = [i for i, n in enumerate(ran) if n == a.epochs]
-            pick = max(completed, key=lambda i: (final[i], -i))
-            table.append((name, in_flight, sum(ran), sum(ran) / full_epochs, took, took / full_wall,
-                          len(completed), pick, final[pick], final[order[0]] - final[pick], order.index(pick) + 1,
-                          order[0] in completed))
-
-    first = [c[0][1] for c in curves]
-    from scipy.stats import kendalltau
-
-    tau = kendalltau(first, final).statistic
-    lines = [
-        "# Early stopping", "",
-        f"`python benchmarks/early_stopping.py --candidates {a.candidates} --epochs {a.epochs} --space {a.space} "
-        f"--budget {a.budget} --workers {a.workers}" + (f" --curves {a.curves}" if a.curves else "")
-        + (f" --out {a.out}`" if a.out else "`"), "",
-        " ".join(__doc__.split("\n\n", 2)[2].split()), "",
-        f"{len(curves)} candidates of the {a.space} space within {a.budget} MACs, {a.data}, {a.epochs} epochs each; "
-        f"final accuracy {min(final):.3f} to {max(final):.3f} (median {statistics.median(final):.3f}); Kendall tau "
-        f"between the accuracy after epoch 1 and after epoch {a.epochs}: {tau:.3f}. Training them all took "
-        f"{wall:.0f} s on {a.workers} worker processes of one torch thread.", "",
-        "| rule | in flight | epochs trained | share | search wall seconds | share | ran to the end | returned | "
-        "its accuracy | regret | its rank | best kept |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for name, fl, ep, eps, sec, secs, comp, pick, acc, regret, rank, kept in table:
-        lines.append(f"| {name} | {fl} | {ep} | {eps:.0%} | {sec:.0f} | {secs:.0%} | {comp} | trial {pick} | "
-                     f"{acc:.4f} | {regret:.4f} | {rank} | {'yes' if kept else 'no'} |")
-    lines += ["", f"{platform.machine()}, {a.workers} worker processes of one torch thread each, torch "
-                  f"{torch.__version__}, ray {ray.__version__}; wall seconds are replayed from each candidate's "
-                  "measured time to the end of each epoch (its setup included).", "",
-              "| trial | MACs | " + " | ".join(f"epoch {e}" for e in range(1, a.epochs + 1)) + " |",
-              "|---:|---:|" + "---:|" * a.epochs]
-    for i, c in enumerate(curves):
-        lines.append(f"| {i} | {human(cands[i].macs)} | " + " | ".join(f"{acc:.3f}" for _, acc, _ in c) + " |")
+    ref = reference(a.reference, runs[rules[0]][1], space.proxy_map)
+    ranked = sorted(ref, key=lambda t: -ref[t])
+    top_q = set(ranked[: max(1, math.ceil(len(ranked) / 4))])
+    base_wall = runs["off"][0] if "off" in runs else None
+    base_epochs = sum(e.fidelity["epochs"] for e in runs["off"][1]) if "off" in runs else None
+    lines = ["# Early stopping", "", f"`python benchmarks/early_stopping.py --trials {a.trials} --rules {a.rules}"
+             + (f" --out {a.out}`" if a.out else "`"), "", " ".join(__doc__.split("\n\n", 2)[2].split()), "",
+             f"Reference: {len(ref)} of the {a.trials} candidates found in `{a.reference.name}`"
+             + (f"; it ranges from {min(ref.values()):.4f} to {max(ref.values()):.4f}; its top quarter is trials "
+                f"{', '.join(map(str, sorted(top_q)))}." if ref else " (run benchmarks/fidelity.py first)."), "",
+             "| rule | search wall seconds | vs off | epochs trained | vs off | stopped | of the reference's top "
+             "quarter stopped | returned | its validation accuracy | its reference accuracy | its rank at the "
+             "reference |", "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    for rule in rules:
+        wall, evals = runs[rule]
+        epochs = sum(e.fidelity["epochs"] for e in evals)
+        stopped = [e.trial for e in evals if e.status == "stopped"]
+        done = [e for e in evals if e.status == "ok"]
+        best = max(done, key=lambda e: (e.accuracy, -e.trial))
+        r = ref.get(best.trial)
+        lines.append(
+            f"| {RULES.get(rule, rule)} | {wall:.0f} | {wall / base_wall:.0%} | {epochs} | {epochs / base_epochs:.0%} "
+            f"| {len(stopped)} | {len(top_q & set(stopped))} of {len(top_q)} | trial {best.trial} "
+            f"({human(best.macs)}) | {best.accuracy:.4f} | " + (f"{r:.4f} | {ranked.index(best.trial) + 1} of "
+                                                                f"{len(ranked)} |" if r is not None else "- | - |"))
+    lines += ["", f"{platform.machine()}, 2 cores, a private Ray cluster of 2 CPUs (2 trials in flight, one torch "
+                  f"thread each), torch {torch.__version__}, ray {ray.__version__}; one run per rule (with 2 in "
+                  "flight the order results arrive in, and so which trials ASHA compares, varies from run to run).",
+              "", "Per trial, validation accuracy after each epoch (a blank: stopped) and the reference:", "",
+              "| trial | MACs | " + " | ".join(f"{rule}: epoch {k}" for rule in rules for k in (1, 2))
+              + " | reference |", "|---:|---:|" + "---:|" * (2 * len(rules) + 1)]
+    for i, e in enumerate(runs[rules[0]][1]):
+        cells = []
+        for rule in rules:
+            h = [x["accuracy"] for x in runs[rule][1][i].metrics.get("history", [])]
+            cells += [f"{h[k]:.4f}" if k < len(h) else "" for k in (0, 1)]
+        lines.append(f"| {e.trial} | {human(e.macs)} | " + " | ".join(cells) + " | "
+                     + (f"{ref[e.trial]:.4f} |" if e.trial in ref else "- |"))
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:

@@ -1,6 +1,7 @@
 """How well the search's own scores rank networks of one space as the verdict does, with bootstrap intervals.
 
-Run: python benchmarks/fidelity.py [--genomes 24] [--cells 30] [--workers 2] [--out benchmarks/fidelity.md]
+Run: python benchmarks/fidelity.py [--genomes 24] [--cells 30] [--workers 2] [--grow-epochs N --grow-networks 12]
+                                   [--out benchmarks/fidelity.md]
 
 **MobileNet table.** The first ``--genomes`` candidates that ``nas search --strategy random --seed 0`` proposes
 in the mobilenet space under 300M MACs, plus the space's two seeds (repaired into the budget, as the verdict
@@ -12,7 +13,10 @@ epochs (the schedule before rungs restarted it); by each zero-cost proxy on the 
 MACs and its parameters alone. The reference is the verdict's protocol: 3 epochs on all 15,000 training images, 2 seeds,
 scored on the 5,000 held-out test images. Kendall tau of each ranking against the reference's mean has a 95%
 bootstrap interval (genomes resampled 2,000 times). The reference's seed 0 against its seed 1 is the noise
-ceiling: how well one retraining ranks as another does.
+ceiling: how well one retraining ranks as another does. Beside it, the reference's noise budget: its seed noise
+against the spread of the networks, and what it would take to agree with itself at 0.6. ``--grow-epochs N`` also
+trains the first ``--grow-networks`` networks' reference for N epochs with the same 2 seeds, so that the two
+lengths' own agreement can be read side by side on the same networks.
 
 **NAS-Bench-201 table.** ``--cells`` cells sampled from the cell space, proxy-trained the same way (the cell
 space's floor is 2x2), against NAS-Bench-201's 200-epoch CIFAR-10 test accuracies (Dong and Yang, ICLR 2020;
@@ -51,6 +55,8 @@ SEARCH = {"width": 0.35, "train_images": 5000, "batch_size": 64}
 OPS = {"none": "none", "skip": "skip_connect", "conv1x1": "nor_conv_1x1", "conv3x3": "nor_conv_3x3",
        "avgpool3x3": "avg_pool_3x3"}
 ZC = ("synflow", "naswot", "grad_norm", "snip")
+LAYOUT = "channels_last"
+"""proxy_train's tensor layout on CPU, part of each cache key: scores from another layout are not mixed in."""
 
 
 def _score(job: tuple[str, str, int, str]) -> dict[str, Any]:
@@ -91,6 +97,28 @@ def _score(job: tuple[str, str, int, str]) -> dict[str, Any]:
                               batch_size=SEARCH["batch_size"], **data)
             out[f"ref{seed}"] = ref["accuracy"]
             out[f"ref{seed}_seconds"] = time.perf_counter() - t
+    return out
+
+
+def _grow(job: tuple[str, str, int, str, int]) -> dict[str, Any]:
+    """One network's reference at a longer protocol: the verdict's, with ``epochs`` epochs, seeds 0 and 1."""
+    import torch
+
+    torch.set_num_threads(1)
+    import nas
+    from estimators import proxy_train
+    from estimators.data import bundled_fashion
+
+    _, yaml_text, floor, what, epochs = job
+    out: dict[str, Any] = {"what": what, "grown": epochs, "status": "ok"}
+    for seed in (0, 1):
+        t = time.perf_counter()
+        ref = proxy_train(nas.loads(yaml_text), epochs=epochs, seed=seed, floor=floor, final=True,
+                          width=SEARCH["width"], batch_size=SEARCH["batch_size"], data="fashion",
+                          data_dir=bundled_fashion())
+        if ref["status"] != "ok":
+            return {**out, "status": ref["status"], "error": ref.get("error")}
+        out[f"ref{seed}"], out[f"ref{seed}_seconds"] = ref["accuracy"], time.perf_counter() - t
     return out
 
 
@@ -154,6 +182,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / "fidelity.jsonl")
+    ap.add_argument("--grow-epochs", type=int, default=0,
+                    help="also train the first --grow-networks networks' reference for this many epochs (2 seeds), "
+                         "to see how the reference's own agreement grows with its length")
+    ap.add_argument("--grow-networks", type=int, default=12)
     ap.add_argument("--render-only", action="store_true",
                     help="write the tables from what --cache holds, scoring nothing (a partial run says so)")
     a = ap.parse_args()
@@ -172,7 +204,19 @@ def main() -> None:
                 f.write(json.dumps(r) + "\n")
             print(f"[{i + 1}/{len(todo)}] {r['what']}: {r.get('proxy2')} ref {r.get('ref0')}/{r.get('ref1')} "
                   f"({(time.time() - start) / 60:.1f} min)", file=sys.stderr, flush=True)
+    gjobs = [(*j, a.grow_epochs) for j in mjobs[: a.grow_networks]] if a.grow_epochs else []
+    gtodo = [] if a.render_only else [j for j in gjobs if grown_key(j) not in cached]
+    with ProcessPoolExecutor(a.workers) as pool:
+        for i, (j, r) in enumerate(zip(gtodo, pool.map(_grow, gtodo))):
+            r["key"] = grown_key(j)
+            cached[r["key"]] = r
+            with open(a.cache, "a") as f:
+                f.write(json.dumps(r) + "\n")
+            print(f"[grown {i + 1}/{len(gtodo)}] {r['what']}: ref {r.get('ref0')}/{r.get('ref1')} "
+                  f"({(time.time() - start) / 60:.1f} min)", file=sys.stderr, flush=True)
     results = [cached.get(key(j)) for j in jobs]
+    grown = [(cached.get(key(j[:4])), cached.get(grown_key(j))) for j in gjobs]
+    a.grown = [(r, g) for r, g in grown if r and g and r["status"] == "ok" and g["status"] == "ok"]
     m = [r for r in results[: len(mjobs)] if r and r["status"] == "ok"]
     c = [r for r in results[len(mjobs):] if r and r["status"] == "ok"]
     results = [r for r in results if r]
@@ -186,7 +230,12 @@ def main() -> None:
 
 def key(job: tuple[str, str, int, str]) -> str:
     """A network's cache key: what it is and exactly how it is scored."""
-    return hashlib.sha256(json.dumps([*job, SEARCH, ZC]).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps([*job, SEARCH, ZC, LAYOUT]).encode()).hexdigest()[:16]
+
+
+def grown_key(job: tuple[str, str, int, str, int]) -> str:
+    """The cache key of a network's reference at a longer protocol."""
+    return key(job[:4]) + f"-grown{job[4]}"
 
 
 def load_cache(path: Path) -> dict[str, dict[str, Any]]:
@@ -197,6 +246,49 @@ def load_cache(path: Path) -> dict[str, dict[str, Any]]:
                 r = json.loads(line)
                 out[r["key"]] = r
     return out
+
+
+def noise_budget(m: list[dict]) -> list[str]:
+    """Why the reference agrees with itself as much as it does: its seed noise against the spread of the networks.
+
+    With a network's reference accuracy = its own mean + seed noise, one seed's reliability is rho = between /
+    (between + seed) (variances), the two seeds' expected Kendall tau is (2 / pi) asin(rho) (normal scores), and a
+    mean of k seeds against another such mean has rho_k = k rho / (1 + (k - 1) rho) (Spearman-Brown)."""
+    a, b = np.array([r["ref0"] for r in m]), np.array([r["ref1"] for r in m])
+    seed_var = float(np.var(a - b, ddof=1) / 2)
+    between = max(0.0, float(np.var((a + b) / 2, ddof=1)) - seed_var / 2)
+    rho = between / (between + seed_var) if between + seed_var > 0 else 0.0
+    tau = 2 / math.pi * math.asin(rho)
+    need = math.sin(0.6 * math.pi / 2)  # the rho whose expected tau is 0.6
+    k = need * (1 - rho) / (rho * (1 - need)) if rho > 0 else math.inf
+    return [f"Noise budget of the reference: one retraining's seed noise has a standard deviation of "
+            f"{100 * math.sqrt(seed_var):.2f} points, the networks' own reference accuracies spread with "
+            f"{100 * math.sqrt(between):.2f} points; so one seed's reliability is {rho:.2f} and two seeds are "
+            f"expected to agree at tau {tau:+.2f}. Agreement of 0.6 needs reliability {need:.2f}: a mean of "
+            + (f"{math.ceil(k)} seeds against another such mean" if math.isfinite(k) else "any number of seeds")
+            + " at this protocol, or seed noise cut to "
+            f"{100 * math.sqrt(between * (1 - need) / need):.2f} points (longer training, more test images) unless the "
+            "spread grows."]
+
+
+def grown_table(pairs: list[tuple[dict, dict]]) -> list[str]:
+    """The same networks' reference at the verdict's 3 epochs and at a longer protocol, side by side."""
+    if len(pairs) < 4:
+        return []
+    n, epochs = len(pairs), pairs[0][1]["grown"]
+    lines = [f"### A longer reference: the first {n} networks with the verdict's protocol at 3 and at {epochs} epochs",
+             "", "| reference | ranges from | to | seed-vs-seed tau | 95% interval | tau against the other length "
+             "| seconds per network |", "|---|---:|---:|---:|---|---:|---:|"]
+    means = {3: [(r["ref0"] + r["ref1"]) / 2 for r, _ in pairs], epochs: [(g["ref0"] + g["ref1"]) / 2 for _, g in pairs]}
+    for e, side in ((3, 0), (epochs, 1)):
+        rs = [p[side] for p in pairs]
+        t = tau_ci([r["ref0"] for r in rs], [r["ref1"] for r in rs])
+        other = tau_ci(means[e], means[epochs if e == 3 else 3])[0]
+        sec = np.mean([r["ref0_seconds"] + r["ref1_seconds"] for r in rs])
+        lines.append(f"| {e} epochs, 2 seeds | {min(means[e]):.4f} | {max(means[e]):.4f} | {t[0]:+.3f} | "
+                     f"[{t[1]:+.2f}, {t[2]:+.2f}] | {other:+.3f} | {sec:.0f} |")
+    lines += ["", f"At {epochs} epochs: " + noise_budget([g for _, g in pairs])[0].split(": ", 1)[1], ""]
+    return lines
 
 
 def network_table(m: list[dict]) -> list[str]:
@@ -213,7 +305,9 @@ def network_table(m: list[dict]) -> list[str]:
 def render(m: list[dict], c: list[dict], truth: dict[str, float], a: argparse.Namespace, total: float,
            n_m: int, n_c: int) -> str:
     lines = ["# Estimator fidelity", "",
-             f"`python benchmarks/fidelity.py --genomes {a.genomes} --cells {a.cells} --workers {a.workers}`", "",
+             f"`python benchmarks/fidelity.py --genomes {a.genomes} --cells {a.cells} --workers {a.workers}"
+             + (f" --grow-epochs {a.grow_epochs} --grow-networks {a.grow_networks}" if getattr(a, "grow_epochs", 0)
+                else "") + "`", "",
              f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {a.workers} worker processes of "
              f"one thread; {total / 60:.1f} minutes of work in all (per-network seconds summed over the workers). See the script's docstring for the protocol.", ""]
     if 0 < len(m) < 8:
@@ -253,6 +347,7 @@ def render(m: list[dict], c: list[dict], truth: dict[str, float], a: argparse.Na
         verdicts = [("met" if ok else "missed") if i in (0, 3) or judged else "not judged, the ceiling is below 0.6"
                     for i, (_, ok, _) in enumerate(checks)]
         lines += ["", "Targets: " + "; ".join(f"{n}: {w} ({v})" for (n, _, v), w in zip(checks, verdicts)), "",
+                  *noise_budget(m), "", *grown_table(getattr(a, "grown", [])),
                   "Proxy scores are validation accuracy (5,000 images, standard error about 0.006 at 0.80); the "
                   "reference is test accuracy (5,000 images).", "", *network_table(m)]
     if c:

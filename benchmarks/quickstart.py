@@ -3,7 +3,8 @@
 Run: python benchmarks/quickstart.py [--out benchmarks/quickstart.md]
 
 Writes the wall time, the search's and the verdict's share of it, and the run's closing lines (the verdict), so
-that the README's quick-start figures come from a committed record. Use a quiet machine: every core is used.
+that the README's quick-start figures come from a committed record. Use a quiet machine: every core is used. The
+command runs with a temporary HOME, so that the local Ray's token file lands there and not in the user's ~/.ray.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t = time.time()
         p = subprocess.run([str(nas), "search", "--space", "mobilenet", "--budget", "300M", "--out",
-                            f"{tmp}/run"], capture_output=True, text=True, cwd=tmp)
+                            f"{tmp}/run"], capture_output=True, text=True, cwd=tmp,
+                           env={**os.environ, "HOME": tmp})
         wall = time.time() - t
     text = render(p.stdout, wall, p.returncode)
     print(text)

@@ -24,6 +24,7 @@ import ray
 import torch
 
 import nas
+from nas.privateray import private_cluster
 from nas.search import Search, Settings, evaluate
 
 
@@ -37,24 +38,29 @@ def main() -> None:
     a = ap.parse_args()
     settings = dict(space=a.space, budget=a.budget, strategy="random", trials=a.trials, dataset=a.dataset,
                     verdict=False, seed=0)  # the scaling of the search loop itself
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    runs = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for concurrent in (1, 2):
-            s = Search(Settings(**settings, max_concurrent=concurrent), Path(tmp) / f"c{concurrent}", log=lambda _: None)
-            t = time.perf_counter()
-            summary = s.run()
-            runs[concurrent] = (time.perf_counter() - t, s.store.evaluations())
-            assert summary.failed == 0
-        genomes = [e.genome for e in sorted(runs[1][1], key=lambda e: e.trial)]
-        torch.set_num_threads(1)
-        spec = {"dataset": a.dataset, "epochs": 1, "seed": 0, "data_dir": None}
-        evaluate(genomes[0], spec)  # load the data once, as a worker does before its first trial
-        t = time.perf_counter()
-        for g in genomes:
-            evaluate(g, spec)
-        direct = time.perf_counter() - t
-    ray.shutdown()
+    # a private cluster in a temporary directory, stopped on the way out (nas.privateray)
+    with private_cluster(num_cpus=2, dashboard=False) as c:
+        ray.init(address=c["address"], log_to_driver=False)
+        try:
+            runs = {}
+            with tempfile.TemporaryDirectory() as tmp:
+                for concurrent in (1, 2):
+                    s = Search(Settings(**settings, max_concurrent=concurrent), Path(tmp) / f"c{concurrent}",
+                               log=lambda _: None)
+                    t = time.perf_counter()
+                    summary = s.run()
+                    runs[concurrent] = (time.perf_counter() - t, s.store.evaluations())
+                    assert summary.failed == 0
+                genomes = [e.genome for e in sorted(runs[1][1], key=lambda e: e.trial)]
+                torch.set_num_threads(1)
+                spec = {"dataset": a.dataset, "epochs": 1, "seed": 0, "data_dir": None}
+                evaluate(genomes[0], spec)  # load the data once, as a worker does before its first trial
+                t = time.perf_counter()
+                for g in genomes:
+                    evaluate(g, spec)
+                direct = time.perf_counter() - t
+        finally:
+            ray.shutdown()
     n = a.trials
     t1, t2 = runs[1][0], runs[2][0]
     evs = sorted(runs[1][1], key=lambda e: e.finished)

@@ -741,7 +741,10 @@ def _plot(path: Path, done: list[Evaluation], front: list[Evaluation], budget: i
                    marker="o", label="stopped early (fewer epochs)")
     scored = [e for e in entrants if e.accuracy is not None]
     if scored:
-        errs = [1.96 * (e.stderr() or 0) for e in scored]
+        from .verdict import seed_noise
+
+        seed_var = seed_noise(scored)[0]
+        errs = [1.96 * (e.stderr(seed_var) or 0) for e in scored]
         ax.errorbar([e.macs / 1e6 for e in scored], [e.accuracy for e in scored], yerr=errs, fmt="D", ms=6,
                     color="C2", capsize=3, zorder=6, label=f"verdict: test split, mean of {s.verdict_seeds} seeds")
         for e in scored:

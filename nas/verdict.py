@@ -5,7 +5,11 @@ A search ranks candidates by a noisy, low-fidelity score on a validation split t
 stop; the best of many noisy scores is biased upwards. The verdict retrains the top ``k`` candidates and the seed
 at a higher fidelity (more epochs, all the training data, several seeds) and scores them on the test split.
 Differences are paired over the same test images (each image's correctness averaged over the seeds), so the
-interval reflects which images the two networks disagree on, not two independent binomial errors.
+interval reflects which images the two networks disagree on, not two independent binomial errors. A claim about
+architectures must also survive training noise: one retraining's test accuracy moves from seed to seed (by about
+0.7 points at the default protocol, ``benchmarks/fidelity.md``), so every interval adds the seed-to-seed variance,
+pooled over the verdict's networks, divided by each side's seeds, with Student's t at the Welch-Satterthwaite
+degrees of freedom.
 
 >>> paired_difference([1, 1, 0, 1], [1, 0, 0, 1])[0]
 0.25
@@ -60,18 +64,48 @@ class Entrant:
                 if r.get("correct") and r.get("n_eval")]
         return np.mean(rows, axis=0) if rows and len(rows) == len(self.results) else None
 
-    def stderr(self) -> float | None:
-        """Standard error of the mean test accuracy: the test images' sampling error of the averaged hits."""
+    def stderr(self, seed_var: float = 0.0) -> float | None:
+        """Standard error of the mean test accuracy as an estimate of the network's: the test images' sampling
+        error of the averaged hits, plus ``seed_var`` (one retraining's seed-to-seed variance) over the seeds."""
         h = self.hits()
-        return float(np.std(h, ddof=1) / math.sqrt(len(h))) if h is not None and len(h) > 1 else None
+        if h is None or len(h) < 2:
+            return None
+        return float(math.sqrt(np.var(h, ddof=1) / len(h) + seed_var / max(1, len(self.accuracies))))
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float], z: float = 1.959964) -> tuple[float, float, float]:
-    """Mean of ``a - b`` over the same images and its 95% interval (normal approximation of the paired mean)."""
+def seed_noise(entrants: Sequence[Entrant]) -> tuple[float, int]:
+    """The variance of one retraining's test accuracy from seed to seed, pooled over the entrants with two seeds or
+    more, and its degrees of freedom (each entrant with ``k`` seeds gives ``k - 1``; 0: nothing to pool)."""
+    ss, df = 0.0, 0
+    for e in entrants:
+        a = e.accuracies
+        if len(a) >= 2:
+            ss += float(np.var(a, ddof=1)) * (len(a) - 1)
+            df += len(a) - 1
+    return (ss / df if df else 0.0), df
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float], z: float = 1.959964, *, seed_var: float = 0.0,
+                      seeds: tuple[int, int] = (1, 1), seed_df: int = 0) -> tuple[float, float, float]:
+    """Mean of ``a - b`` over the same images and its 95% interval.
+
+    Without ``seed_var`` the interval is the paired mean's normal approximation: test-image sampling only. With it
+    (one retraining's seed-to-seed variance, estimated with ``seed_df`` degrees of freedom, and each side's number
+    of ``seeds``), each side's mean of seeds also varies by ``seed_var / seeds``, and the quantile is Student's t
+    at the Welch-Satterthwaite degrees of freedom of the sum (the image term's are taken as unlimited)."""
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     mean = float(d.mean())
-    half = z * float(d.std(ddof=1)) / math.sqrt(len(d)) if len(d) > 1 else math.inf
-    return mean, mean - half, mean + half
+    if len(d) < 2:
+        return mean, -math.inf, math.inf
+    v_img = float(d.var(ddof=1)) / len(d)
+    v_seed = seed_var * (1 / seeds[0] + 1 / seeds[1]) if seed_df > 0 else 0.0
+    se = math.sqrt(v_img + v_seed)
+    q = z
+    if v_seed > 0:
+        from scipy.stats import t
+
+        q = float(t.ppf(0.975, se ** 4 / (v_seed ** 2 / seed_df)))
+    return mean, mean - q * se, mean + q * se
 
 
 def wording(a: str, b: str, diff: float, lo: float, hi: float, split: str) -> str:
@@ -100,19 +134,28 @@ def report(entrants: list[Entrant], split: str) -> tuple[Entrant | None, list[st
     cands = [e for e in done if not e.is_seed]
     seed = next((e for e in done if e.is_seed), None)
     winner = max(cands, key=lambda e: (e.accuracy, -e.macs)) if cands else None
+    seed_var, seed_df = seed_noise(done)
     for e in sorted(done, key=lambda e: -(e.accuracy or 0)):
-        se = e.stderr()
+        se = e.stderr(seed_var)
         search = f", search score {e.search_accuracy:.4f}" if e.search_accuracy is not None else ""
         lines.append(f"  {e.label:<34} {e.macs / 1e6:7.1f}M MACs  test {e.accuracy:.4f}"
                      + (f" +- {se:.4f}" if se is not None else "") + f" ({len(e.accuracies)} seeds){search}")
     data: dict[str, Any] = {"split": split, "entrants": [
         {"label": e.label, "macs": e.macs, "search_trial": e.search_trial, "search_accuracy": e.search_accuracy,
-         "seed": e.is_seed, "accuracy": e.accuracy, "stderr": e.stderr(), "accuracies": e.accuracies}
-        for e in entrants]}
+         "seed": e.is_seed, "accuracy": e.accuracy, "stderr": e.stderr(seed_var), "accuracies": e.accuracies}
+        for e in entrants], "seed_sd": math.sqrt(seed_var), "seed_df": seed_df}
+    if seed_df:
+        lines.append(f"training noise: one retraining's test accuracy moves by {100 * math.sqrt(seed_var):.2f} "
+                     f"points (standard deviation, seed to seed, pooled over {seed_df} degree(s) of freedom); the "
+                     "+- and the interval include it")
+    else:
+        lines.append("training noise: one seed per network cannot measure it; the +- and the interval cover the "
+                     "test images only (--verdict-seeds 2 or more)")
     if winner is not None and seed is not None and winner is not seed:
         a, b = winner.hits(), seed.hits()
         if a is not None and b is not None and len(a) == len(b):
-            diff, lo, hi = paired_difference(a, b)
+            diff, lo, hi = paired_difference(a, b, seed_var=seed_var, seed_df=seed_df,
+                                             seeds=(len(winner.accuracies), len(seed.accuracies)))
             lines.append(wording(f"best ({winner.label})", seed.label, diff, lo, hi, split))
             data["versus_seed"] = {"diff": diff, "low": lo, "high": hi, "told_apart": not lo <= 0 <= hi}
     scored = [e for e in done if e.search_accuracy is not None]

@@ -128,6 +128,43 @@ def test_interval_wording() -> None:
     assert kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0) and kendall_tau([1, 2], [1, 2]) is None
 
 
+def test_the_interval_includes_training_noise() -> None:
+    """A 1-point lead on 5,000 shared images is clear of test-image noise, but not of seed noise of 0.7 points."""
+    a, b = [1] * 50 + [0] * 4950, [0] * 5000
+    _, lo, _ = paired_difference(a, b)
+    assert lo > 0.005
+    diff, lo, hi = paired_difference(a, b, seed_var=0.007 ** 2, seed_df=4, seeds=(2, 2))
+    assert diff == pytest.approx(0.01) and lo < 0 < hi
+    # more seeds on both sides narrow it again; no seed variance leaves the image-only interval
+    _, lo8, hi8 = paired_difference(a, b, seed_var=0.007 ** 2, seed_df=28, seeds=(8, 8))
+    assert hi8 - lo8 < hi - lo
+    assert paired_difference(a, b, seed_var=0.0, seed_df=4, seeds=(2, 2)) == paired_difference(a, b)
+
+
+def test_the_verdict_pools_seed_noise_and_says_when_it_cannot() -> None:
+    from estimators.train import encode_correct
+    from nas.verdict import Entrant, report, seed_noise
+
+    def entrant(i: int, label: str, accs: list[float], is_seed: bool = False) -> Entrant:
+        e = Entrant(i, label, None, 100, search_accuracy=None if is_seed else 0.8, is_seed=is_seed)
+        for s, acc in enumerate(accs):
+            hits = [1] * int(round(acc * 5000)) + [0] * (5000 - int(round(acc * 5000)))
+            e.results[s] = {"accuracy": acc, "correct": encode_correct(hits), "n_eval": 5000}
+        return e
+
+    best, seed = entrant(0, "trial 3", [0.870, 0.856]), entrant(1, "seed", [0.860, 0.850], is_seed=True)
+    var, df = seed_noise([best, seed])
+    assert df == 2 and var == pytest.approx(((0.014 ** 2) / 2 + (0.010 ** 2) / 2) / 2)
+    winner, lines, data = report([best, seed], "test")
+    assert winner is best and data["seed_df"] == 2
+    assert any(line.startswith("training noise: one retraining's test accuracy moves by") for line in lines)
+    assert lines[-2].endswith("the two cannot be told apart") and not data["versus_seed"]["told_apart"]
+    one = [entrant(0, "trial 3", [0.870]), entrant(1, "seed", [0.850], is_seed=True)]
+    _, lines, data = report(one, "test")
+    assert data["seed_df"] == 0 and any("one seed per network cannot measure it" in line for line in lines)
+    assert data["versus_seed"]["told_apart"]  # 2 points on 5,000 images, test noise only
+
+
 def test_naswot_reads_rectifiers_only() -> None:
     """Mellor et al.'s codes are those of rectified units: a sigmoid gate (an SE block's) adds nothing."""
     import torch

@@ -6,13 +6,9 @@ from __future__ import annotations
 import csv
 import json
 import os
-import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -21,61 +17,18 @@ import pytest
 
 import nas
 
-# The `ray` of this interpreter's environment, so that the workers import what the tests import.
-_HERE = Path(sys.executable).parent / "ray"
-RAY = str(_HERE) if _HERE.exists() else shutil.which("ray") or "ray"
+from nas.privateray import private_cluster
+
 FAST = ["--space", "cell", "--budget", "60M", "--dataset", "synthetic", "--epochs", "1", "--no-verdict"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
 def cluster():
     """One local Ray head for the whole session (starting Ray takes seconds), dashboard on, token auth on, left
-    as the machine was found: it runs in its own temporary directory on free ports with its own token file (the
-    user's ~/.ray is never read or written), and only the processes it started are stopped, by the process group
-    of its own `ray start --block`."""
-    port, dash = _free_port(), _free_port()
-    tmp = Path(tempfile.mkdtemp(prefix="nas-ray-"))  # short: Ray's socket paths live under it
-    token = secrets.token_hex(32)
-    (tmp / "auth_token").write_text(token)
-    env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(tmp / "auth_token"), "RAY_USAGE_STATS_ENABLED": "0"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # this test process and every `nas search` it starts join with this token
-    head = subprocess.Popen([RAY, "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
-                             f"--temp-dir={tmp / 'ray'}", "--include-dashboard=true", "--dashboard-host=127.0.0.1",
-                             f"--dashboard-port={dash}", "--disable-usage-stats"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_for(lambda: _listening(port) or head.poll() is not None, timeout=180)
-        assert head.poll() is None, "the test's Ray head did not start"
-        yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}", "token": token}
-    finally:
-        head.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes it started
-        try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(head.pid, signal.SIGKILL)  # stragglers of this very group only
-        except ProcessLookupError:
-            pass
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+    as the machine was found (``nas.privateray``: its own temporary directory, free ports, its own token file,
+    only its own processes stopped)."""
+    with private_cluster(num_cpus=2) as c:
+        yield c
 
 
 def nas_search(cluster, out: Path, *args: str, **kw) -> subprocess.Popen:
