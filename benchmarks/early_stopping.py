@@ -27,7 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import ray
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +66,8 @@ def main() -> None:
     space = search_spaces.get("mobilenet")
     runs = {}
     with private_cluster(num_cpus=2, dashboard=False) as c, tempfile.TemporaryDirectory() as tmp:
+        import ray  # after the private cluster has set Ray's token variables: Ray reads them on import
+
         ray.init(address=c["address"], log_to_driver=False)
         try:
             for rule in rules:

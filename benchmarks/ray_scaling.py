@@ -20,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import ray
 import torch
 
 import nas
@@ -40,6 +39,8 @@ def main() -> None:
                     verdict=False, seed=0)  # the scaling of the search loop itself
     # a private cluster in a temporary directory, stopped on the way out (nas.privateray)
     with private_cluster(num_cpus=2, dashboard=False) as c:
+        import ray  # after the private cluster has set Ray's token variables: Ray reads them on import
+
         ray.init(address=c["address"], log_to_driver=False)
         try:
             runs = {}

@@ -499,6 +499,8 @@ class Search:
                      concurrent: int) -> None:
         import ray
 
+        from .verdict import VERDICT_SEED
+
         s = self.settings
         entrants = self._entrants(done)
         if not entrants:
@@ -515,7 +517,7 @@ class Search:
             while jobs and len(pending) < concurrent:
                 e, sd = jobs.pop(0)
                 submit(e.trial(sd), e.genome, f"verdict {e.label}, seed {sd}", ("verdict", e, sd),
-                       {**extra, "seed": s.seed + sd})
+                       {**extra, "seed": s.seed + VERDICT_SEED + sd})
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=60)
             for ref in ready:
                 payload, _ = pending.pop(ref)

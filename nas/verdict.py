@@ -25,6 +25,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+VERDICT_SEED = 1000
+"""Verdict retraining ``k`` of a search with ``--seed S`` uses seed ``S + VERDICT_SEED + k``: an initialization and a
+batch order no proxy run of the search used (with the same seed, a retraining of a top candidate would start from
+the very weights whose lucky draw helped it to the top)."""
+
 VERDICT_TRIALS = -100_000
 """Verdict evaluations are recorded under trial ids below this: network ``i``, seed ``s`` is ``VERDICT_TRIALS - 100 * i - s``."""
 
