@@ -301,7 +301,8 @@ def render(m: list[dict], c: list[dict], truth: dict[str, float], a: argparse.Na
                   "far (validation accuracy of the proxy; test accuracy of the reference, the verdict's protocol):",
                   "", *network_table(m)]
     elif m:
-        k = min(len(r["refs"]) for r in m)  # as many seeds as every network has (a cut-short run says so)
+        k = min(len(r["refs"]) for r in m)  # as many seeds as every network has (a cut-short run says so),
+        k -= k % 2  # in two equal halves
         for r in m:
             r["refs_seconds"] *= k / len(r["refs"])
             r["refs"] = r["refs"][:k]
