@@ -284,7 +284,8 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--verdict-epochs", type=_positive, default=3, metavar="E",
                     help="epochs of the verdict's retraining, on all the training data (default 3)")
     se.add_argument("--verdict-seeds", type=_positive, default=2, metavar="N",
-                    help="seeds each verdict network is trained with (default 2; at least 2 gives an interval)")
+                    help="seeds each verdict network is trained with (default 2; seeds --seed + 1000, 1001, ...). "
+                         "With 2 or more the intervals include training noise, measured from seed to seed")
     se.add_argument("--out", metavar="DIR", help="run directory (default: a new folder under runs/)")
     se.add_argument("--resume", action="store_true", help="continue the search in --out after a crash or Ctrl-C")
     se.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the strategy and of proxy training (default 0)")
