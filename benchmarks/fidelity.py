@@ -191,24 +191,12 @@ def main() -> None:
     cached = load_cache(a.cache)
     todo = [] if a.render_only else [j for j in jobs if key(j) not in cached]
     print(f"{len(jobs) - len(todo)} of {len(jobs)} networks already in {a.cache}", file=sys.stderr, flush=True)
-    with ProcessPoolExecutor(a.workers) as pool:
-        for i, (j, r) in enumerate(zip(todo, pool.map(_score, todo))):
-            r["key"] = key(j)
-            cached[r["key"]] = r
-            with open(a.cache, "a") as f:
-                f.write(json.dumps(r) + "\n")
-            print(f"[{i + 1}/{len(todo)}] {r['what']}: {r.get('proxy2')} ref {r.get('ref0')}/{r.get('ref1')} "
-                  f"({(time.time() - start) / 60:.1f} min)", file=sys.stderr, flush=True)
+    run_jobs(_score, todo, key, cached, a, start, lambda r: f"{r['what']}: {r.get('proxy2')} ref "
+                                                             f"{r.get('ref0')}/{r.get('ref1')}")
     sjobs = [(*j, sd) for sd in range(2, a.ref_seeds) for j in mjobs]
     stodo = [] if a.render_only else [j for j in sjobs if seed_key(j) not in cached]
-    with ProcessPoolExecutor(a.workers) as pool:
-        for i, (j, r) in enumerate(zip(stodo, pool.map(_seed, stodo))):
-            r["key"] = seed_key(j)
-            cached[r["key"]] = r
-            with open(a.cache, "a") as f:
-                f.write(json.dumps(r) + "\n")
-            print(f"[seed {i + 1}/{len(stodo)}] {r['what']}, seed {r['seed']}: {r.get('accuracy')} "
-                  f"({(time.time() - start) / 60:.1f} min)", file=sys.stderr, flush=True)
+    run_jobs(_seed, stodo, seed_key, cached, a, start,
+             lambda r: f"seed: {r['what']}, seed {r['seed']}: {r.get('accuracy')}")
     results = [cached.get(key(j)) for j in jobs]
     for j, r in zip(mjobs, results):  # the reference's seeds in order, as far as they have landed
         if r and r["status"] == "ok":
@@ -228,6 +216,19 @@ def main() -> None:
     print(text)
     if a.out:
         a.out.write_text(text)
+
+
+def run_jobs(fn: Any, todo: list[tuple], keyfn: Any, cached: dict[str, dict[str, Any]], a: argparse.Namespace,
+             start: float, say: Any) -> None:
+    """Score ``todo`` with ``fn`` on ``a.workers`` processes, appending each result to the cache as it lands."""
+    with ProcessPoolExecutor(a.workers) as pool:
+        for i, (j, r) in enumerate(zip(todo, pool.map(fn, todo))):
+            r["key"] = keyfn(j)
+            cached[r["key"]] = r
+            with open(a.cache, "a") as f:
+                f.write(json.dumps(r) + "\n")
+            print(f"[{i + 1}/{len(todo)}] {say(r)} ({(time.time() - start) / 60:.1f} min)", file=sys.stderr,
+                  flush=True)
 
 
 def key(job: tuple[str, str, int, str]) -> str:
