@@ -7,7 +7,7 @@ at a higher fidelity (more epochs, all the training data, several seeds) and sco
 Differences are paired over the same test images (each image's correctness averaged over the seeds), so the
 interval reflects which images the two networks disagree on, not two independent binomial errors. A claim about
 architectures must also survive training noise: one retraining's test accuracy moves from seed to seed (by about
-0.7 points at the default protocol, ``benchmarks/fidelity.md``), so every interval adds the seed-to-seed variance,
+0.5 points at the default protocol, ``benchmarks/fidelity.md``), so every interval adds the seed-to-seed variance,
 pooled over the verdict's networks, divided by each side's seeds, with Student's t at the Welch-Satterthwaite
 degrees of freedom.
 
