@@ -129,7 +129,7 @@ def test_interval_wording() -> None:
 
 
 def test_the_interval_includes_training_noise() -> None:
-    """A 1-point lead on 5,000 shared images is clear of test-image noise, but not of seed noise of 0.7 points."""
+    """A 1-point lead on 5,000 shared images is clear of test-image noise, but not of seed noise of 0.7 points (a pessimistic case)."""
     a, b = [1] * 50 + [0] * 4950, [0] * 5000
     _, lo, _ = paired_difference(a, b)
     assert lo > 0.005
