@@ -24,7 +24,7 @@ from .budget import parse_budget
 from .cost import cost, human
 from .errors import NasError
 from .genome import dumps, loads, save
-from .store import Evaluation, Store, append_csv, write_csv
+from .store import Evaluation, Store, append_csv, shown, write_csv
 
 Log = Callable[[str], None]
 
@@ -238,9 +238,26 @@ class Search:
         self.strategy = strategy_cls(self.space, budget=self.budget, seed=s.seed, **options)
         state = self.store.state()
         if state:
-            self.strategy.load_state_dict(state)
+            self._resume_strategy(state)
         (self.out / "workers").mkdir(exist_ok=True)
         (self.out / "search.json").write_text(json.dumps(asdict(s), indent=2) + "\n")
+
+    def _resume_strategy(self, state: dict[str, Any]) -> None:
+        """Continue the strategy from the state stored with the last result and the history the store holds (the
+        state is checked: a row that is not what this version writes is refused with one line)."""
+        history = []
+        try:
+            for e in self.store.stream("trial", "config", "macs", "params", "origin", "parent", "status",
+                                       "accuracy", "loss", "fidelity"):
+                if e.trial < 0:
+                    continue
+                if e.config is None:
+                    raise NasError(f"trial {e.trial} has no config: written by an earlier version of nas")
+                history.append(({"id": e.trial, "config": e.config, "macs": e.macs, "params": e.params,
+                                 "origin": e.origin or "", "parent": e.parent}, told(e)))
+            self.strategy.load_state_dict(state, history)
+        except NasError as e:
+            raise NasError(f"cannot resume from the results database '{shown(self.store.url)}': {e}") from None
 
     # ------------------------------------------------------------ the loop
 
@@ -353,15 +370,18 @@ class Search:
             error=None if ok else (result.get("error") or "failed"), worker=result.get("worker"),
             attempts=max(1, attempts), started=result.get("started"), finished=result.get("finished") or time.time(),
             seconds=result.get("seconds") or (result.get("finished", 0) - result.get("started", 0)) or None)
-        state = None
-        if payload[0] == "candidate":
-            # A stopped trial is told as what it is: the accuracy it reached at a lower fidelity.
-            self.strategy.tell(payload[1], {"accuracy": ev.accuracy, "loss": ev.loss, "macs": ev.macs,
-                                            "params": ev.params, "epochs": ev.fidelity["epochs"],
-                                            "stopped": stopped} if ok else None)
-            state = self.strategy.state_dict()
-        if self.store.record(ev, state):
+        if payload[0] != "candidate":
+            if self.store.record(ev):
+                append_csv(self.out / "trials.csv", ev)
+            return ev
+        # The store is the record: the strategy's bounded state goes in with the result, in one transaction, and
+        # only then does a study outside it (Optuna's) hear of the result; resuming reconciles the two.
+        ev.config = dict(payload[1].config)
+        self.strategy.tell(payload[1], told(ev), flush=False)
+        if self.store.record(ev, self.strategy.state_dict(history=False)):
             append_csv(self.out / "trials.csv", ev)
+        _crash_point("recorded")
+        self.strategy.flush()
         return ev
 
     def _progress(self, ev: Evaluation, done: list[Evaluation], started: float, concurrent: int) -> None:
@@ -566,14 +586,62 @@ def storage_url(out: Path, storage: str | None = None) -> str:
     return storage or f"sqlite:///{Path(out) / 'results.db'}"
 
 
+def told(ev: Evaluation) -> dict[str, Any] | None:
+    """What a strategy is told of a recorded candidate (None: it failed). A stopped trial is told as what it is:
+    the accuracy it reached at a lower fidelity."""
+    if ev.status not in ("ok", "stopped"):
+        return None
+    return {"accuracy": ev.accuracy, "loss": ev.loss, "macs": ev.macs, "params": ev.params,
+            "epochs": (ev.fidelity or {}).get("epochs"), "stopped": ev.status == "stopped"}
+
+
+def _crash_point(name: str) -> None:
+    """For tests only: with ``NAS_TEST_CRASH=<name>:<n>`` set, the driver kills itself with SIGKILL the n-th time it
+    passes the point ``name`` (``recorded``: a candidate's result is in the store, the study has not heard of it).
+    Unset, as it is outside the test suite, this does nothing."""
+    want = os.environ.get("NAS_TEST_CRASH", "")
+    if not want.startswith(f"{name}:"):
+        return
+    _crash_point.count = getattr(_crash_point, "count", 0) + 1  # type: ignore[attr-defined]
+    if str(_crash_point.count) == want.split(":", 1)[1]:  # type: ignore[attr-defined]
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def resume_settings(out: Path, storage: str | None = None) -> Settings:
-    """The settings a run in ``out`` was started with; an empty or unknown run directory is an input mistake."""
+    """The settings a run in ``out`` was started with; an empty or unknown run directory, or stored settings that
+    are not this version's, are input mistakes (one line)."""
     out = Path(out)
     if storage is None and not (out / "results.db").exists():
         raise NasError(f"nothing to resume in '{out}': it holds no results.db")
-    config = Store(storage_url(out, storage), run=out.resolve().name).config()
+    store = Store(storage_url(out, storage), run=out.resolve().name)
+    config = store.config()
     if config is None:
         raise NasError(f"nothing to resume: no run named '{out.resolve().name}' in the results database")
+    return settings_from(config, f"the settings stored in '{shown(store.url)}'")
+
+
+def settings_from(config: dict[str, Any], where: str) -> Settings:
+    """``Settings`` from stored JSON, each field checked against its declared type."""
+    import dataclasses
+
+    kinds = {"int": int, "float": (int, float), "str": str, "bool": bool, "list[int]": list}
+    for f in dataclasses.fields(Settings):
+        if f.name not in config:
+            continue
+        v = config[f.name]
+        parts = [p.strip() for p in str(f.type).split("|")]
+        if v is None and "None" in parts or f.name == "early_stop" and isinstance(v, bool):
+            continue
+        ok = any(isinstance(v, kinds[p]) and not (isinstance(v, bool) and p != "bool") for p in parts if p in kinds)
+        if ok and isinstance(v, list):
+            ok = all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+        if not ok:
+            raise NasError(f"{where}: {f.name} is {str(v)[:40]!r}, not {' or '.join(parts)}")
+    unknown = sorted(set(config) - {f.name for f in dataclasses.fields(Settings)})
+    if unknown:
+        raise NasError(f"{where}: unknown setting {unknown[0][:40]!r}")
     return Settings(**config)
 
 

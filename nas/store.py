@@ -34,6 +34,7 @@ EVALUATIONS = sa.Table(
     sa.Column("origin", sa.String(200)),
     sa.Column("parent", sa.Integer),
     sa.Column("genome", sa.Text, nullable=False),  # YAML
+    sa.Column("config", sa.Text),  # the candidate's point in its search space, JSON (null for the verdict's runs)
     sa.Column("short", sa.Text),  # compact one-line form for tables
     sa.Column("macs", sa.BigInteger, nullable=False),
     sa.Column("params", sa.BigInteger, nullable=False),
@@ -78,18 +79,20 @@ class Evaluation:
     started: float | None = None
     finished: float | None = None
     seconds: float | None = None
+    config: dict[str, Any] | None = None
 
     def row(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["metrics"] = json.dumps(self.metrics, default=str)
         d["fidelity"] = json.dumps(self.fidelity)
+        d["config"] = None if self.config is None else json.dumps(self.config)
         return d
 
     @classmethod
     def from_row(cls, row: Any) -> "Evaluation":
         d = {k: v for k, v in row._mapping.items() if k != "run"}
-        d["metrics"] = json.loads(d["metrics"] or "{}")
-        d["fidelity"] = json.loads(d["fidelity"] or "{}")
+        for key, empty in (("metrics", "{}"), ("fidelity", "{}"), ("config", "null")):
+            d[key] = _json(d.get(key) or empty, f"nas_evaluations.{key} of trial {d.get('trial')}", dict)
         return cls(**d)
 
 
@@ -101,9 +104,12 @@ class Store:
         try:
             self.engine = sa.create_engine(self.url, future=True)
             _META.create_all(self.engine)
-        except (sa.exc.ArgumentError, sa.exc.OperationalError, ModuleNotFoundError) as e:
-            raise NasError(f"cannot open the results database '{shown(url)}': {str(e).strip().splitlines()[0]}"
-                           ) from None
+            columns = {c["name"] for c in sa.inspect(self.engine).get_columns("nas_evaluations")}
+            if "config" not in columns:  # a store written before configs were kept: add the column
+                with self.engine.begin() as con:
+                    con.execute(sa.text("ALTER TABLE nas_evaluations ADD COLUMN config TEXT"))
+        except (sa.exc.ArgumentError, sa.exc.DatabaseError, ModuleNotFoundError) as e:
+            raise NasError(f"cannot open the results database '{shown(url)}': {_first_line(e)}") from None
 
     def create(self, config: dict[str, Any]) -> None:
         """Register the run with its settings (a run that exists keeps its own)."""
@@ -113,15 +119,20 @@ class Store:
 
     def config(self) -> dict[str, Any] | None:
         """The run's settings, or None for a run never started."""
-        with self.engine.connect() as con:
-            row = con.execute(sa.select(RUNS.c.config).where(RUNS.c.run == self.run)).first()
-        return json.loads(row[0]) if row else None
+        row = self._one(RUNS.c.config)
+        return _json(row[0], "nas_runs.config", dict) if row else None
 
     def state(self) -> dict[str, Any] | None:
-        """The strategy's state after the last recorded evaluation."""
-        with self.engine.connect() as con:
-            row = con.execute(sa.select(RUNS.c.state).where(RUNS.c.run == self.run)).first()
-        return json.loads(row[0]) if row and row[0] else None
+        """The strategy's state after the last recorded evaluation (JSON data: it is checked where it is used)."""
+        row = self._one(RUNS.c.state)
+        return _json(row[0], "nas_runs.state", dict) if row and row[0] else None
+
+    def _one(self, column: Any) -> Any:
+        try:
+            with self.engine.connect() as con:
+                return con.execute(sa.select(column).where(RUNS.c.run == self.run)).first()
+        except sa.exc.DatabaseError as e:
+            raise NasError(f"cannot read the results database '{shown(self.url)}': {_first_line(e)}") from None
 
     def record(self, ev: Evaluation, state: dict[str, Any] | None = None) -> bool:
         """Record an evaluation and the strategy state after it, atomically; False if it was recorded before."""
@@ -136,14 +147,55 @@ class Store:
         return True
 
     def evaluations(self) -> list[Evaluation]:
-        """Every recorded evaluation of the run, in the order they were recorded."""
-        with self.engine.connect() as con:
-            rows = con.execute(sa.select(EVALUATIONS).where(EVALUATIONS.c.run == self.run)
-                               .order_by(EVALUATIONS.c.finished, EVALUATIONS.c.trial)).all()
-        return [Evaluation.from_row(r) for r in rows]
+        """Every recorded evaluation of the run, by the time each finished."""
+        return list(self.stream())
+
+    def stream(self, *columns: str) -> Iterator[Evaluation]:
+        """The recorded evaluations one at a time, by the time each finished; with ``columns``, only those fields
+        are read (the others keep their defaults), so a resume reads no genome or metrics it does not use."""
+        cols = [EVALUATIONS.c[c] for c in columns] if columns else [EVALUATIONS]
+        try:
+            with self.engine.connect() as con:
+                result = con.execution_options(stream_results=True, yield_per=1000).execute(
+                    sa.select(*cols).where(EVALUATIONS.c.run == self.run)
+                    .order_by(EVALUATIONS.c.finished, EVALUATIONS.c.trial))
+                for r in result:
+                    yield Evaluation.from_row(r) if not columns else _partial(r)
+        except sa.exc.DatabaseError as e:
+            raise NasError(f"cannot read the results database '{shown(self.url)}': {_first_line(e)}") from None
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _partial(row: Any) -> Evaluation:
+    d = dict(row._mapping)
+    d.setdefault("genome", "")
+    d.setdefault("macs", 0)
+    d.setdefault("params", 0)
+    d.setdefault("status", "")
+    for key in ("metrics", "fidelity", "config"):
+        if key in d:
+            d[key] = _json(d[key] or ("null" if key == "config" else "{}"), f"nas_evaluations.{key} of trial "
+                           f"{d.get('trial')}", dict)
+    return Evaluation(**d)
+
+
+def _json(text: str, where: str, kind: type) -> Any:
+    """JSON text from the database, which must hold a ``kind`` (or null); anything else is one line."""
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError, RecursionError) as e:
+        raise NasError(f"{where} in the results database is not valid JSON ({_first_line(e)[:80]})") from None
+    if value is not None and not isinstance(value, kind):
+        raise NasError(f"{where} in the results database holds {type(value).__name__}, not a JSON "
+                       f"{'object' if kind is dict else kind.__name__}")
+    return value
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
 
 
 def database_url(url: str) -> str:

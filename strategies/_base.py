@@ -8,7 +8,7 @@ results may come back in any order; ``None`` for a failed evaluation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
 
 import numpy as np
 
@@ -16,6 +16,98 @@ from nas import Genome, NasError
 from search_spaces import Budget, Config, Space
 
 DEDUP_TRIES = 50  # proposals drawn before a strategy accepts a config it has already proposed
+STATE_FORMAT = 2  # 2: plain JSON data only, history optional
+
+
+def check(value: Any, schema: Any, where: str) -> Any:
+    """``value`` if it has the shape ``schema`` describes, else NasError naming ``where``.
+
+    A schema is a type (``int``: an int, not a bool), a tuple of alternatives (``None`` for None), a dict of
+    required keys (``{str: s}``: any string keys, each value ``s``; a key ending in ``?`` is optional; no other
+    keys), or a one-element list (a list of such values). Stored state comes from a database anyone with access
+    can write, so it is checked before it is used.
+    """
+    if schema is None:
+        ok = value is None
+    elif schema is JSON:
+        ok = _plain(value, 32)
+    elif isinstance(schema, tuple):
+        for alt in schema:
+            try:
+                return check(value, alt, where)
+            except NasError:
+                pass
+        ok = False
+    elif isinstance(schema, list):
+        if not isinstance(value, list):
+            raise NasError(f"{where}: expected a list, got {type(value).__name__}")
+        for i, v in enumerate(value):
+            check(v, schema[0], f"{where}[{i}]")
+        return value
+    elif isinstance(schema, dict):
+        if not isinstance(value, dict):
+            raise NasError(f"{where}: expected a mapping, got {type(value).__name__}")
+        if str in schema:
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    raise NasError(f"{where}: key {k!r} is not a string")
+                check(v, schema[str], f"{where}[{k!r}]")
+            return value
+        fields = {k.rstrip("?"): s for k, s in schema.items()}
+        for k in value:
+            if k not in fields:
+                raise NasError(f"{where}: unexpected field {str(k)[:40]!r}")
+        for k, s in schema.items():
+            if k.endswith("?"):
+                if k[:-1] in value:
+                    check(value[k[:-1]], s, f"{where}.{k[:-1]}")
+            elif k not in value:
+                raise NasError(f"{where}: field {k!r} is missing")
+            else:
+                check(value[k], s, f"{where}.{k}")
+        return value
+    elif schema is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif schema is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, schema)
+    if not ok:
+        raise NasError(f"{where}: expected {_kind(schema)}, got {type(value).__name__}")
+    return value
+
+
+class JSON:
+    """Schema for any JSON data (nested lists and string-keyed mappings of plain values)."""
+
+
+def _plain(value: Any, depth: int) -> bool:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return True
+    if depth <= 0:
+        return False
+    if isinstance(value, list):
+        return all(_plain(v, depth - 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v, depth - 1) for k, v in value.items())
+    return False
+
+
+def _kind(schema: Any) -> str:
+    if isinstance(schema, tuple):
+        return " or ".join(_kind(s) for s in schema)
+    if isinstance(schema, list):
+        return "a list"
+    if isinstance(schema, dict):
+        return "a mapping"
+    return "null" if schema is None else "JSON data" if schema is JSON else getattr(schema, "__name__", str(schema))
+
+
+_VALUE = (str, int, float, bool, None)  # what a config's dimensions take
+_CANDIDATE = {"id": int, "config": dict, "macs": int, "params": int, "origin": str, "parent": (int, None)}
+_STATE = {"format": int, "strategy": str, "space": str, "seed": int, "metric": str, "mode": str,
+          "budget": [(int, None)], "rng": dict, "next_id": int, "notes": [str], "pending": [dict], "own": dict,
+          "history?": [list]}
 
 
 def config_key(config: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
@@ -76,14 +168,20 @@ class Strategy:
         self._pending[cand.id] = cand
         return cand
 
-    def tell(self, candidate: Candidate, metrics: Mapping[str, Any] | None) -> None:
-        """Report a candidate's metrics (``None``: its evaluation failed); any order, each candidate once."""
+    def tell(self, candidate: Candidate, metrics: Mapping[str, Any] | None, flush: bool = True) -> None:
+        """Report a candidate's metrics (``None``: its evaluation failed); any order, each candidate once.
+
+        ``flush=False`` holds back writes to storage outside this object (an Optuna study) until ``flush()``: a
+        driver records the result first, so that a crash between the two leaves nothing the record lacks.
+        """
         if candidate.id not in self._pending:
             raise NasError(f"candidate {candidate.id} was not asked for, or was already told")
         del self._pending[candidate.id]
         result = dict(metrics) if metrics is not None else None
         self.history.append((candidate, result))
         self._observe(candidate, self.score(result), result)
+        if flush:
+            self.flush()
 
     def score(self, metrics: Mapping[str, Any] | None) -> float | None:
         """The metric to maximize (negated for ``mode='min'``); ``None`` when failed or missing."""
@@ -115,31 +213,66 @@ class Strategy:
 
     # ------------------------------------------------------------ state
 
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly where this strategy is, RNG state included (plain data)."""
-        return {
-            "strategy": self.name, "space": self.space.name, "seed": self.seed, "metric": self.metric,
-            "mode": self.mode, "budget": [self.budget.macs, self.budget.params, self.budget.activations],
-            "rng": self.rng.bit_generator.state, "next_id": self._next_id, "notes": list(self.notes),
-            "history": [[c.to_dict(), m] for c, m in self.history],
-            "pending": [c.to_dict() for c in self._requeue + list(self._pending.values())],
-            "seen": [list(map(list, k)) for k in self._seen],
-            "own": self._state(),
-        }
+    def state_dict(self, history: bool = True) -> dict[str, Any]:
+        """Everything needed to continue exactly where this strategy is, RNG state included, as JSON-ready data.
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Continue from ``state_dict()``; candidates that were in flight are asked again first, with their ids."""
-        if state.get("strategy") != self.name or state.get("space") != self.space.name:
-            raise NasError(f"state is for strategy '{state.get('strategy')}' on space '{state.get('space')}', "
-                           f"not '{self.name}' on '{self.space.name}'")
-        self.rng.bit_generator.state = state["rng"]
+        ``history=False`` leaves out what grows with the search (the told candidates, and for an in-memory Optuna
+        study its trials): a driver that records every evaluation itself stores this bounded part after each one
+        and hands the recorded history back to ``load_state_dict``.
+        """
+        state = {
+            "format": STATE_FORMAT, "strategy": self.name, "space": self.space.name, "seed": self.seed,
+            "metric": self.metric, "mode": self.mode,
+            "budget": [self.budget.macs, self.budget.params, self.budget.activations],
+            "rng": self.rng.bit_generator.state, "next_id": self._next_id, "notes": list(self.notes),
+            "pending": [c.to_dict() for c in self._requeue + list(self._pending.values())],
+            "own": self._state(history),
+        }
+        if history:
+            state["history"] = [[c.to_dict(), m] for c, m in self.history]
+        return state
+
+    def load_state_dict(self, state: Any, history: Iterable[tuple[Mapping[str, Any], Any]] | None = None) -> None:
+        """Continue from ``state_dict()``; candidates that were in flight are asked again first, with their ids.
+
+        ``history``: the told candidates as ``(candidate.to_dict(), metrics)`` pairs, for a state taken with
+        ``history=False``. Anything that is not the expected plain data is refused with one line (NasError).
+        """
+        if isinstance(state, dict) and state.get("format") != STATE_FORMAT:
+            raise NasError(f"state: format {str(state.get('format'))[:20]!r}, not {STATE_FORMAT}: written by another "
+                           "version of nas, which this one does not read")
+        check(state, _STATE, "state")
+        if state["strategy"] != self.name or state["space"] != self.space.name:
+            raise NasError(f"state is for strategy {state['strategy']!r} on space {state['space']!r}, "
+                           f"not {self.name!r} on {self.space.name!r}")
+        if "history" in state:
+            history = state["history"]
+        elif history is None:
+            raise NasError("state: it holds no history, and none was given")
+        told = []
+        for i, pair in enumerate(history):
+            where = f"history[{i}]"
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+                raise NasError(f"{where}: expected a [candidate, metrics] pair")
+            c, m = pair
+            check(m, (dict, None), f"{where}.metrics")
+            if m is not None and m.get(self.metric) is not None:
+                check(m[self.metric], float, f"{where}.metrics.{self.metric}")
+            told.append((self._restore(c, where), None if m is None else dict(m)))
+        try:
+            self.rng.bit_generator.state = state["rng"]
+        except (TypeError, ValueError, KeyError) as e:
+            raise NasError(f"state.rng: not a random generator state ({e})") from None
         self._next_id = state["next_id"]
         self.notes = list(state["notes"])
-        self.history = [(self._restore(c), m) for c, m in state["history"]]
+        self.history = told
         self._pending = {}
-        self._requeue = [self._restore(c) for c in state["pending"]]
-        self._seen = {tuple((k, v) for k, v in key) for key in state["seen"]}
+        self._requeue = [self._restore(c, f"state.pending[{i}]") for i, c in enumerate(state["pending"])]
+        self._seen = {config_key(c.config) for c, _ in self.history} | {config_key(c.config) for c in self._requeue}
         self._load(state["own"])
+
+    def flush(self) -> None:
+        """Apply what ``tell(..., flush=False)`` held back (a driver calls this once it has recorded the result)."""
 
     # ------------------------------------------------------------ for subclasses
 
@@ -151,11 +284,13 @@ class Strategy:
         """Learn from a result (``score`` is None for a failure); ``metrics`` as told (``stopped``: True when an
         early-stopping rule ended it, at a lower fidelity than the others; ``epochs``: how many it ran)."""
 
-    def _state(self) -> dict[str, Any]:
+    def _state(self, history: bool = True) -> dict[str, Any]:
+        """This strategy's own part of the state (plain data; bounded when ``history`` is False)."""
         return {}
 
-    def _load(self, state: Mapping[str, Any]) -> None:
-        pass
+    def _load(self, state: Any) -> None:
+        """Restore ``_state()``'s output (validate it: it comes from a database)."""
+        check(state, {}, "state.own")
 
     def _candidate(self, config: Config, origin: str, parent: int | None = None) -> Candidate:
         genome = self.space.decode(config)
@@ -167,9 +302,23 @@ class Strategy:
         self._next_id += 1
         return cand
 
-    def _restore(self, d: Mapping[str, Any]) -> Candidate:
-        config = dict(d["config"])
-        return Candidate(d["id"], config, self.space.decode(config), d["macs"], d["params"], d["origin"], d["parent"])
+    def _restore(self, d: Any, where: str) -> Candidate:
+        """A candidate from ``Candidate.to_dict()`` output, checked (its config must decode in this space)."""
+        check(d, _CANDIDATE, where)
+        config, genome = self._decode(d["config"], f"{where}.config")
+        return Candidate(d["id"], config, genome, d["macs"], d["params"], d["origin"], d["parent"])
+
+    def _decode(self, config: Any, where: str) -> tuple[Config, Genome]:
+        """A stored config, checked (plain values that this space decodes), and its genome."""
+        check(config, {str: _VALUE}, where)
+        try:
+            return dict(config), self.space.decode(config)
+        except NasError as e:
+            raise NasError(f"{where}: {e}") from None
+
+    def _config(self, config: Any, where: str) -> Config:
+        """A stored config, checked."""
+        return self._decode(config, where)[0]
 
     def _unseen(self, draw) -> Config:  # noqa: ANN001 - a callable returning a config
         """A config from ``draw`` not proposed before, within a bounded number of draws."""

@@ -13,7 +13,9 @@ from typing import Any, Mapping
 from search_spaces import Config
 
 from . import register
-from ._base import Candidate, Strategy
+from nas import NasError
+
+from ._base import Candidate, Strategy, check
 
 
 @register
@@ -53,10 +55,23 @@ class RegularizedEvolution(Strategy):
         while len(self._population) > self.population_size:
             self._population.popleft()
 
-    def _state(self) -> dict[str, Any]:
-        return {"population": [[i, c, s] for i, c, s in self._population],
+    def _state(self, history: bool = True) -> dict[str, Any]:
+        return {"population": [[i, c, s] for i, c, s in self._population],  # at most `population` members
                 "initial": [[c, o] for c, o in self._initial]}
 
-    def _load(self, state: Mapping[str, Any]) -> None:
-        self._population = deque((i, dict(c), s) for i, c, s in state["population"])
-        self._initial = [(dict(c), o) for c, o in state["initial"]]
+    def _load(self, state: Any) -> None:
+        check(state, {"population": [list], "initial": [list]}, "state.own")
+        population, initial = [], []
+        for k, m in enumerate(state["population"]):
+            where = f"state.own.population[{k}]"
+            if len(m) != 3:
+                raise NasError(f"{where}: expected [id, config, score]")
+            check(m[0], int, f"{where}[0]"), check(m[2], float, f"{where}[2]")
+            population.append((m[0], self._config(m[1], f"{where}[1]"), float(m[2])))
+        for k, m in enumerate(state["initial"]):
+            where = f"state.own.initial[{k}]"
+            if len(m) != 2:
+                raise NasError(f"{where}: expected [config, origin]")
+            initial.append((self._config(m[0], f"{where}[0]"), check(m[1], str, f"{where}[1]")))
+        self._population = deque(population)
+        self._initial = initial
