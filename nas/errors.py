@@ -29,3 +29,16 @@ class NasError(Exception):
 
 class GenomeError(NasError):
     """A genome that is not well formed or whose shapes do not fit together."""
+
+
+def quote(value: object, limit: int = 60) -> str:
+    """User text for a one-line message: ``repr`` escapes newlines and control characters, and a long value is cut.
+
+    >>> quote("mobile\\nnet"), quote("a" * 100, limit=5)
+    ("'mobile\\\\nnet'", "'aaaaa…' (100 characters)")
+    """
+    text = str(value)
+    if len(text) <= limit:
+        return repr(text)
+    cut = repr(text[:limit])  # cut before repr: a 100 kB value costs no more than a short one
+    return f"{cut[:-1]}…{cut[-1]} ({len(text):,} characters)"
