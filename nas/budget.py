@@ -29,8 +29,7 @@ def parse_budget(text: str | int | float) -> int:
         return _checked(text, str(text) if text.bit_length() < 256 else f"of {text.bit_length():,} bits", exact=True)
     s = str(text)
     if len(s) > _MAX_CHARS:
-        raise NasError(f"budget {quote(s)} is too long for a number of MACs (at most {_MAX_CHARS} characters); "
-                       f"{_EXAMPLES}")
+        raise NasError(f"budget {quote(s, 20)} is too long for a number of MACs (at most {_MAX_CHARS} characters)")
     m = _RE.fullmatch(s.strip())
     if not m or (m["int"] is None and m["frac"] is None):
         raise NasError(f"budget {quote(s)} is not a number of MACs; {_EXAMPLES}")
