@@ -32,13 +32,18 @@ class GenomeError(NasError):
 
 
 def quote(value: object, limit: int = 60) -> str:
-    """User text for a one-line message: ``repr`` escapes newlines and control characters, and a long value is cut.
+    """User text for a one-line message: quoted, control characters escaped as ``repr`` does, cut past ``limit``.
 
     >>> quote("mobile\\nnet"), quote("a" * 100, limit=5)
     ("'mobile\\\\nnet'", "'aaaaa…' (100 characters)")
     """
     text = str(value)
-    if len(text) <= limit:
-        return repr(text)
-    cut = repr(text[:limit])  # cut before repr: a 100 kB value costs no more than a short one
-    return f"{cut[:-1]}…{cut[-1]} ({len(text):,} characters)"
+    shown: list[str] = []
+    width = 0
+    for c in text:  # stops at the limit: a 100 kB value costs no more than a short one
+        escaped = "\\'" if c == "'" else repr(c)[1:-1]
+        width += len(escaped)
+        if width > limit:
+            return f"'{''.join(shown)}…' ({len(text):,} characters)"
+        shown.append(escaped)
+    return f"'{''.join(shown)}'"
