@@ -75,10 +75,10 @@ def _output(text: str | None, what: str) -> None:
     st = _stat(text, what)
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise NasError(f"{what} {quote(text)}: is a directory, expected a file name")
+    _directory_above(Path(text), text, what)  # first: a file higher up is the real mistake, not a missing folder
     parent = Path(text).parent
     if _stat(str(parent), what) is None:
         raise NasError(f"{what} {quote(text)}: the directory {quote(str(parent))} does not exist")
-    _directory_above(Path(text), text, what)
 
 
 def _run_dir(text: str) -> Path:

@@ -178,6 +178,7 @@ SEARCH_CASES = [  # (arguments after `nas search`, the start of the error after 
     (["--out", "afile"], "--out 'afile': exists and is not a directory"),
     (["--out", "afile/run"], "--out 'afile/run': "),
     (["--out", LONG], "--out 'aaaa"),
+    (["--out", "/proc/x"], "cannot set up the run in '/proc/x': "),
     (["--out", ""], "--out is empty"),
     (["--budget", "1" * 30000 + "x"], "argument --budget: budget '11111111111111111111…' (30,001 characters) is too long"),
     (["--budget", "1" * 100000 + "x"], "argument --budget: budget '11111111111111111111…' (100,001 characters)"),
@@ -281,7 +282,8 @@ SUBPROCESS_CASES = [
 def test_reproducers_through_the_real_command(workdir: Path, args: list[str], message: str) -> None:
     if args[0] == "search":
         args = [*args, "--dataset", "synthetic", "--out", str(workdir / f"run-{next(_runs)}")]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's packages, whatever is installed
+    # this checkout's packages first, whatever is installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run([sys.executable, "-m", "nas.cli", *args], cwd=workdir, env=env, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
