@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
 
-from .errors import NasError
+from .errors import NasError, quote
 
-_SI = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKMGT]?)\s*$")
+_SI = {"": 0, "k": 3, "K": 3, "M": 6, "G": 9, "T": 12}
+# Each part matches in one way only (digits, then an optional fraction, or a bare fraction), so the match is linear
+# in the length (the text is stripped first, so no two runs of blanks compete); `[0-9]*\.?[0-9]+` could split a
+# run of digits in quadratically many ways before failing.
+_RE = re.compile(r"(?P<minus>-)?(?P<int>[0-9]+)?(?:\.(?P<frac>[0-9]+))?(?:[eE](?P<exp>[+-]?[0-9]+))?\s*(?P<si>[kKMGT]?)")
+MAX_BUDGET = 10**18  # far above any network's MACs; beyond it a budget is a typo, and floats cannot print it
+_MAX_TEXT = "10^18 MACs"
+_MAX_CHARS = 40  # longer text is no budget anyone means; refused before any matching or arithmetic
+_EXAMPLES = "write it like 300M, 1.5G, 4.2k, 300e6 or 300000000"
 
 
 def parse_budget(text: str | int | float) -> int:
@@ -19,15 +25,35 @@ def parse_budget(text: str | int | float) -> int:
     """
     if isinstance(text, bool):
         raise NasError(f"budget must be a number of MACs such as 300M, got {text!r}")
-    m = _RE.match(str(text))
-    if not m:
-        raise NasError(f"budget '{text}' is not a number of MACs; write it like 300M, 1.5G, 4.2k, 300e6 or 300000000")
-    try:
-        value = Decimal(m.group(1)) * _SI[m.group(2)]
-    except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
-        raise NasError(f"budget '{text}' is not a number") from None
-    if value != value.to_integral_value():
-        raise NasError(f"budget '{text}' is not a whole number of MACs")
+    if isinstance(text, int):  # str() of a huge int would trip Python's 4,300-digit limit
+        return _checked(text, str(text) if text.bit_length() < 256 else f"of {text.bit_length():,} bits", exact=True)
+    s = str(text)
+    if len(s) > _MAX_CHARS:
+        raise NasError(f"budget {quote(s, 20)} is too long for a number of MACs (at most {_MAX_CHARS} characters)")
+    m = _RE.fullmatch(s.strip())
+    if not m or (m["int"] is None and m["frac"] is None):
+        raise NasError(f"budget {quote(s)} is not a number of MACs; {_EXAMPLES}")
+    # Exact integer arithmetic on digits and a power of ten: no Decimal context to round 1.000...01 to 1 or to
+    # overflow on 1e1000000, and the exponent is bounded before any power is taken.
+    digits = ((m["int"] or "") + (m["frac"] or "")).lstrip("0")
+    if not digits or m["minus"]:
+        raise NasError(f"budget {quote(s)} must be positive")
+    power = int(m["exp"] or 0) + _SI[m["si"]] - len(m["frac"] or "")
+    if len(digits) + power > len(str(MAX_BUDGET)):  # at least 10 x MAX_BUDGET: no need to build the number
+        raise NasError(f"budget {quote(s)} is above the largest budget, {_MAX_TEXT}")
+    if power < 0:
+        whole, rest = digits[:power], digits[power:]
+        if rest.strip("0"):
+            raise NasError(f"budget {quote(s)} is not a whole number of MACs")
+        return _checked(int(whole), s, exact=False)
+    return _checked(int(digits) * 10**power, s, exact=False)
+
+
+def _checked(value: int, text: str, exact: bool) -> int:
+    """``value`` when it is a budget: positive and at most MAX_BUDGET."""
+    shown = text if exact else quote(text)
     if value <= 0:
-        raise NasError(f"budget '{text}' must be positive")
-    return int(value)
+        raise NasError(f"budget {shown} must be positive")
+    if value > MAX_BUDGET:
+        raise NasError(f"budget {shown} is above the largest budget, {_MAX_TEXT}")
+    return value

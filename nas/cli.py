@@ -7,58 +7,237 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import re
+import stat
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from .cost import cost, human, table
-from .errors import NasError
+from .errors import NasError, quote
 from .genome import Genome, dumps, load, parse_shape
 from .registry import REGISTRY
 
 EXIT_USAGE = 2
+MAX_COUNT = 10**9  # the largest --classes, --trials, --input dimension, ...: beyond it a number is a typo
+MAX_SHARE = 10_000.0  # the largest --cpus-per-trial, --gpus-per-trial, --width
+_MAX_ARG = 100  # characters in a number or a shape; longer text is refused before it is parsed
+_NAME_MAX, _PATH_MAX = 255, 4095  # Linux's limits on one file-name component and on a path, in bytes
+
+
+# ---------------------------------------------------------------- file names
+
+
+def _shown(text: str) -> str:
+    """A file name as a message shows it: as typed when plain, else quoted (newlines escaped, long names cut)."""
+    return text if text.isprintable() and len(text) <= 200 else quote(text)
+
+
+def _stat(text: str, what: str) -> os.stat_result | None:
+    """``os.stat`` of a path the user named, None when nothing is there; a name no file can have is a NasError."""
+    where = f"{what} {quote(text)}" if what else _shown(text)
+    try:
+        raw = os.fsencode(text)
+    except UnicodeEncodeError:  # a lone surrogate: no file system can hold the name
+        raise NasError(f"{where}: not a valid file name") from None
+    if b"\0" in raw:
+        raise NasError(f"{where}: a file name cannot contain a NUL character")
+    # Checked here, not left to stat: a missing directory in front hides a too-long name until mkdir or open.
+    if len(raw) > _PATH_MAX or any(len(part) > _NAME_MAX for part in raw.split(b"/")):
+        raise NasError(f"{where}: file name too long (at most {_NAME_MAX} bytes a component, {_PATH_MAX} in all)")
+    try:
+        return os.stat(raw)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:  # a symlink loop, no permission to look
+        raise NasError(f"{where}: {(e.strerror or str(e)).lower()}") from None
+
+
+def _directory_above(path: Path, text: str, what: str) -> None:
+    """The nearest existing directory above ``path`` is a directory (a file there would make mkdir or open fail)."""
+    for parent in path.absolute().parents:
+        st = _stat(str(parent), what)
+        if st is None:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            raise NasError(f"{what} {quote(text)}: {quote(str(parent))} is not a directory")
+        return
+
+
+def _output(text: str | None, what: str) -> None:
+    """An export target (``--python``, ``--graph``, ``--onnx``) that can be written: checked before any work."""
+    if text is None:
+        return
+    if not text.strip():
+        raise NasError(f"{what} is empty; name the file to write")
+    st = _stat(text, what)
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise NasError(f"{what} {quote(text)}: is a directory, expected a file name")
+    _directory_above(Path(text), text, what)  # first: a file higher up is the real mistake, not a missing folder
+    parent = Path(text).parent
+    if _stat(str(parent), what) is None:
+        raise NasError(f"{what} {quote(text)}: the directory {quote(str(parent))} does not exist")
+
+
+def _run_dir(text: str) -> Path:
+    """``--out`` as a run directory that exists or can be made: refused with one line before anything starts."""
+    if not text.strip():
+        raise NasError("--out is empty; name the run directory")
+    st = _stat(text, "--out")
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        raise NasError(f"--out {quote(text)}: exists and is not a directory")
+    if st is None:
+        _directory_above(Path(text), text, "--out")
+    return Path(text)
 
 
 def _genome(target: str) -> Genome:
     """A genome from a YAML path or a seed name."""
     from .zoo import SEEDS, get_seed, seeds
 
-    p = Path(target)
-    if p.exists():
-        return load(p)
+    if not target:  # Path("") is the current directory: say what is wrong instead
+        raise NasError("the genome argument is empty; give a YAML file or a seed name (see `nas seeds`)")
+    name = _shown(target)
+    st = _stat(target, "")
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise NasError("is a directory, expected a YAML file", source=name)
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block forever, /dev/zero would fill the memory
+            raise NasError("is not a regular file (a pipe, device or socket); expected a YAML file", source=name)
+        try:
+            return load(target)
+        except NasError as e:
+            raise e.at(source=name) from None
     seeds()  # registers them
     if target in SEEDS:
         return get_seed(target).genome()
-    if p.suffix in (".yaml", ".yml") or "/" in target:
-        raise NasError("no such file", source=target)
-    raise NasError(f"'{target}' is neither a file nor a seed name; `nas seeds` lists the seeds")
+    if Path(target).suffix in (".yaml", ".yml") or "/" in target:
+        raise NasError("no such file", source=name)
+    raise NasError(f"{quote(target)} is neither a file nor a seed name; `nas seeds` lists the seeds")
+
+
+# ---------------------------------------------------------------- argument types (argparse calls them)
+
+
+def _integer(text: str, low: int, high: int, expected: str) -> int:
+    """An integer from ``low`` to ``high`` in ASCII digits (``int`` also takes ``1_000``, ``+5`` and ``١٠``)."""
+    m = re.fullmatch(r"\s*(-?)([0-9]+)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}")
+    digits = m[2].lstrip("0") or "0"
+    if len(digits) > len(str(high)):  # no int() of 5,000 digits, which Python refuses anyway
+        if m[1]:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}")
+        raise argparse.ArgumentTypeError(f"{quote(text)} is too large; at most {high:,}")
+    v = -int(digits) if m[1] else int(digits)
+    if v < low:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}")
+    if v > high:
+        raise argparse.ArgumentTypeError(f"{quote(text)} is too large; at most {high:,}")
+    return v
+
+
+def _positive(text: str) -> int:
+    """A positive integer up to MAX_COUNT."""
+    return _integer(text, 1, MAX_COUNT, "a positive integer")
+
+
+def _count(text: str) -> int:
+    """A non-negative integer up to MAX_COUNT."""
+    return _integer(text, 0, MAX_COUNT, "a non-negative integer")
+
+
+def _seed(text: str) -> int:
+    """A seed every strategy takes: numpy's and Optuna's samplers want 0 <= seed < 2^32."""
+    return _integer(text, 0, 2**32 - 1, "a seed from 0 to 2^32 - 1")
 
 
 def _shape_arg(text: str) -> tuple[int, int, int]:
+    """``3x224x224`` as (C, H, W), each a positive integer up to MAX_COUNT in ASCII digits."""
+    parts = text.strip().lower().split("x") if len(text) <= _MAX_ARG else []
+    if len(parts) != 3 or not all(re.fullmatch(r"[0-9]+", p) for p in parts):
+        raise argparse.ArgumentTypeError(f"expected CxHxW such as 3x224x224, got {quote(text)}")
+    if any(len(p.lstrip("0")) > len(str(MAX_COUNT)) or int(p) > MAX_COUNT for p in parts):
+        raise argparse.ArgumentTypeError(f"{quote(text)} is too large; at most {MAX_COUNT:,} a dimension")
     try:
-        return parse_shape(text, "--input")
+        return parse_shape([int(p) for p in parts], "--input")
     except NasError as e:
         raise argparse.ArgumentTypeError(e.message) from None
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = 0
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'")
+def _number(text: str, positive: bool) -> float:
+    """A finite decimal number from 0 (or above 0) to MAX_SHARE; ``float`` would also take inf, nan and ``1_0``."""
+    expected = "a positive number" if positive else "a non-negative number"
+    s = text.strip()
+    if len(s) > _MAX_ARG or not re.fullmatch(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", s):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}")
+    v = float(s)  # 1e400 becomes inf, 1e-400 becomes 0: both refused below
+    if not math.isfinite(v) or v > MAX_SHARE:
+        raise argparse.ArgumentTypeError(f"{quote(text)} is too large; at most {MAX_SHARE:,g}")
+    if positive and v == 0:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}")
     return v
 
 
+def _share(text: str) -> float:
+    """A CPU or GPU share of a trial: a finite number from 0 to MAX_SHARE."""
+    return _number(text, positive=False)
+
+
+def _factor(text: str) -> float:
+    """A width multiplier: a finite number above 0, up to MAX_SHARE."""
+    return _number(text, positive=True)
+
+
+def _budget_arg(text: str) -> str:
+    """A MAC budget as typed, once ``parse_budget`` takes it (the run saves the text as written)."""
+    from .budget import parse_budget
+
+    try:
+        parse_budget(text)
+    except NasError as e:
+        raise argparse.ArgumentTypeError(e.message) from None
+    return text
+
+
+def _address(text: str) -> str:
+    """``auto`` or HOST:PORT (``ray://`` allowed): a port Python's socket takes, a host with no blanks."""
+    if text == "auto":
+        return text
+    host, _, port = text.split("://", 1)[-1].rpartition(":")
+    if (not host or len(host) > 253 or not host.isprintable() or " " in host
+            or not re.fullmatch(r"[0-9]{1,5}", port) or not 0 < int(port) < 65536):
+        raise argparse.ArgumentTypeError(f"expected 'auto' or HOST:PORT with a port from 1 to 65535, got {quote(text)}")
+    return text
+
+
+def _host(text: str) -> str:
+    """A host name or address to bind to: no blanks, no control characters, at most 253 characters."""
+    if not text or len(text) > 253 or not text.isprintable() or " " in text:
+        raise argparse.ArgumentTypeError(f"expected a host name or address, got {quote(text)}")
+    return text
+
+
 def cmd_decode(a: argparse.Namespace) -> int:
+    """``nas decode``: the layer table, json or yaml of a genome, and the exports asked for."""
+    # Every export target is checked first: a bad one must not cost a decode, or come after the printed table.
+    for flag, target in (("--python", a.python), ("--graph", a.graph), ("--onnx", a.onnx)):
+        _output(target, flag)
+    if a.graph is not None:
+        from .graph import SUFFIXES
+
+        if Path(a.graph).suffix not in SUFFIXES:
+            raise NasError(f"unknown graph format {quote(Path(a.graph).suffix)}; use {', '.join(SUFFIXES)}",
+                           source=_shown(a.graph))
     g = _genome(a.genome)
     if a.input or a.classes:
         g = g.with_input(a.input, a.classes)
     try:
         c = cost(g, level=a.level)
     except NasError as e:
-        raise e.at(source=a.genome) from None
+        raise e.at(source=_shown(a.genome)) from None
     if a.format == "json":
         print(json.dumps(c.to_dict(), indent=2))
     elif a.format == "yaml":
@@ -66,22 +245,25 @@ def cmd_decode(a: argparse.Namespace) -> int:
     else:
         print(table(c))
     note = sys.stderr if a.format != "table" else sys.stdout
-    if a.python:
-        from .export import to_python
+    try:
+        if a.python is not None:
+            from .export import to_python
 
-        Path(a.python).write_text(to_python(g))
-        print(f"wrote {a.python} (standalone PyTorch source, {c.params:,} parameters)", file=note)
-    if a.graph:
-        from .graph import graph, write_graph
+            Path(a.python).write_text(to_python(g))
+            print(f"wrote {a.python} (standalone PyTorch source, {c.params:,} parameters)", file=note)
+        if a.graph is not None:
+            from .graph import graph, write_graph
 
-        G = graph(g)
-        write_graph(G, a.graph)
-        print(f"wrote {a.graph} ({G.number_of_nodes()} ops, {G.number_of_edges()} edges)", file=note)
-    if a.onnx:
-        from .export import to_onnx
+            G = graph(g)
+            write_graph(G, a.graph)
+            print(f"wrote {a.graph} ({G.number_of_nodes()} ops, {G.number_of_edges()} edges)", file=note)
+        if a.onnx is not None:
+            from .export import to_onnx
 
-        to_onnx(g, a.onnx)
-        print(f"wrote {a.onnx} (ONNX, checked with onnx.checker)", file=note)
+            to_onnx(g, a.onnx)
+            print(f"wrote {a.onnx} (ONNX, checked with onnx.checker)", file=note)
+    except OSError as e:  # checked above, but a full disk or a file made read-only meanwhile still fails here
+        raise NasError(f"cannot write {quote(e.filename or '')}: {(e.strerror or str(e)).lower()}") from None
     return 0
 
 
@@ -149,37 +331,39 @@ def cmd_spaces(a: argparse.Namespace) -> int:
     return 0
 
 
-def _budget_arg(text: str) -> str:
-    from .budget import parse_budget
+def _check_search(a: argparse.Namespace) -> None:
+    """What ``Search`` would refuse only after its run directory exists, refused first: names, data, --out."""
+    import estimators
+    import search_spaces
+    import strategies
 
-    try:
-        parse_budget(text)
-    except NasError as e:
-        raise argparse.ArgumentTypeError(e.message) from None
-    return text
-
-
-def _share(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = -1.0
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got '{text}'")
-    return v
+    search_spaces.get(a.space, a.input, a.classes)  # an unknown name lists the valid ones
+    strategies.get(a.strategy)
+    if a.dataset not in estimators.DATASETS:
+        raise NasError(f"unknown dataset {quote(a.dataset)}; datasets: {', '.join(estimators.DATASETS)}")
+    if a.data_dir is not None:
+        st = _stat(a.data_dir, "--data-dir")
+        if st is None:
+            raise NasError(f"data directory {quote(a.data_dir)} does not exist")
+        if not stat.S_ISDIR(st.st_mode):
+            raise NasError(f"data directory {quote(a.data_dir)} is not a directory")
 
 
 def cmd_search(a: argparse.Namespace) -> int:
+    """``nas search``: validate everything a user typed, then run the search on Ray."""
     import time
 
     from .search import Search, Settings, resume_settings
 
+    if a.out is not None:
+        _run_dir(a.out)
     if a.resume:
-        if not a.out:
+        if a.out is None:
             raise NasError("--resume needs --out DIR, the run directory to continue")
         settings = resume_settings(Path(a.out), a.storage)
         out = Path(a.out)
     else:
+        _check_search(a)
         settings = Settings(
             space=a.space, budget=a.budget, strategy=a.strategy, trials=a.trials, epochs=a.epochs, dataset=a.dataset,
             data_dir=a.data_dir, seed=a.seed, input=list(a.input) if a.input else None, classes=a.classes,
@@ -187,20 +371,24 @@ def cmd_search(a: argparse.Namespace) -> int:
             early_stop=a.early_stop, eta=a.eta, width=a.width, train_images=a.train_images or None,
             verdict=not a.no_verdict, verdict_top=a.verdict_top, verdict_epochs=a.verdict_epochs,
             verdict_seeds=a.verdict_seeds)
-        out = Path(a.out) if a.out else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{a.space}"
-        if a.out and (out / "results.db").exists():
-            raise NasError(f"'{out}' already holds a search; continue it with --resume, or choose another --out")
+        out = Path(a.out) if a.out is not None else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{a.space}"
+        if a.out is not None and (out / "results.db").exists():
+            raise NasError(f"{quote(str(out))} already holds a search; continue it with --resume, or choose another "
+                           "--out")
         if a.storage:  # a shared database keys runs by the run directory's name: never mix two searches
             from .store import Store, shown
 
             if Store(a.storage, run=out.resolve().name).config() is not None:
-                raise NasError(f"a run named '{out.resolve().name}' is already in {shown(a.storage)}; continue it "
-                               "with --resume, or choose another --out")
+                raise NasError(f"a run named {quote(out.resolve().name)} is already in {shown(a.storage)}; continue "
+                               "it with --resume, or choose another --out")
 
     def log(line: str) -> None:
         print(line, flush=True)
 
-    search = Search(settings, out, storage=a.storage, log=log)
+    try:
+        search = Search(settings, out, storage=a.storage, log=log)
+    except OSError as e:  # the run directory or a file in it could not be made (full disk, read-only, /proc)
+        raise NasError(f"cannot set up the run in {quote(str(out))}: {(e.strerror or str(e)).lower()}") from None
     search.run(address=a.address, dashboard=not a.no_dashboard, dashboard_host=a.dashboard_host)
     return 0
 
@@ -209,8 +397,28 @@ class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (usage stays in ``--help``), exit status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"{self.prog}: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        print(f"{self.prog}: error: {_one_line(message)} (see `{self.prog} --help`)", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+
+
+def _one_line(message: str, limit: int = 300) -> str:
+    """``message`` with control characters escaped and cut to ``limit``: argparse echoes unknown arguments raw."""
+    if len(message) > limit:
+        message = message[:limit] + "…"
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
+def _dash_values(argv: Sequence[str]) -> list[str]:
+    """``--budget -1M`` as ``--budget=-1M``: argparse takes a value that starts with a dash for an option unless
+    it is a plain negative number, and says only "expected one argument"; joined, the value reaches its check."""
+    out: list[str] = []
+    for arg in argv:
+        prev = out[-1] if out else ""
+        if re.match(r"-\.?[0-9]", arg) and prev.startswith("--") and "=" not in prev and len(prev) > 2:
+            out[-1] = f"{prev}={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 def parser() -> argparse.ArgumentParser:
@@ -258,7 +466,7 @@ def parser() -> argparse.ArgumentParser:
         epilog="Example: nas search --space mobilenet --budget 300M --trials 40 --out runs/m300")
     se.add_argument("--space", default="mobilenet", help="search space (see `nas spaces`; default mobilenet)")
     se.add_argument("--budget", type=_budget_arg, default="300M",
-                    help="MAC budget at the deployment input: 300M, 1.5G, 4.2k, 300e6 (default 300M)")
+                    help="MAC budget at the deployment input: 300M, 1.5G, 4.2k, 300e6, at most 10^18 (default 300M)")
     se.add_argument("--strategy", default="evolution", help="random, evolution, optuna or nsga2 (default evolution)")
     se.add_argument("--trials", type=_positive, default=40, metavar="N", help="candidates to evaluate (default 40)")
     se.add_argument("--epochs", type=_positive, default=2, metavar="E",
@@ -272,10 +480,10 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--data-dir", metavar="PATH",
                     help="directory of the data set: the four IDX files of fashion or mnist, CIFAR-10's python "
                          "batches, or one folder of images per class")
-    se.add_argument("--width", type=_share, metavar="X",
+    se.add_argument("--width", type=_factor, metavar="X",
                     help="proxy width multiplier on top of the genome's widths (default: the space's, 0.35; "
                          "shufflenet 0.5)")
-    se.add_argument("--train-images", type=int, default=5000, metavar="N",
+    se.add_argument("--train-images", type=_count, default=5000, metavar="N",
                     help="training images per proxy epoch, stratified (default 5000; 0: the whole train split)")
     se.add_argument("--no-verdict", action="store_true",
                     help="skip the verdict: best.yaml is then the search's best by its own validation score")
@@ -288,8 +496,9 @@ def parser() -> argparse.ArgumentParser:
                          "With 2 or more the intervals include training noise, measured from seed to seed")
     se.add_argument("--out", metavar="DIR", help="run directory (default: a new folder under runs/)")
     se.add_argument("--resume", action="store_true", help="continue the search in --out after a crash or Ctrl-C")
-    se.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the strategy and of proxy training (default 0)")
-    se.add_argument("--address", metavar="auto|HOST:PORT", help="join a running Ray cluster instead of starting one")
+    se.add_argument("--seed", type=_seed, default=0, metavar="N",
+                    help="seed of the strategy and of proxy training, 0 to 2^32 - 1 (default 0)")
+    se.add_argument("--address", type=_address, metavar="auto|HOST:PORT", help="join a running Ray cluster instead of starting one")
     se.add_argument("--cpus-per-trial", type=_share, default=1.0, metavar="X", help="CPUs per candidate (default 1)")
     se.add_argument("--gpus-per-trial", type=_share, default=0.0, metavar="X", help="GPUs per candidate (default 0); fractions pack trials: 0.25 runs four on each GPU")
     se.add_argument("--max-concurrent", type=_positive, metavar="N", help="candidates in flight at once (default: as many as fit)")
@@ -302,7 +511,7 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--eta", type=_positive, default=3, metavar="ETA", help="ASHA's reduction factor (default 3)")
     se.add_argument("--storage", metavar="URL", help="results database URL (default: SQLite in the run directory)")
     se.add_argument("--no-dashboard", action="store_true", help="start the local Ray without its dashboard")
-    se.add_argument("--dashboard-host", default="127.0.0.1", metavar="HOST",
+    se.add_argument("--dashboard-host", type=_host, default="127.0.0.1", metavar="HOST",
                     help="address the dashboard binds to (default 127.0.0.1; anything else is reachable from outside)")
     se.add_argument("--input", type=_shape_arg, metavar="CxHxW", help="deployment input (default: the space's)")
     se.add_argument("--classes", type=_positive, metavar="N", help="deployment classes (default: the space's)")
@@ -325,11 +534,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nas`` console script."""
-    args = parser().parse_args(argv)
+    args = parser().parse_args(_dash_values(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)
-    except NasError as e:
-        print(f"nas: error: {e}", file=sys.stderr)
+    except NasError as e:  # escaped as a last guard: whatever a message quotes, it stays one line
+        print(f"nas: error: {_one_line(str(e), limit=2000)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("nas: interrupted", file=sys.stderr)

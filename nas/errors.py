@@ -29,3 +29,21 @@ class NasError(Exception):
 
 class GenomeError(NasError):
     """A genome that is not well formed or whose shapes do not fit together."""
+
+
+def quote(value: object, limit: int = 60) -> str:
+    """User text for a one-line message: quoted, control characters escaped as ``repr`` does, cut past ``limit``.
+
+    >>> quote("mobile\\nnet"), quote("a" * 100, limit=5)
+    ("'mobile\\\\nnet'", "'aaaaa…' (100 characters)")
+    """
+    text = str(value)
+    shown: list[str] = []
+    width = 0
+    for c in text:  # stops at the limit: a 100 kB value costs no more than a short one
+        escaped = "\\'" if c == "'" else repr(c)[1:-1]
+        width += len(escaped)
+        if width > limit:
+            return f"'{''.join(shown)}…' ({len(text):,} characters)"
+        shown.append(escaped)
+    return f"'{''.join(shown)}'"

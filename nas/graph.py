@@ -6,9 +6,11 @@ from pathlib import Path
 
 import networkx as nx
 
-from .errors import NasError
+from .errors import NasError, quote
 from .genome import Genome
 from .network import trace
+
+SUFFIXES = (".graphml", ".dot", ".gv")  # the formats write_graph knows, by file suffix
 
 
 def graph(g: Genome) -> nx.DiGraph:
@@ -45,10 +47,10 @@ def write_graph(G: nx.DiGraph, path: str | Path) -> None:
     flat.add_edges_from(G.edges)
     if p.suffix == ".graphml":
         nx.write_graphml(flat, p)
-    elif p.suffix in (".dot", ".gv"):
+    elif p.suffix in SUFFIXES:
         p.write_text(to_dot(flat))
     else:
-        raise NasError(f"unknown graph format '{p.suffix}'; use .graphml, .dot or .gv", source=str(path))
+        raise NasError(f"unknown graph format {quote(p.suffix)}; use {', '.join(SUFFIXES)}", source=str(path))
 
 
 def to_dot(G: nx.DiGraph) -> str:
