@@ -709,8 +709,8 @@ def _start_ray(address: str | None, dashboard: bool, host: str, log: Log) -> str
         kwargs["address"] = address
         # A cluster started on this machine with `ray start` uses the token in ~/.ray/auth_token; a driver joining
         # it must say so, or the handshake is refused. RAY_AUTH_MODE set by the user wins.
-        if (Path.home() / ".ray" / "auth_token").exists():
-            os.environ.setdefault("RAY_AUTH_MODE", "token")
+        if "RAY_AUTH_MODE" not in os.environ and _token_file().exists():
+            os.environ["RAY_AUTH_MODE"] = "token"
     else:
         kwargs.update(include_dashboard=dashboard, dashboard_host=host)
     try:
@@ -724,9 +724,15 @@ def _start_ray(address: str | None, dashboard: bool, host: str, log: Log) -> str
     url = getattr(ctx, "dashboard_url", None)
     if not url:
         return "dashboard: off"
-    token = Path.home() / ".ray" / "auth_token"
+    token = _token_file()
     hint = f"; its REST API takes `Authorization: Bearer $(cat {token})`" if token.exists() else ""
     return f"dashboard: http://{url}{hint}"
+
+
+def _token_file() -> Path:
+    """Where Ray keeps the cluster's token: ``RAY_AUTH_TOKEN_PATH`` when set, else ``~/.ray/auth_token``."""
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    return Path(path) if path else Path.home() / ".ray" / "auth_token"
 
 
 def _fits(resources: dict[str, float], cpus: float, gpus: float) -> int:

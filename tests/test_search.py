@@ -31,9 +31,13 @@ def cluster():
         yield c
 
 
-def nas_search(cluster, out: Path, *args: str, **kw) -> subprocess.Popen:
+def nas_search(cluster, out: Path, *args: str, env: dict | None = None, **kw) -> subprocess.Popen:
+    """`nas search` joining the test cluster, with a home of its own (the user's home is never read)."""
     cmd = [sys.executable, "-m", "nas.cli", "search", "--address", cluster["address"], "--out", str(out), *args]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+    home = out.parent / "home"
+    home.mkdir(exist_ok=True)
+    env = {**(env or os.environ), "HOME": str(home)}
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, **kw)
 
 
 def rows(out: Path) -> list[dict]:
@@ -183,16 +187,50 @@ def test_a_search_in_a_shared_postgresql_database(cluster, postgres, tmp_path) -
 
 
 def test_a_killed_worker_is_retried(cluster, tmp_path) -> None:
+    import threading
+
+    import ray
+
+    from nas.search import Search, Settings
+
+    def held_until_killed(genome_yaml: str, spec: dict) -> dict:
+        """An evaluator whose first attempt at trial 0 writes its pid and then waits to be killed (two minutes at
+        most); every other attempt returns at once. Defined in the test, so that Ray ships it by value."""
+        with open(spec["pid_file"], "a") as f:
+            f.write(f"{os.getpid()}\n")
+        attempts = len(Path(spec["pid_file"]).read_text().split())
+        if spec["trial"] == 0 and attempts == 1:
+            time.sleep(120)
+            return {"status": "failed", "error": "was not killed"}
+        return {"status": "ok", "accuracy": 0.5, "loss": 1.0, "epochs": spec["epochs"]}
+
     out = tmp_path / "run"
-    p = nas_search(cluster, out, *FAST, "--trials", "2", "--max-concurrent", "1",
-                   "--epochs", "3")
     pids = out / "workers" / "trial-0.pids"
-    pid = int(wait_for(lambda: pids.exists() and pids.read_text().split() and pids.read_text().split()[0]))
-    os.kill(pid, signal.SIGKILL)
-    log, _ = p.communicate(timeout=600)
-    assert p.returncode == 0, log
+    killed: list[int] = []
+
+    def kill_when_running() -> None:
+        # the pid file is written by the attempt itself, inside its worker: once it is there, trial 0 is running
+        # in that very process, and it stays there until it is killed
+        pid = int(wait_for(lambda: pids.exists() and pids.read_text().split() and pids.read_text().split()[0],
+                           timeout=300))
+        assert Path(f"/proc/{pid}").exists()
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+
+    ray.init(address=cluster["address"], log_to_driver=False)
+    try:
+        killer = threading.Thread(target=kill_when_running, daemon=True)
+        killer.start()
+        s = Search(Settings(space="cell", budget="60M", dataset="synthetic", epochs=1, trials=2, max_concurrent=1,
+                            verdict=False), out, log=lambda _: None)
+        s.run(evaluator=held_until_killed)
+        killer.join(timeout=10)
+    finally:
+        ray.shutdown()
     trial0 = [r for r in rows(out) if r["trial"] == "0"]
+    assert killed, (rows(out), pids.read_text() if pids.exists() else None)
     assert len(trial0) == 1 and trial0[0]["status"] == "ok" and trial0[0]["attempts"] == "2"
+    assert pids.read_text().split()[0] == str(killed[0]) and len(pids.read_text().split()) == 2
 
 
 def test_a_failing_candidate_is_recorded_and_the_search_goes_on(cluster, tmp_path) -> None:
