@@ -28,6 +28,7 @@ from importlib import resources
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -277,6 +278,25 @@ def _cifar10_root(root: Path) -> Path:
     return root
 
 
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR-10's python batches and nothing else: a pickle may name any callable, and a data directory is
+    not trusted code, so only what a batch holds (dicts, lists, bytes and numpy arrays) can be built."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar"), ("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor"),
+               ("__builtin__", "object"), ("builtins", "object")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR-10 batch holds only arrays")
+        return super().find_class(module, name)
+
+
+def _unpickle(fh: Any) -> Any:
+    return _BatchUnpickler(fh, encoding="bytes").load()
+
+
 def _cifar10(root: Path, pattern: str = "data_batch_[0-9]*") -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """The batches matching ``pattern`` in CIFAR-10's python-pickle layout (``root`` from ``_cifar10_root``)."""
     files = sorted(root.glob(pattern))
@@ -286,7 +306,7 @@ def _cifar10(root: Path, pattern: str = "data_batch_[0-9]*") -> tuple[np.ndarray
     for f in files:
         try:
             with open(f, "rb") as fh:
-                batch = pickle.load(fh, encoding="bytes")
+                batch = _unpickle(fh)
             data = np.asarray(batch[b"data"], dtype=np.uint8)
             labels = np.asarray(batch[b"labels"], dtype=np.int64)
         except Exception as e:  # a corrupt or foreign file is an input mistake, not a bug
@@ -301,7 +321,7 @@ def _cifar10(root: Path, pattern: str = "data_batch_[0-9]*") -> tuple[np.ndarray
         try:
             with open(meta, "rb") as fh:
                 names = tuple(n.decode() if isinstance(n, bytes) else str(n)
-                              for n in pickle.load(fh, encoding="bytes")[b"label_names"])
+                              for n in _unpickle(fh)[b"label_names"])
         except Exception:  # the names are cosmetic: keep the defaults rather than fail
             pass
     return np.concatenate(xs), np.concatenate(ys), names

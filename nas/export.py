@@ -42,7 +42,7 @@ def to_onnx(g: Genome, path: str | Path, opset: int = 18, model: "torch.nn.Modul
             warnings.simplefilter("ignore")
             torch.onnx.export(model, (x,), str(p), input_names=["input"], output_names=["logits"],
                               dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}}, opset_version=opset,
-                              external_data=False)
+                              external_data=False, dynamo=True)
     finally:
         log.setLevel(level)
     onnx.checker.check_model(str(p), full_check=True)

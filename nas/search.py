@@ -127,13 +127,17 @@ class MedianStopper:
     def keep_going(self, trial: Any, epoch: int, accuracy: float) -> bool:
         """Record ``accuracy`` at ``epoch``; False when the trial is below the median of the others."""
         others = [a for t, a in self.seen.setdefault(epoch, {}).items() if t != trial]
-        self.seen[epoch][trial] = accuracy
+        self.record(trial, epoch, accuracy)
         if len(others) < self.grace:
             return True
         others.sort()
         mid = len(others) // 2
         median = others[mid] if len(others) % 2 else (others[mid - 1] + others[mid]) / 2
         return accuracy >= median
+
+    def record(self, trial: Any, epoch: int, accuracy: float) -> None:
+        """Remember what ``trial`` reached at ``epoch``, without a decision (a resumed search replays its records)."""
+        self.seen.setdefault(epoch, {})[trial] = accuracy
 
 
 class AshaStopper:
@@ -158,10 +162,14 @@ class AshaStopper:
         """Record ``accuracy`` if ``epoch`` is a rung; False when the trial is outside the top 1/eta there."""
         if epoch not in self.seen:
             return True
-        rung = self.seen[epoch]
-        rung[trial] = accuracy
-        ranked = sorted(rung.values(), reverse=True)
+        self.record(trial, epoch, accuracy)
+        ranked = sorted(self.seen[epoch].values(), reverse=True)
         return accuracy >= ranked[math.ceil(len(ranked) / self.eta) - 1]
+
+    def record(self, trial: Any, epoch: int, accuracy: float) -> None:
+        """Remember what ``trial`` reached at ``epoch`` if it is a rung, without a decision (for a replay)."""
+        if epoch in self.seen:
+            self.seen[epoch][trial] = accuracy
 
 
 STOPPERS = ("asha", "median")
@@ -201,7 +209,7 @@ def replay(stopper: Any, done: list[Evaluation]) -> None:
     for e in done:
         for h in (e.metrics or {}).get("history") or []:
             if h.get("accuracy") is not None:
-                stopper.keep_going(e.trial, h["epoch"], h["accuracy"])
+                stopper.record(e.trial, h["epoch"], h["accuracy"])
 
 
 # ---------------------------------------------------------------- the driver
@@ -237,7 +245,9 @@ class Search:
                 {"storage": f"sqlite:///{self.out / 'optuna.db'}"}
         self.strategy = strategy_cls(self.space, budget=self.budget, seed=s.seed, **options)
         state = self.store.state()
+        self._done: list[Evaluation] | None = None  # the records, read once for the strategy and the outputs
         if state:
+            self._done = self.store.evaluations()
             self._resume_strategy(state)
         (self.out / "workers").mkdir(exist_ok=True)
         (self.out / "search.json").write_text(json.dumps(asdict(s), indent=2) + "\n")
@@ -247,8 +257,7 @@ class Search:
         state is checked: a row that is not what this version writes is refused with one line)."""
         history = []
         try:
-            for e in self.store.stream("trial", "config", "macs", "params", "origin", "parent", "status",
-                                       "accuracy", "loss", "fidelity"):
+            for e in self._done or ():
                 if e.trial < 0:
                     continue
                 if e.config is None:
@@ -271,8 +280,7 @@ class Search:
         import ray
 
         s = self.settings
-        done = self.store.evaluations()
-        write_csv(self.out / "trials.csv", done)
+        done, stopper = self.recorded()
         ctx = _start_ray(address, dashboard, dashboard_host, self.log)
         metrics = _Metrics(self.out.resolve().name)
         concurrent = s.max_concurrent or _fits(ray.cluster_resources(), s.cpus_per_trial, s.gpus_per_trial)
@@ -281,10 +289,8 @@ class Search:
         spec: dict[str, Any] = {"dataset": s.dataset, "epochs": s.epochs, "seed": s.seed, "data_dir": s.data_dir,
                                 "width": s.width, "train_images": s.train_images, "batch_size": s.batch_size,
                                 "floor": self.space.proxy_map}
-        stopper = make_stopper(s)
         if stopper is not None:
             spec["restarts"] = decision_epochs(stopper, s.epochs)
-            replay(stopper, done)
             # the actor starts from the replayed state: it is built here and handed over whole
             spec["stopper"] = ray.remote(num_cpus=0)(_StopperActor).remote(stopper)
         self.log(f"search: space {s.space}, budget {self.budget}, strategy {s.strategy}, {s.trials} trials of up to "
@@ -331,6 +337,17 @@ class Search:
         finally:
             self._write_outputs(done)
         return self._summary(done)
+
+    def recorded(self) -> tuple[list[Evaluation], MedianStopper | AshaStopper | None]:
+        """What the store holds, ``trials.csv`` rewritten to match it, and the stopping rule with the recorded
+        epochs replayed into it: everything a resumed search needs before its first new candidate."""
+        done = self._done if self._done is not None else self.store.evaluations()
+        self._done = None
+        write_csv(self.out / "trials.csv", done)
+        stopper = make_stopper(self.settings)
+        if stopper is not None:
+            replay(stopper, done)
+        return done, stopper
 
     @staticmethod
     def _in_flight(pending: dict[Any, tuple[Any, float]]) -> int:

@@ -8,7 +8,8 @@ results may come back in any order; ``None`` for a failed evaluation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Mapping
+from functools import partial
+from typing import Any, Callable, ClassVar, Iterable, Mapping
 
 import numpy as np
 
@@ -27,6 +28,8 @@ def check(value: Any, schema: Any, where: str) -> Any:
     keys), or a one-element list (a list of such values). Stored state comes from a database anyone with access
     can write, so it is checked before it is used.
     """
+    if _valid(value, schema):  # the quick walk; the one below runs only to say what is wrong
+        return value
     if schema is None:
         ok = value is None
     elif schema is JSON:
@@ -77,6 +80,31 @@ def check(value: Any, schema: Any, where: str) -> Any:
     return value
 
 
+def _valid(value: Any, schema: Any) -> bool:
+    """Whether ``value`` has the shape ``schema`` describes (see ``check``), without building any message."""
+    if schema is None:
+        return value is None
+    if schema is int:
+        return type(value) is int
+    if schema is float:
+        return type(value) in (int, float)
+    if schema is JSON:
+        return _plain(value, 32)
+    if isinstance(schema, tuple):
+        return any(_valid(value, alt) for alt in schema)
+    if isinstance(schema, list):
+        return isinstance(value, list) and all(_valid(v, schema[0]) for v in value)
+    if isinstance(schema, dict):
+        if not isinstance(value, dict):
+            return False
+        if str in schema:
+            return all(isinstance(k, str) and _valid(v, schema[str]) for k, v in value.items())
+        fields = {k.rstrip("?"): s for k, s in schema.items()}
+        return all(k in fields and _valid(v, fields[k]) for k, v in value.items()) and \
+            all(k in value for k in schema if not k.endswith("?"))
+    return isinstance(value, schema)
+
+
 class JSON:
     """Schema for any JSON data (nested lists and string-keyed mappings of plain values)."""
 
@@ -104,6 +132,7 @@ def _kind(schema: Any) -> str:
 
 
 _VALUE = (str, int, float, bool, None)  # what a config's dimensions take
+_PLAIN = (str, int, float, bool)
 _CANDIDATE = {"id": int, "config": dict, "macs": int, "params": int, "origin": str, "parent": (int, None)}
 _STATE = {"format": int, "strategy": str, "space": str, "seed": int, "metric": str, "mode": str,
           "budget": [(int, None)], "rng": dict, "next_id": int, "notes": [str], "pending": [dict], "own": dict,
@@ -121,11 +150,18 @@ class Candidate:
 
     id: int
     config: Config
-    genome: Genome = field(repr=False)
+    _genome: Genome | Callable[[], Genome] = field(repr=False, compare=False)  # a genome, or what makes it
     macs: int
     params: int
     origin: str  # "seed:<name>", "random", "mutation", "optuna", ...
     parent: int | None = None
+
+    @property
+    def genome(self) -> Genome:
+        """The network (decoded on first use for a candidate restored from a store: most never need it)."""
+        if not isinstance(self._genome, Genome):
+            object.__setattr__(self, "_genome", self._genome())
+        return self._genome  # type: ignore[return-value]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (the genome is re-made from the config by the space)."""
@@ -258,7 +294,7 @@ class Strategy:
             check(m, (dict, None), f"{where}.metrics")
             if m is not None and m.get(self.metric) is not None:
                 check(m[self.metric], float, f"{where}.metrics.{self.metric}")
-            told.append((self._restore(c, where), None if m is None else dict(m)))
+            told.append((self._restore(c, where, told=True), None if m is None else dict(m)))
         try:
             self.rng.bit_generator.state = state["rng"]
         except (TypeError, ValueError, KeyError) as e:
@@ -302,23 +338,31 @@ class Strategy:
         self._next_id += 1
         return cand
 
-    def _restore(self, d: Any, where: str) -> Candidate:
-        """A candidate from ``Candidate.to_dict()`` output, checked (its config must decode in this space)."""
-        check(d, _CANDIDATE, where)
-        config, genome = self._decode(d["config"], f"{where}.config")
-        return Candidate(d["id"], config, genome, d["macs"], d["params"], d["origin"], d["parent"])
-
-    def _decode(self, config: Any, where: str) -> tuple[Config, Genome]:
-        """A stored config, checked (plain values that this space decodes), and its genome."""
-        check(config, {str: _VALUE}, where)
-        try:
-            return dict(config), self.space.decode(config)
-        except NasError as e:
-            raise NasError(f"{where}: {e}") from None
+    def _restore(self, d: Any, where: str, told: bool = False) -> Candidate:
+        """A candidate from ``Candidate.to_dict()`` output, checked. One that is still to run must be a point of this
+        space; for one already told (there may be 10,000) the shape is checked and its genome made only if used."""
+        if not (type(d) is dict and d.keys() == _CANDIDATE.keys() and type(d["id"]) is int
+                and type(d["macs"]) is int and type(d["params"]) is int and type(d["origin"]) is str
+                and (d["parent"] is None or type(d["parent"]) is int)):
+            check(d, _CANDIDATE, where)  # says what is wrong
+        config = d["config"]
+        if told and type(config) is dict and all(type(k) is str and (v is None or type(v) in _PLAIN)
+                                                 for k, v in config.items()):
+            config = dict(config)
+        else:
+            config = self._config(config, f"{where}.config")
+        return Candidate(d["id"], config, partial(self.space.decode, config), d["macs"], d["params"], d["origin"],
+                         d["parent"])
 
     def _config(self, config: Any, where: str) -> Config:
-        """A stored config, checked."""
-        return self._decode(config, where)[0]
+        """A stored config, checked: every active dimension of this space set to one of its choices (what else it
+        holds is dropped)."""
+        if not isinstance(config, dict):
+            raise NasError(f"{where}: expected a mapping, got {type(config).__name__}")
+        try:
+            return self.space.check(config)
+        except (NasError, TypeError) as e:  # TypeError: an unhashable value where a choice was expected
+            raise NasError(f"{where}: {e}") from None
 
     def _unseen(self, draw) -> Config:  # noqa: ANN001 - a callable returning a config
         """A config from ``draw`` not proposed before, within a bounded number of draws."""

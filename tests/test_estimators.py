@@ -183,6 +183,28 @@ def test_cifar10_reads_the_pickle_layout(tmp_path: Path) -> None:
     assert r["status"] == "ok" and r["input"] == [3, 32, 32] and r["classes"] == 10
 
 
+class _Touch:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.path}",))
+
+
+def test_a_cifar10_batch_that_would_run_code_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "cifar-10-batches-py").mkdir()
+    _write_cifar(tmp_path / "cifar-10-batches-py")
+    marker = tmp_path / "pwned"
+    with open(tmp_path / "cifar-10-batches-py" / "data_batch_2", "wb") as f:
+        pickle.dump({b"data": _Touch(str(marker)), b"labels": []}, f)
+    with pytest.raises(nas.NasError, match="data_batch_2: not a CIFAR-10 python batch .*refusing to load "
+                                           "posix.system"):
+        load_data("cifar10", tmp_path)
+    assert not marker.exists()
+
+
 def test_imagefolder_reads_a_tree(tmp_path: Path) -> None:
     from PIL import Image
 
