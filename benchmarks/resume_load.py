@@ -10,14 +10,19 @@ and 2% failed, as in real searches. The scores are made up: what is measured is 
 depend on them. Then a fresh process resumes it the way ``nas search --resume`` does, up to the moment the first
 new candidate would go to Ray, and times each step:
 
+- imports: the driver's modules (torch and scikit-learn come with the data);
 - settings: ``resume_settings`` (open the store, read and check the stored settings);
-- strategy: ``Search(...)``, which checks the settings again, reads the strategy's bounded state and the recorded
-  history (only the columns it needs, streamed) and continues the strategy from them;
+- data check: the data set read and split once in the driver, as ``Search(...)`` does first so that a bad data
+  directory is one line before any worker starts; the same on a fresh start, whatever the store holds;
+- strategy: the rest of ``Search(...)``: the settings checked again, every record read once (streamed), the
+  strategy's bounded state checked and continued with the recorded history;
 - records and replay: every recorded evaluation read, ``trials.csv`` rewritten, the stopping rule replayed;
 - outputs: ``best.yaml``, ``pareto.yaml`` and ``pareto.png`` written from the records.
 
 Also in the table: the size of the stored strategy state after the last evaluation (written with every one) and
-the time of the first ``ask()`` after the resume. The target: the whole resume under 5 s on this machine.
+the time of the first ``ask()`` after the resume. The target: the resume under 5 s on this machine. The table
+gives it two ways: the resume's own work (settings, strategy, records and replay, outputs, first ask: what grows
+with the store) and the whole start of the process, imports and the data check included.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-STEPS = ("imports", "settings", "strategy", "records and replay", "outputs", "first ask")
+STEPS = ("imports", "settings", "data check", "strategy", "records and replay", "outputs", "first ask")
+OWN = ("settings", "strategy", "records and replay", "outputs", "first ask")  # what grows with the records
 
 
 def fill(out: Path, strategy: str, n: int) -> float:
@@ -78,6 +84,11 @@ def resume(out: str) -> dict:
     settings = resume_settings(Path(out))
     times["settings"] = time.time() - t
     t = time.time()
+    import estimators
+
+    estimators.load_data(settings.dataset, settings.data_dir)  # what Search() checks first (then cached)
+    times["data check"] = time.time() - t
+    t = time.time()
     s = Search(settings, Path(out), log=lambda _: None)
     times["strategy"] = time.time() - t
     t = time.time()
@@ -105,6 +116,7 @@ def main() -> None:
     ap.add_argument("--strategies", default="evolution,random")
     ap.add_argument("--repeats", type=int, default=3, help="resumes timed per strategy (fresh process each)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "resume_load.md"))
+    ap.add_argument("--reuse", help="keep the filled run directories here and reuse them on the next run")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -113,9 +125,14 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="nas-resume-") as tmp:
         for strategy in a.strategies.split(","):
-            out = Path(tmp) / f"run-{strategy}"
-            print(f"filling {out.name} with {a.evaluations:,} evaluations ...", flush=True)
-            filled = fill(out, strategy, a.evaluations)
+            out = Path(a.reuse or tmp) / f"run-{strategy}-{a.evaluations}"
+            done = out / "filled.txt"
+            if done.exists():
+                filled = float(done.read_text())
+            else:
+                print(f"filling {out.name} with {a.evaluations:,} evaluations ...", flush=True)
+                filled = fill(out, strategy, a.evaluations)
+                done.write_text(f"{filled}")
             runs = []
             for _ in range(a.repeats):
                 proc = subprocess.run([sys.executable, __file__, "--child", str(out)], capture_output=True,
@@ -132,19 +149,22 @@ def main() -> None:
         f"the median of {a.repeats} resumes (min-max in brackets). The run: mobilenet, 300M MACs, 2 epochs, ASHA, "
         "SQLite store in the run directory.",
         "",
-        "| strategy | evaluations | results.db | state row | " + " | ".join(STEPS) + " | resume in all | target |",
-        "|---|---:|---:|---:|" + "---:|" * len(STEPS) + "---:|---|",
+        "| strategy | evaluations | results.db | state row | " + " | ".join(STEPS) + " | resume's own work | "
+        "whole start | target (< 5 s) |",
+        "|---|---:|---:|---:|" + "---:|" * len(STEPS) + "---:|---:|---|",
     ]
     for strategy, filled, runs, size in rows:
         cells = []
         for step in STEPS:
             xs = sorted(r["times"][step] for r in runs)
             cells.append(f"{xs[len(xs) // 2]:.2f} [{xs[0]:.2f}-{xs[-1]:.2f}]")
-        totals = sorted(sum(r["times"].values()) for r in runs)
-        total = totals[len(totals) // 2]
+        own = sorted(sum(r["times"][k] for k in OWN) for r in runs)
+        whole = sorted(sum(r["times"].values()) for r in runs)
+        mid = len(runs) // 2
         lines.append(f"| {strategy} | {runs[0]['records']:,} | {size / 1e6:.1f} MB | {runs[0]['state_bytes']:,} B | "
-                     + " | ".join(cells) + f" | **{total:.2f}** [{totals[0]:.2f}-{totals[-1]:.2f}] | "
-                     f"{'met' if total < 5 else 'missed'} (< 5 s) |")
+                     + " | ".join(cells) + f" | **{own[mid]:.2f}** [{own[0]:.2f}-{own[-1]:.2f}] | "
+                     f"{whole[mid]:.2f} [{whole[0]:.2f}-{whole[-1]:.2f}] | own work "
+                     f"{'met' if own[mid] < 5 else 'missed'}, whole start {'met' if whole[mid] < 5 else 'missed'} |")
     lines += [
         "",
         "Checks in every resume: the strategy's history holds every recorded candidate "

@@ -90,7 +90,12 @@ class Evaluation:
 
     @classmethod
     def from_row(cls, row: Any) -> "Evaluation":
-        d = {k: v for k, v in row._mapping.items() if k != "run"}
+        return cls.from_dict(dict(row._mapping))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Evaluation":
+        """From a row's columns as a dict (changed in place), its JSON columns parsed and checked."""
+        d.pop("run", None)
         for key, empty in (("metrics", "{}"), ("fidelity", "{}"), ("config", "null")):
             d[key] = _json(d.get(key) or empty, f"nas_evaluations.{key} of trial {d.get('trial')}", dict)
         return cls(**d)
@@ -159,8 +164,9 @@ class Store:
                 result = con.execution_options(stream_results=True, yield_per=1000).execute(
                     sa.select(*cols).where(EVALUATIONS.c.run == self.run)
                     .order_by(EVALUATIONS.c.finished, EVALUATIONS.c.trial))
+                keys = list(result.keys())
                 for r in result:
-                    yield Evaluation.from_row(r) if not columns else _partial(r)
+                    yield Evaluation.from_dict(dict(zip(keys, r))) if not columns else _partial(r)
         except sa.exc.DatabaseError as e:
             raise NasError(f"cannot read the results database '{shown(self.url)}': {_first_line(e)}") from None
 

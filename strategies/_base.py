@@ -139,9 +139,9 @@ _STATE = {"format": int, "strategy": str, "space": str, "seed": int, "metric": s
           "history?": [list]}
 
 
-def config_key(config: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+def config_key(config: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
     """A hashable, order-free key of a config."""
-    return tuple(sorted(config.items()))
+    return frozenset(config.items())
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import settings
 
 import nas
+
+# Property tests draw the same cases on every run and keep no example database: the suite writes nothing outside
+# temporary directories.
+settings.register_profile("nas", database=None, derandomize=True)
+settings.load_profile("nas")
 
 
 @pytest.fixture(autouse=True)
