@@ -66,9 +66,8 @@ class _Loader(yaml.SafeLoader):
 
     def compose_document(self) -> yaml.Node | None:
         node = super().compose_document()
-        if node is not None and _expanded(node, {}) > MAX_NODES:
-            raise ComposerError(None, None, f"aliases expand the document to more than {MAX_NODES:,} nodes",
-                                node.start_mark)
+        if node is not None:
+            _expanded(node, {})
         return node
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
@@ -82,7 +81,8 @@ class _Loader(yaml.SafeLoader):
 
 
 def _expanded(node: yaml.Node, memo: dict[int, int]) -> int:
-    """Nodes in the document with every alias expanded, counted in time linear in the nodes as written."""
+    """Nodes under ``node`` with every alias expanded, counted in time linear in the nodes as written; over
+    ``MAX_NODES`` raises, at the innermost node that runs over."""
     n = memo.get(id(node))
     if n is None:
         if isinstance(node, yaml.SequenceNode):
@@ -91,6 +91,8 @@ def _expanded(node: yaml.Node, memo: dict[int, int]) -> int:
             n = 1 + sum(_expanded(k, memo) + _expanded(v, memo) for k, v in node.value)
         else:
             n = 1
+        if n > MAX_NODES:
+            raise ComposerError(None, None, f"aliases expand this to more than {MAX_NODES:,} nodes", node.start_mark)
         memo[id(node)] = n
     return n
 
@@ -118,16 +120,24 @@ def _message(e: yaml.YAMLError) -> str:
 
 def load_yaml(text: str) -> Any:
     """The data of one YAML document; any mistake raises YAMLInputError with a one-line message."""
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # the reader refuses control characters here already
         return loader.get_single_data()
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, e.position) + 1
+        column = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        raise YAMLInputError(f"not valid YAML: line {line}, column {column}: unacceptable character "
+                             f"#x{e.character:04x}: {e.reason}") from None
     except yaml.YAMLError as e:
         raise YAMLInputError(f"not valid YAML: {_short(_message(e))}") from None
     except (ValueError, IndexError, KeyError, AttributeError, TypeError, OverflowError, RecursionError) as e:
         # Raised outside the constructors (the scanner's chr() on "\U0011FFFF"): place it where reading stopped.
-        raise YAMLInputError(f"not valid YAML: {_at(loader.get_mark())}: {_short(str(e))}") from None
+        where = f"{_at(loader.get_mark())}: " if loader is not None else ""
+        raise YAMLInputError(f"not valid YAML: {where}{_short(str(e))}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 class _Dumper(yaml.SafeDumper):

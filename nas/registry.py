@@ -112,7 +112,7 @@ def block_type(name: Any, path: str = "type") -> BlockType:
     """Look a block type up by name; an unknown name fails with the list of valid ones."""
     if not isinstance(name, str) or name not in REGISTRY:
         valid = ", ".join(sorted(REGISTRY))
-        raise GenomeError(f"unknown block type {name!r}; valid types: {valid}", path)
+        raise GenomeError(f"unknown block type {quote(name)}; valid types: {valid}", path)
     return REGISTRY[name]
 
 
