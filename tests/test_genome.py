@@ -12,6 +12,7 @@ import pytest
 
 import nas
 import search_spaces
+from conftest import assert_cost_matches_model
 from genomes import random_genome
 from nas._frozen import Params
 
@@ -277,6 +278,7 @@ def test_classes_inside_a_branch_resolves_as_at_the_top() -> None:
     assert nas.cost(nested).output == (14, 8, 8) and nas.cost(top).output == (10, 8, 8)
     assert nas.trace(nested).output.shape == (14, 8, 8)
     assert nas.cost(nested.with_input(classes=3)).output == (7, 8, 8)  # remembered costs keep classes apart
+    assert_cost_matches_model(nested)
 
 
 def test_nested_repeats_are_located_like_top_level_ones() -> None:
