@@ -31,8 +31,8 @@ class Params(Mapping[str, Any]):
         return key in self._data
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, Params):
-            return self._data == other._data
+        if type(other) is Params:
+            return self._data == other._data  # type: ignore[attr-defined]
         if isinstance(other, Mapping):
             return self._data == dict(other.items())
         return NotImplemented
@@ -61,8 +61,13 @@ class Params(Mapping[str, Any]):
         return self
 
 
+_ATOMS = frozenset({int, float, str, bool, type(None)})
+
+
 def freeze(v: Any) -> Any:
     """``v`` with every list made a tuple and every dict a Params, all the way down."""
+    if type(v) in _ATOMS:  # the common case, ahead of the slower abstract-class checks below
+        return v
     if isinstance(v, (list, tuple)):
         return tuple(freeze(x) for x in v)
     if isinstance(v, Params):
