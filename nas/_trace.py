@@ -50,7 +50,8 @@ def _fmt(shape: Shape) -> str:
 class Tracer:
     """Records primitive ops in order; ``begin`` starts a new block instance and its name prefix."""
 
-    def __init__(self, input_shape: Shape, record: bool = True) -> None:
+    def __init__(self, input_shape: Shape, record: bool = True, classes: int = 1000) -> None:
+        self.classes = classes  # what a nested record's ``c: classes`` resolves to
         self.record = record  # False: only add up params, MACs and activations (the cost model's fast path)
         self.params = self.macs = self.activations = 0
         self.nodes: list[Node] = []

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from ._trace import Ref, Tracer
 from .errors import GenomeError
-from .registry import Param, block_type, register
+from .registry import Param, instances, located, register
 
 CELL_OPS = ("none", "skip", "conv1x1", "conv3x3", "avgpool3x3")
 """Edge ops of the NAS-Bench-201 cell."""
@@ -53,19 +53,16 @@ def squeeze_excite(t: Tracer, x: Ref, squeeze: int, act: str = "relu", gate: str
 
 
 def run_records(t: Tracer, x: Ref, records: Sequence[Any], path: str, scope: str) -> Ref:
-    """Expand nested block records (inception branches) under the name ``scope``."""
+    """Expand nested block records (inception branches) under the name ``scope``, resolved as the network
+    walk resolves its own (``registry.instances``)."""
     with t.scope(scope):
         for i, rec in enumerate(records):
-            bt = block_type(rec.type)
-            for r in range(rec.repeat):
-                p = bt.resolve(dict(rec.params))
-                if r and "s" in p:
-                    p["s"] = 1
+            for r, bt, p in instances(rec, t.classes):
                 with t.scope(f"{i}" if rec.repeat == 1 else f"{i}_{r}"):
                     try:
                         x = bt.expand(t, x, p)
                     except GenomeError as e:
-                        raise e.at(f"{path}[{i}]") from None
+                        raise located(e, f"{path}[{i}]", r) from None
     return x
 
 
@@ -81,10 +78,11 @@ _SHORTCUT = Param("choice", "auto", "shortcut: a 1x1 projection only when the sh
                   "or never (identity)", choices=("auto", "conv", "identity"))
 
 
-def _residual(t: Tracer, x: Ref, y: Ref, shortcut: Ref, p: dict[str, Any]) -> Ref:
+def _residual(t: Tracer, x: Ref, y: Ref, shortcut: Ref, p: dict[str, Any], field: str = "shortcut") -> Ref:
+    """Add the branch ``y`` (after drop-path) to the shortcut; ``field`` is the parameter to blame on a mismatch."""
     if shortcut.shape != y.shape:
         raise GenomeError(f"an identity shortcut cannot add the {'x'.join(map(str, shortcut.shape))} input to the "
-                          f"{'x'.join(map(str, y.shape))} output", "shortcut")
+                          f"{'x'.join(map(str, y.shape))} output", field)
     return t.add(t.droppath(y, p["drop_path"]), shortcut)
 
 
@@ -288,7 +286,7 @@ def _shuffle(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
     y = cna(t, y, out, 1, groups=g, act=None)
     if s != 1:
         return t.act(t.concat(t.pool(x, "avgpool", 3, s, 1), y), "relu")
-    return t.act(_residual(t, x, y, x, p), "relu")
+    return t.act(_residual(t, x, y, x, p, "c"), "relu")  # a shuffle unit has no shortcut field: c must match
 
 
 # ---------------------------------------------------------------- multi-branch units

@@ -2,6 +2,55 @@
 
 from __future__ import annotations
 
+import re
+import reprlib
+from typing import Any
+
+QUOTE_LIMIT = 60
+"""About how many characters of a user's value a message echoes before cutting it with an ellipsis."""
+
+# Everything str.splitlines() breaks on: escaped, so that a message is always one line.
+_BREAKS = {c: repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+_NO_BREAKS = str.maketrans(_BREAKS)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class _Repr(reprlib.Repr):
+    """``reprlib`` bounded by size and depth, and safe for integers too long for ``str()``."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 4 * self.maxlong:  # beyond the digits shown; str() of 4,300+ digits even raises
+            return f"{'-' if x < 0 else ''}<an integer of about {int(x.bit_length() * 0.30103) + 1:,} digits>"
+        return super().repr_int(x, level)
+
+
+_REPR = _Repr()
+_REPR.maxstring = _REPR.maxother = QUOTE_LIMIT
+_REPR.maxlong = 40
+_REPR.maxlevel = 3
+
+
+def quote(v: Any, limit: int = QUOTE_LIMIT) -> str:
+    """A user's value as a short, one-line ``repr``: ``quote("relu\\nx") == "'relu\\\\nx'"``; long values end in ``...``."""
+    try:
+        text = _REPR.repr(v)
+    except Exception:  # a value whose repr fails is still named, not allowed to crash the message
+        text = f"<{type(v).__name__}>"
+    text = text.translate(_NO_BREAKS)
+    return text if len(text) <= limit + 10 else f"{text[:limit]}..."
+
+
+def field(path: str, key: Any) -> str:
+    """The field path of ``key`` inside ``path``: ``stages[0].k``, or ``stages[0]['k\\nk']`` for an odd key."""
+    if isinstance(key, str) and _NAME.match(key) and len(key) <= QUOTE_LIMIT:
+        return f"{path}.{key}" if path else key
+    return f"{path}[{quote(key)}]"
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks escaped (a last guard: every message is one line)."""
+    return text.translate(_NO_BREAKS)
+
 
 class NasError(Exception):
     """An input mistake (bad YAML, unknown name, impossible genome, bad budget), never a bug.
@@ -24,7 +73,7 @@ class NasError(Exception):
 
     def __str__(self) -> str:
         parts = [p for p in (self.source, self.path, self.message) if p]
-        return ": ".join(parts)
+        return one_line(": ".join(parts))
 
 
 class GenomeError(NasError):

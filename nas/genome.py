@@ -1,7 +1,8 @@
 """The genome: plain, frozen data that describes a network and round-trips through YAML.
 
 A genome has an input shape, a number of classes, a stem, stages of block records and a head. Each block
-record is ``{type, params, repeat}``; depth is the ``repeat`` count. Only ``yaml.safe_load`` reads it.
+record is ``{type, params, repeat}``; depth is the ``repeat`` count. Only PyYAML's safe
+loader reads it, within the bounds of ``nas._limits``.
 
 >>> g = loads("input: [3, 32, 32]\\nclasses: 10\\nstages: [[{type: conv, c: 16, k: 3}]]\\nhead: [{type: gap}, {type: linear}]")
 >>> loads(dumps(g)) == g
@@ -10,16 +11,22 @@ True
 
 from __future__ import annotations
 
+import contextvars
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-import yaml
-
-from .errors import GenomeError, NasError
+from ._frozen import Params, freeze
+from ._limits import MAX_BYTES, MAX_INSTANCES, MAX_INT, MAX_NESTING
+from ._yaml import YAMLInputError, dump_yaml, load_yaml
+from .errors import GenomeError, NasError, field as _field, quote
 from .registry import block_type
 
 _TOP_KEYS = ("name", "input", "classes", "drop_path", "stem", "stages", "head")
+_NAME_LIMIT = 200
+_SHAPE = re.compile(r"\s*([0-9]+)\s*x\s*([0-9]+)\s*x\s*([0-9]+)\s*\Z", re.ASCII | re.IGNORECASE)
+_NESTING: contextvars.ContextVar[int] = contextvars.ContextVar("nas_record_nesting", default=0)
 
 
 def _plain(v: Any) -> Any:
@@ -33,14 +40,22 @@ def _plain(v: Any) -> Any:
 
 @dataclass(frozen=True, eq=True)
 class Block:
-    """One block record: a registered ``type``, its ``params`` as written, and how often it ``repeat``s."""
+    """One block record: a registered ``type``, its ``params`` as written, and how often it ``repeat``s.
+
+    A block is immutable all the way down: ``params`` is a read-only ``Params`` mapping whose lists are
+    tuples, so a record can be shared by many genomes. ``with_params`` makes an edited copy.
+    """
 
     type: str
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=Params)
     repeat: int = 1
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, Params):
+            object.__setattr__(self, "params", Params(self.params))
+
     def __hash__(self) -> int:
-        return hash((self.type, frozenset(self.params.items()), self.repeat))
+        return hash((self.type, self.params, self.repeat))
 
     @classmethod
     def of(cls, type: str, repeat: int = 1, **params: Any) -> "Block":
@@ -56,28 +71,39 @@ class Block:
     def from_dict(cls, d: Any, path: str = "") -> "Block":
         """Parse and check one record such as ``{type: conv, c: 64, k: 3, repeat: 2}``."""
         if not isinstance(d, Mapping):
-            raise GenomeError(f"expected a block record {{type: ..., ...}}, got {d!r}", path)
+            raise GenomeError(f"expected a block record {{type: ..., ...}}, got {quote(d)}", path)
         if "type" not in d:
             raise GenomeError("block record has no 'type'", path)
-        bt = block_type(d["type"], f"{path}.type" if path else "type")
-        repeat = d.get("repeat", 1)
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
-            raise GenomeError(f"expected a positive integer, got {repeat!r}", f"{path}.repeat")
+        bt = block_type(d["type"], _field(path, "type"))
+        repeat = _positive(d.get("repeat", 1), _field(path, "repeat"), MAX_INSTANCES)
+        depth = _NESTING.get()
+        if depth > MAX_NESTING:  # records inside records (inception branches), each level a recursion
+            raise GenomeError(f"block records are nested more than {MAX_NESTING} levels deep", path)
+        token = _NESTING.set(depth + 1)
+        try:
+            params = cls._params(bt, d, path)
+        finally:
+            _NESTING.reset(token)
+        # Canonical form: the schema's order, and no parameter that only repeats its default, so that blocks
+        # describing the same layers compare, hash and print alike.
+        ordered = {k: params[k] for k in bt.params if k in params and params[k] != bt.params[k].default}
+        return cls(bt.name, Params(ordered), repeat)
+
+    @staticmethod
+    def _params(bt: Any, d: Mapping[Any, Any], path: str) -> dict[str, Any]:
+        """The record's parameters, each checked against the block type's schema."""
         params: dict[str, Any] = {}
         for key, value in d.items():
             if key in ("type", "repeat"):
                 continue
             if key not in bt.params:
                 valid = ", ".join(bt.params) or "none"
-                raise GenomeError(f"unknown parameter for block type '{bt.name}'; valid: {valid}", f"{path}.{key}")
-            params[key] = bt.params[key].check(value, f"{path}.{key}")
+                raise GenomeError(f"unknown parameter for block type '{bt.name}'; valid: {valid}", _field(path, key))
+            params[key] = bt.params[key].check(value, _field(path, key))
         for key, spec in bt.params.items():
             if spec.required and key not in params:
                 raise GenomeError(f"block type '{bt.name}' needs parameter '{key}' ({spec.doc})", path)
-        # Canonical form: the schema's order, and no parameter that only repeats its default, so that blocks
-        # describing the same layers compare, hash and print alike.
-        ordered = {k: params[k] for k in bt.params if k in params and params[k] != bt.params[k].default}
-        return cls(bt.name, ordered, repeat)
+        return params
 
     def to_dict(self) -> dict[str, Any]:
         """The record as plain YAML data: type first, then params, then repeat when it is not 1."""
@@ -88,9 +114,21 @@ class Block:
         return out
 
     def with_params(self, **changes: Any) -> "Block":
-        """A copy with some parameters changed (``None`` removes one); the original is untouched."""
+        """A checked copy with some parameters changed (``None`` removes one); the original is untouched.
+
+        >>> Block.of("conv", c=8).with_params(k=5).params == {"c": 8, "k": 5}
+        True
+        """
         params = {k: v for k, v in {**self.params, **changes}.items() if v is not None}
         return Block.from_dict({"type": self.type, **_plain(params), "repeat": self.repeat})
+
+    def with_repeat(self, repeat: int) -> "Block":
+        """A copy repeated ``repeat`` times."""
+        return replace(self, repeat=repeat)
+
+    def instances(self) -> int:
+        """Block instances this record expands to: its repeats, each with the records nested in it."""
+        return _instances(self, {})
 
     def short(self) -> str:
         """Compact one-line form for logs and tables, e.g. ``bottleneck_c256_s2_r3``."""
@@ -109,6 +147,24 @@ class Block:
         return "_".join(bits)
 
 
+def _nested(v: Any) -> Iterator[Block]:
+    """The block records inside a parameter value (inception branches)."""
+    if isinstance(v, Block):
+        yield v
+    elif isinstance(v, tuple):
+        for x in v:
+            yield from _nested(x)
+
+
+def _instances(b: Block, memo: dict[int, int]) -> int:
+    # Remembered by identity: records shared through YAML aliases are counted once, in linear time.
+    n = memo.get(id(b))
+    if n is None:
+        inner = sum(_instances(x, memo) for v in b.params.values() for x in _nested(v))
+        memo[id(b)] = n = b.repeat * (1 + inner)
+    return n
+
+
 @dataclass(frozen=True, eq=True)
 class Stage:
     """A run of block records; spaces vary depth and width per stage."""
@@ -116,13 +172,20 @@ class Stage:
     blocks: tuple[Block, ...]
     name: str = ""
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.blocks, tuple):
+            object.__setattr__(self, "blocks", tuple(self.blocks))
+
     def __hash__(self) -> int:
         return hash((self.blocks, self.name))
 
 
 @dataclass(frozen=True, eq=True)
 class Genome:
-    """A whole network as plain data. ``drop_path`` is the largest drop-path rate of a linear ramp."""
+    """A whole network as plain, immutable data. ``drop_path`` is the largest drop-path rate of a linear ramp.
+
+    Edit one with ``dataclasses.replace`` (and ``Block.with_params`` for a record); nothing edits in place.
+    """
 
     stages: tuple[Stage, ...] = ()
     stem: tuple[Block, ...] = ()
@@ -131,6 +194,12 @@ class Genome:
     classes: int = 1000
     name: str = ""
     drop_path: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("stages", "stem", "head", "input"):
+            v = getattr(self, name)
+            if not isinstance(v, tuple):
+                object.__setattr__(self, name, tuple(freeze(v)))
 
     def __hash__(self) -> int:
         return hash((self.stages, self.stem, self.head, self.input, self.classes, self.name, self.drop_path))
@@ -144,8 +213,11 @@ class Genome:
         return " | ".join(parts)
 
     def with_input(self, input: tuple[int, int, int] | None = None, classes: int | None = None) -> "Genome":
-        """The same network for another input shape or number of classes."""
-        return replace(self, input=tuple(input) if input else self.input, classes=classes or self.classes)
+        """The same network for another input shape or number of classes (checked like a genome file's)."""
+        shape = parse_shape(input, "input") if input else self.input
+        if classes is not None:
+            _check_classes(classes)
+        return replace(self, input=shape, classes=classes or self.classes)
 
     def blocks(self) -> Iterator[tuple[str, Block]]:
         """Every block record with its field path (``stem[0]``, ``stages[1].blocks[2]``, ``head[0]``)."""
@@ -157,6 +229,11 @@ class Genome:
         for i, b in enumerate(self.head):
             yield f"head[{i}]", b
 
+    def instances(self) -> int:
+        """Block instances the genome expands to, repeats and nested records counted."""
+        memo: dict[int, int] = {}
+        return sum(_instances(b, memo) for _, b in self.blocks())
+
     @classmethod
     def from_dict(cls, d: Any) -> "Genome":
         """Parse and check a genome from plain data (what ``yaml.safe_load`` returns)."""
@@ -164,19 +241,15 @@ class Genome:
             raise GenomeError(f"a genome is a mapping with keys {', '.join(_TOP_KEYS)}; got {type(d).__name__}")
         for key in d:
             if key not in _TOP_KEYS:
-                raise GenomeError(f"unknown key; valid keys: {', '.join(_TOP_KEYS)}", str(key))
+                raise GenomeError(f"unknown key; valid keys: {', '.join(_TOP_KEYS)}", _field("", key))
         if not d.get("stages") and not d.get("stem") and not d.get("head"):
             raise GenomeError("a genome needs at least one block in 'stem', 'stages' or 'head'")
-        name = d.get("name", "")
-        if not isinstance(name, str):
-            raise GenomeError(f"expected a string, got {name!r}", "name")
-        classes = d.get("classes", 1000)
-        if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-            raise GenomeError(f"expected a positive integer, got {classes!r}", "classes")
+        name = _text(d.get("name", ""), "name")
+        classes = _check_classes(d.get("classes", 1000))
         drop_path = d.get("drop_path", 0.0)
         if isinstance(drop_path, bool) or not isinstance(drop_path, (int, float)) or not 0 <= drop_path < 1:
-            raise GenomeError(f"expected a rate in [0, 1), got {drop_path!r}", "drop_path")
-        return cls(
+            raise GenomeError(f"expected a rate in [0, 1), got {quote(drop_path)}", "drop_path")
+        g = cls(
             stages=tuple(_stage(s, f"stages[{i}]") for i, s in enumerate(_list(d.get("stages"), "stages"))),
             stem=_records(d.get("stem"), "stem"),
             head=_records(d.get("head"), "head"),
@@ -185,6 +258,8 @@ class Genome:
             name=name,
             drop_path=drop_path,
         )
+        _check_instances(g)
+        return g
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data in canonical key order; ``Genome.from_dict(g.to_dict()) == g``."""
@@ -205,6 +280,39 @@ class Genome:
         return out
 
 
+def _check_instances(g: Genome) -> None:
+    """Refuse a genome that expands to too many block instances, naming the record where the count runs over."""
+    memo: dict[int, int] = {}
+    total = 0
+    for path, b in g.blocks():
+        total += _instances(b, memo)
+        if total > MAX_INSTANCES:
+            raise GenomeError(f"the genome expands to more than {MAX_INSTANCES:,} block instances (repeats and "
+                              f"nested records counted) by this record", path)
+
+
+def _check_classes(v: Any) -> int:
+    return _positive(v, "classes", MAX_INT)
+
+
+def _positive(v: Any, path: str, hi: int) -> int:
+    """``v`` if it is an integer in [1, hi], else GenomeError naming ``path``."""
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise GenomeError(f"expected a positive integer, got {quote(v)}", path)
+    if v > hi:
+        raise GenomeError(f"expected a positive integer up to {hi:,}, got {quote(v)}", path)
+    return v
+
+
+def _text(v: Any, path: str) -> str:
+    """A name: one line of printable text (it heads tables and names files and runs)."""
+    if not isinstance(v, str):
+        raise GenomeError(f"expected a string, got {quote(v)}", path)
+    if len(v) > _NAME_LIMIT or not v.isprintable():
+        raise GenomeError(f"expected one line of printable text up to {_NAME_LIMIT} characters, got {quote(v)}", path)
+    return v
+
+
 def _list(v: Any, path: str) -> list[Any]:
     if v is None:
         return []
@@ -219,13 +327,11 @@ def _records(v: Any, path: str) -> tuple[Block, ...]:
 
 def _stage(v: Any, path: str) -> Stage:
     if isinstance(v, Mapping):
-        extra = set(v) - {"name", "blocks"}
+        extra = [k for k in v if k not in ("name", "blocks")]  # in the file's order: keys may be of mixed types
         if extra:
-            raise GenomeError("unknown key; a stage has 'name' and 'blocks'", f"{path}.{sorted(extra)[0]}")
+            raise GenomeError("unknown key; a stage has 'name' and 'blocks'", _field(path, extra[0]))
         blocks = _records(v.get("blocks"), f"{path}.blocks")
-        name = v.get("name", "")
-        if not isinstance(name, str):
-            raise GenomeError(f"expected a string, got {name!r}", f"{path}.name")
+        name = _text(v.get("name", ""), f"{path}.name")
     else:
         blocks, name = _records(v, f"{path}.blocks"), ""
     if not blocks:
@@ -236,56 +342,38 @@ def _stage(v: Any, path: str) -> Stage:
 def parse_shape(v: Any, path: str = "input") -> tuple[int, int, int]:
     """``[3, 224, 224]`` or ``"3x224x224"`` as a (C, H, W) tuple of positive ints."""
     if isinstance(v, str):
-        try:
-            v = [int(x) for x in v.lower().split("x")]
-        except ValueError:
-            raise GenomeError(f"expected CxHxW such as 3x224x224, got '{v}'", path) from None
-    if (
-        not isinstance(v, (list, tuple))
-        or len(v) != 3
-        or any(isinstance(x, bool) or not isinstance(x, int) or x < 1 for x in v)
-    ):
-        raise GenomeError(f"expected three positive integers [C, H, W], got {v!r}", path)
+        m = _SHAPE.match(v)
+        if m is None:
+            raise GenomeError(f"expected CxHxW such as 3x224x224, got {quote(v)}", path)
+        v = [int(x) for x in m.groups()]
+    if not isinstance(v, (list, tuple)) or len(v) != 3 or any(isinstance(x, bool) or not isinstance(x, int)
+                                                             or x < 1 for x in v):
+        raise GenomeError(f"expected three positive integers [C, H, W], got {quote(v)}", path)
+    if max(v) > MAX_INT:
+        raise GenomeError(f"expected three positive integers [C, H, W] up to {MAX_INT:,}, got {quote(v)}", path)
     return (v[0], v[1], v[2])
 
 
 # ---------------------------------------------------------------- YAML
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block records on one line each; everything else in block style."""
-
-
-def _represent_dict(dumper: yaml.SafeDumper, data: dict[str, Any]) -> yaml.Node:
-    flow = "type" in data
-    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=flow)
-
-
-def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
-    flow = all(not isinstance(x, (dict, list)) for x in data)
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
-
-
-_Dumper.add_representer(dict, _represent_dict)
-_Dumper.add_representer(list, _represent_list)
-
-
 def dumps(g: Genome) -> str:
     """The genome as YAML text."""
-    return yaml.dump(g.to_dict(), Dumper=_Dumper, sort_keys=False, width=120)
+    return dump_yaml(g.to_dict())
 
 
 def loads(text: str, source: str = "") -> Genome:
     """Parse YAML text into a checked genome; mistakes raise GenomeError naming ``source`` and the field."""
+    if len(text) > MAX_BYTES:
+        raise GenomeError(f"the text is longer than {MAX_BYTES:,} characters, the most a genome may take",
+                          source=source)
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise GenomeError(f"not valid YAML: {where}{problem}", source=source) from None
+        data = load_yaml(text)
+    except YAMLInputError as e:
+        raise GenomeError(str(e), source=source) from None
     if data is None:
-        raise GenomeError("the file is empty; expected a genome", source=source)
+        what = "the file is empty" if not text.strip() else "the document is null"
+        raise GenomeError(f"{what}; expected a genome, a mapping with keys {', '.join(_TOP_KEYS)}", source=source)
     try:
         return Genome.from_dict(data)
     except NasError as e:
@@ -293,17 +381,25 @@ def loads(text: str, source: str = "") -> Genome:
 
 
 def load(path: str | Path) -> Genome:
-    """Read a genome from a YAML file."""
-    p = Path(path)
+    """Read a genome from a YAML file (at most ``MAX_BYTES``; a bigger one is refused unread)."""
+    source = str(path)
     try:
-        text = p.read_text()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)  # never more: /dev/zero or a huge file must not fill memory
     except FileNotFoundError:
-        raise GenomeError("no such file", source=str(path)) from None
+        raise GenomeError("no such file", source=source) from None
     except IsADirectoryError:
-        raise GenomeError("is a directory, expected a YAML file", source=str(path)) from None
+        raise GenomeError("is a directory, expected a YAML file", source=source) from None
+    except OSError as e:
+        raise GenomeError(f"cannot read the file: {e.strerror or type(e).__name__}", source=source) from None
+    if len(raw) > MAX_BYTES:
+        raise GenomeError(f"the file is larger than {MAX_BYTES:,} bytes, the most a genome file may hold",
+                          source=source)
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise GenomeError("not a text file, expected YAML", source=str(path)) from None
-    return loads(text, source=str(path))
+        raise GenomeError("not a text file, expected YAML", source=source) from None
+    return loads(text, source=source)
 
 
 def save(g: Genome, path: str | Path | None = None) -> str:

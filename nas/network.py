@@ -14,7 +14,7 @@ from . import blocks as _blocks  # noqa: F401  (registers the block types)
 from ._trace import Node, Ref, Shape, Tracer
 from .errors import GenomeError
 from .genome import Block, Genome
-from .registry import BlockType, block_type
+from .registry import BlockType, block_type, instances, located
 
 
 @dataclass(frozen=True)
@@ -51,25 +51,12 @@ def _records(g: Genome):
         yield f"head[{i}]", f"head.{i}", b, False
 
 
-def _repeats(rec: Block, classes: int) -> Iterator[tuple[int, BlockType, dict[str, Any]]]:
-    """The instances of one record: (repeat index, block type, resolved params)."""
-    bt = block_type(rec.type)
-    base = bt.resolve(rec.params)
-    if base.get("c") == "classes":
-        base["c"] = classes
-    for r in range(rec.repeat):
-        p = dict(base)
-        if r and "s" in p:
-            p["s"] = 1  # a record's stride applies to its first repeat only
-        yield r, bt, p
-
-
 def walk(g: Genome) -> Iterator[tuple[str, str, int, BlockType, dict[str, Any]]]:
     """Every block instance in order: (field path, label, repeat index, block type, resolved params)."""
     ramp = [b for _, _, b, staged in _records(g) if staged and block_type(b.type).drop_path]
     n_ramp, k = sum(b.repeat for b in ramp), 0
     for path, label, rec, staged in _records(g):
-        for r, bt, p in _repeats(rec, g.classes):
+        for r, bt, p in instances(rec, g.classes):
             if bt.drop_path and staged:
                 k += 1
                 if g.drop_path:
@@ -77,16 +64,9 @@ def walk(g: Genome) -> Iterator[tuple[str, str, int, BlockType, dict[str, Any]]]
             yield path, (f"{label}.{r}" if rec.repeat > 1 else label), r, bt, p
 
 
-def _located(e: GenomeError, path: str, repeat: int) -> GenomeError:
-    located = e.at(path)
-    if repeat:
-        located.path += f" (repeat {repeat})"
-    return located
-
-
 def trace(g: Genome) -> Trace:
     """Expand ``g`` into primitive ops; a shape that does not fit raises GenomeError with its field path."""
-    t = Tracer(g.input)
+    t = Tracer(g.input, classes=g.classes)
     x = t.input
     instances: list[Instance] = []
     for path, label, r, bt, p in walk(g):
@@ -95,15 +75,16 @@ def trace(g: Genome) -> Trace:
         try:
             y = bt.expand(t, x, p)
         except GenomeError as e:
-            raise _located(e, path, r) from None
+            raise located(e, path, r) from None
         instances.append(Instance(label, path, r, bt.name, start, len(t.nodes), x, y))
         x = y
     return Trace(g, t.nodes, instances, x)
 
 
 @lru_cache(maxsize=1 << 16)
-def _block_cost(kind: str, params: tuple[tuple[str, Any], ...], shape: Shape) -> tuple[Shape, int, int, int]:
-    t = Tracer(shape, record=False)
+def _block_cost(kind: str, params: tuple[tuple[str, Any], ...], shape: Shape,
+                classes: int = 1000) -> tuple[Shape, int, int, int]:
+    t = Tracer(shape, record=False, classes=classes)
     y = block_type(kind).expand(t, t.input, dict(params))
     return y.shape, t.params, t.macs, t.activations
 
@@ -117,9 +98,9 @@ def block_costs(g: Genome) -> Iterator[tuple[str, str, Shape, int, int, int]]:
     shape: Shape = tuple(g.input)
     for path, label, r, bt, p in walk(g):
         try:
-            shape, params, macs, acts = _block_cost(bt.name, tuple(p.items()), shape)
+            shape, params, macs, acts = _block_cost(bt.name, tuple(p.items()), shape, g.classes)
         except GenomeError as e:
-            raise _located(e, path, r) from None
+            raise located(e, path, r) from None
         yield label, bt.name, shape, params, macs, acts
 
 
@@ -137,7 +118,7 @@ def section_cost(records: tuple[Block, ...], shape: Shape, classes: int = 1000) 
     """
     params = macs = acts = 0
     for rec in records:
-        for _, bt, p in _repeats(rec, classes):
-            shape, pa, ma, ac = _block_cost(bt.name, tuple(p.items()), shape)
+        for _, bt, p in instances(rec, classes):
+            shape, pa, ma, ac = _block_cost(bt.name, tuple(p.items()), shape, classes)
             params, macs, acts = params + pa, macs + ma, acts + ac
     return shape, params, macs, acts

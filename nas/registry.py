@@ -7,12 +7,15 @@ all read the same expansion, so adding a block type is one new entry here and no
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+import math
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
-from .errors import GenomeError
+from ._limits import MAX_INT
+from .errors import GenomeError, quote
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._trace import Ref, Tracer
+    from .genome import Block
 
 ACTIVATIONS = ("relu", "relu6", "leaky_relu", "tanh", "sigmoid", "silu", "swish", "hardswish", "hardsigmoid", "gelu")
 """Activation names a genome may use; ``None`` (or ``"none"``) leaves the activation out."""
@@ -56,11 +59,37 @@ class BlockType:
     drop_path: bool = False  # takes a rate from the network's drop-path ramp
     example: dict[str, Any] = field(default_factory=dict)
 
-    def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
+    def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Parameters with defaults filled in (the genome keeps only what was written)."""
         out = {k: p.default for k, p in self.params.items() if not p.required}
         out.update(params)
         return out
+
+
+def instances(rec: "Block", classes: int) -> Iterator[tuple[int, BlockType, dict[str, Any]]]:
+    """The instances of one block record, top-level or nested: (repeat index, block type, resolved params).
+
+    The one place a record is resolved, for the network walk and for records inside records alike: defaults
+    filled in, ``c: classes`` (any channels field) set to the number of classes, the stride on repeat 0 only.
+    """
+    bt = block_type(rec.type)
+    base = bt.resolve(rec.params)
+    for k, spec in bt.params.items():
+        if spec.kind == "channels" and base.get(k) == "classes":
+            base[k] = classes
+    for r in range(rec.repeat):
+        p = dict(base)
+        if r and "s" in p:
+            p["s"] = 1  # a record's stride applies to its first repeat only
+        yield r, bt, p
+
+
+def located(e: GenomeError, path: str, repeat: int) -> GenomeError:
+    """``e`` placed at the record ``path`` (and its repeat, when not the first)."""
+    out = e.at(path)
+    if repeat:
+        out.path += f" (repeat {repeat})"
+    return out
 
 
 REGISTRY: dict[str, BlockType] = {}
@@ -83,7 +112,7 @@ def block_type(name: Any, path: str = "type") -> BlockType:
     """Look a block type up by name; an unknown name fails with the list of valid ones."""
     if not isinstance(name, str) or name not in REGISTRY:
         valid = ", ".join(sorted(REGISTRY))
-        raise GenomeError(f"unknown block type {name!r}; valid types: {valid}", path)
+        raise GenomeError(f"unknown block type {quote(name)}; valid types: {valid}", path)
     return REGISTRY[name]
 
 
@@ -95,17 +124,13 @@ def block_types() -> list[str]:
 # ---------------------------------------------------------------- parameter checks
 
 
-def _describe(v: Any) -> str:
-    return repr(v) if not isinstance(v, str) else f"'{v}'"
-
-
 def _int(p: Param, v: Any, path: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
-        raise GenomeError(f"expected an integer, got {_describe(v)}", path)
+        raise GenomeError(f"expected an integer, got {quote(v)}", path)
     lo = 1 if p.lo is None else p.lo
-    if v < lo or (p.hi is not None and v > p.hi):
-        rng = f">= {lo:g}" if p.hi is None else f"in [{lo:g}, {p.hi:g}]"
-        raise GenomeError(f"expected an integer {rng}, got {v}", path)
+    hi = MAX_INT if p.hi is None else p.hi
+    if v < lo or v > hi:
+        raise GenomeError(f"expected an integer in [{int(lo):,}, {int(hi):,}], got {quote(v)}", path)
     return v
 
 
@@ -118,36 +143,43 @@ def _channels(p: Param, v: Any, path: str) -> int | str:
 def _pair(p: Param, v: Any, path: str, lo: int) -> int | tuple[int, int]:
     if isinstance(v, (list, tuple)):
         if len(v) != 2:
-            raise GenomeError(f"expected an integer or a pair [h, w], got {list(v)}", path)
+            raise GenomeError(f"expected an integer or a pair [h, w], got {quote(list(v))}", path)
         h, w = (_int(Param("int", lo=lo), x, f"{path}[{i}]") for i, x in enumerate(v))
         return h if h == w else (h, w)
     return _int(Param("int", lo=lo), v, path)
 
 
-def _kernel(p: Param, v: Any, path: str) -> int | tuple[int, int]:
+def _kernel(p: Param, v: Any, path: str) -> int | tuple[int, int] | None:
+    if v is None and p.default is None:  # null means the default only where the default is null (pool stride)
+        return None
     if isinstance(v, (int, float)) and not isinstance(v, bool) and v <= 0:
-        raise GenomeError(f"{'stride' if p.kind == 'stride' else 'kernel size'} must be positive, got {v}", path)
+        what = "stride" if p.kind == "stride" else "kernel size"
+        raise GenomeError(f"{what} must be positive, got {quote(v)}", path)
     return _pair(p, v, path, 1)
 
 
 def _pad(p: Param, v: Any, path: str) -> int | tuple[int, int] | None:
-    if v is None:
+    if v is None and p.default is None:  # automatic padding (a conv's); a pool's padding has no automatic form
         return None
     return _pair(p, v, path, 0)
 
 
 def _float(p: Param, v: Any, path: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise GenomeError(f"expected a number, got {_describe(v)}", path)
+        raise GenomeError(f"expected a number, got {quote(v)}", path)
     lo = 0.0 if p.lo is None else p.lo
+    # NaN fails every comparison, so it is refused by name; inf is no width, rate or ratio either.
+    if isinstance(v, float) and not math.isfinite(v):
+        raise GenomeError(f"expected a finite number, got {quote(v)}", path)
     if v < lo or (p.hi is not None and v > p.hi):
-        raise GenomeError(f"expected a number in [{lo:g}, {p.hi if p.hi is not None else 'inf'}], got {v}", path)
+        raise GenomeError(f"expected a number in [{lo:g}, {p.hi if p.hi is not None else 'inf'}], got {quote(v)}",
+                          path)
     return float(v) if isinstance(v, float) else v
 
 
 def _bool(p: Param, v: Any, path: str) -> bool:
     if not isinstance(v, bool):
-        raise GenomeError(f"expected true or false, got {_describe(v)}", path)
+        raise GenomeError(f"expected true or false, got {quote(v)}", path)
     return v
 
 
@@ -155,13 +187,13 @@ def _act(p: Param, v: Any, path: str) -> str | None:
     if v is None or v == "none":
         return None
     if v not in ACTIVATIONS:
-        raise GenomeError(f"unknown activation {_describe(v)}; valid: {', '.join(ACTIVATIONS)}, none", path)
+        raise GenomeError(f"unknown activation {quote(v)}; valid: {', '.join(ACTIVATIONS)}, none", path)
     return v
 
 
 def _choice(p: Param, v: Any, path: str) -> Any:
     if v not in p.choices:
-        raise GenomeError(f"expected one of {', '.join(map(str, p.choices))}, got {_describe(v)}", path)
+        raise GenomeError(f"expected one of {', '.join(map(str, p.choices))}, got {quote(v)}", path)
     return v
 
 
@@ -186,7 +218,7 @@ def _edges(p: Param, v: Any, path: str) -> tuple[tuple[int, int, str], ...]:
     for i, e in enumerate(v):
         where = f"{path}[{i}]"
         if not isinstance(e, (list, tuple)) or len(e) != 3:
-            raise GenomeError(f"expected an edge [from, to, op], got {_describe(e)}", where)
+            raise GenomeError(f"expected an edge [from, to, op], got {quote(e)}", where)
         a = _int(Param("int", lo=0), e[0], f"{where}[0]")
         b = _int(Param("int", lo=1), e[1], f"{where}[1]")
         if a >= b:

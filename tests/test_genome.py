@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import pickle
+from copy import deepcopy
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import nas
+import search_spaces
+from conftest import assert_cost_matches_model
 from genomes import random_genome
+from nas._frozen import Params
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def single_block_genome(name: str) -> nas.Genome:
@@ -165,3 +175,116 @@ def test_parse_budget(text, value) -> None:
 def test_parse_budget_rejects(text) -> None:
     with pytest.raises(nas.NasError):
         nas.parse_budget(text)
+
+
+# ---------------------------------------------------------------- immutability
+
+
+def _mutable_parts(obj: object, seen: set[int] | None = None) -> list[str]:
+    """Type names of every mutable container reachable from a genome (there should be none)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, (list, dict, set, bytearray)):
+        return [type(obj).__name__]
+    if isinstance(obj, nas.Genome):
+        parts = (obj.stages, obj.stem, obj.head, obj.input)
+    elif isinstance(obj, nas.Stage):
+        parts = (obj.blocks,)
+    elif isinstance(obj, nas.Block):
+        parts = (obj.params,)
+    elif isinstance(obj, Params):
+        parts = tuple(obj.values())
+    elif isinstance(obj, tuple):
+        parts = obj
+    else:
+        return [] if isinstance(obj, (str, int, float, bool, type(None))) else [type(obj).__name__]
+    return [m for p in parts for m in _mutable_parts(p, seen)]
+
+
+def test_block_params_are_read_only() -> None:
+    b = nas.Block.from_dict({"type": "inception", "branches": [[{"type": "conv", "c": 8, "k": [1, 3]}]]})
+    assert isinstance(b.params, Params) and b.params == {"branches": b.params["branches"]}
+    with pytest.raises(TypeError):
+        b.params["branches"] = ()  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        b.params.update(branches=())  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError):
+        b.params._data = {}  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        b.type = "conv"  # type: ignore[misc]
+    inner = b.params["branches"][0][0]
+    assert isinstance(b.params["branches"], tuple) and inner.params["k"] == (1, 3)
+    assert _mutable_parts(nas.Genome(stages=(nas.Stage((b,)),))) == []
+
+
+def test_direct_construction_freezes_lists_and_dicts() -> None:
+    b = nas.Block("conv", {"c": 8, "k": [1, 3]})
+    g = nas.Genome(stages=[nas.Stage([b])], input=[3, 8, 8])  # type: ignore[arg-type]
+    assert b.params["k"] == (1, 3) and g.input == (3, 8, 8) and isinstance(g.stages[0].blocks, tuple)
+    assert _mutable_parts(g) == []
+
+
+def test_with_params_and_replace_make_new_genomes() -> None:
+    g = nas.seed("lenet5")
+    head = g.head[-1]
+    g2 = replace(g, head=(*g.head[:-1], head.with_params(c=7)))
+    assert g2.head[-1].params["c"] == 7 and "c" not in g.head[-1].params and nas.seed("lenet5") == g
+    assert head.with_repeat(3).repeat == 3 and head.repeat == 1
+
+
+def test_editing_a_vgg_sample_cannot_leak_into_later_samples() -> None:
+    space = search_spaces.get("vgg")
+    g = space.sample(np.random.default_rng(0))
+    with pytest.raises(TypeError):
+        g.head[-1].params["c"] = 7  # type: ignore[index]
+    later = search_spaces.get("vgg").sample(np.random.default_rng(1))
+    assert "c" not in later.head[-1].params and nas.cost(later).output == (1000,)
+
+
+@pytest.mark.parametrize("name", search_spaces.names())
+def test_space_samples_share_no_mutable_state(name: str) -> None:
+    space = search_spaces.get(name)
+    rng = np.random.default_rng(3)
+    a, b = space.sample(rng), space.sample(rng)
+    assert _mutable_parts(a) == [] and _mutable_parts(b) == []
+    assert _mutable_parts(space.mutate(a, rng)) == []
+
+
+def _every_genome() -> list[nas.Genome]:
+    out = [nas.seed(s) for s in nas.seeds()] + [nas.load(p) for p in sorted(EXAMPLES.glob("*.yaml"))]
+    rng = np.random.default_rng(5)
+    out += [search_spaces.get(s).sample(rng) for s in search_spaces.names()]
+    return out + [random_genome(rng) for _ in range(10)]
+
+
+def test_every_seed_example_and_sample_is_frozen_and_round_trips() -> None:
+    for g in _every_genome():
+        assert _mutable_parts(g) == [], g.name
+        assert nas.loads(nas.dumps(g)) == g, g.name
+        for copy in (pickle.loads(pickle.dumps(g)), deepcopy(g)):
+            assert copy == g and hash(copy) == hash(g), g.name
+            assert nas.cost(copy).macs == nas.cost(g).macs
+
+
+# ---------------------------------------------------------------- one record walk
+
+
+def test_classes_inside_a_branch_resolves_as_at_the_top() -> None:
+    nested = nas.loads("input: [3, 8, 8]\nclasses: 10\n"
+                       "stages: [[{type: inception, branches: [[{type: conv, c: classes}], [{type: conv, c: 4}]]}]]")
+    top = nas.loads("input: [3, 8, 8]\nclasses: 10\nstages: [[{type: conv, c: classes}]]")
+    assert nas.cost(nested).output == (14, 8, 8) and nas.cost(top).output == (10, 8, 8)
+    assert nas.trace(nested).output.shape == (14, 8, 8)
+    assert nas.cost(nested.with_input(classes=3)).output == (7, 8, 8)  # remembered costs keep classes apart
+    assert_cost_matches_model(nested)
+
+
+def test_nested_repeats_are_located_like_top_level_ones() -> None:
+    g = nas.loads("input: [3, 8, 8]\nstages: [[{type: inception, branches: "
+                  "[[{type: conv, c: 8, s: 2, p: 0, repeat: 4}]]}]]")
+    with pytest.raises(nas.GenomeError) as err:
+        nas.cost(g)
+    assert str(err.value) == ("stages[0].blocks[0].branches[0][0].k (repeat 2): the 1x1 map is too small for a "
+                              "3x3 kernel with padding 0x0")
