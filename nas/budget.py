@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import NasError, quote
+from .errors import NasError, quote_arg
 
 _SI = {"": 0, "k": 3, "K": 3, "M": 6, "G": 9, "T": 12}
 # Each part matches in one way only (digits, then an optional fraction, or a bare fraction), so the match is linear
@@ -29,29 +29,29 @@ def parse_budget(text: str | int | float) -> int:
         return _checked(text, str(text) if text.bit_length() < 256 else f"of {text.bit_length():,} bits", exact=True)
     s = str(text)
     if len(s) > _MAX_CHARS:
-        raise NasError(f"budget {quote(s, 20)} is too long for a number of MACs (at most {_MAX_CHARS} characters)")
+        raise NasError(f"budget {quote_arg(s, 20)} is too long for a number of MACs (at most {_MAX_CHARS} characters)")
     m = _RE.fullmatch(s.strip())
     if not m or (m["int"] is None and m["frac"] is None):
-        raise NasError(f"budget {quote(s)} is not a number of MACs; {_EXAMPLES}")
+        raise NasError(f"budget {quote_arg(s)} is not a number of MACs; {_EXAMPLES}")
     # Exact integer arithmetic on digits and a power of ten: no Decimal context to round 1.000...01 to 1 or to
     # overflow on 1e1000000, and the exponent is bounded before any power is taken.
     digits = ((m["int"] or "") + (m["frac"] or "")).lstrip("0")
     if not digits or m["minus"]:
-        raise NasError(f"budget {quote(s)} must be positive")
+        raise NasError(f"budget {quote_arg(s)} must be positive")
     power = int(m["exp"] or 0) + _SI[m["si"]] - len(m["frac"] or "")
     if len(digits) + power > len(str(MAX_BUDGET)):  # at least 10 x MAX_BUDGET: no need to build the number
-        raise NasError(f"budget {quote(s)} is above the largest budget, {_MAX_TEXT}")
+        raise NasError(f"budget {quote_arg(s)} is above the largest budget, {_MAX_TEXT}")
     if power < 0:
         whole, rest = digits[:power], digits[power:]
         if rest.strip("0"):
-            raise NasError(f"budget {quote(s)} is not a whole number of MACs")
+            raise NasError(f"budget {quote_arg(s)} is not a whole number of MACs")
         return _checked(int(whole), s, exact=False)
     return _checked(int(digits) * 10**power, s, exact=False)
 
 
 def _checked(value: int, text: str, exact: bool) -> int:
     """``value`` when it is a budget: positive and at most MAX_BUDGET."""
-    shown = text if exact else quote(text)
+    shown = text if exact else quote_arg(text)
     if value <= 0:
         raise NasError(f"budget {shown} must be positive")
     if value > MAX_BUDGET:

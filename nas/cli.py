@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .cost import cost, human, table
-from .errors import NasError, quote
+from .errors import NasError, quote_arg
 from .genome import Genome, dumps, load, parse_shape
 from .registry import REGISTRY
 
@@ -32,12 +32,12 @@ _NAME_MAX, _PATH_MAX = 255, 4095  # Linux's limits on one file-name component an
 
 def _shown(text: str) -> str:
     """A file name as a message shows it: as typed when plain, else quoted (newlines escaped, long names cut)."""
-    return text if text.isprintable() and len(text) <= 200 else quote(text)
+    return text if text.isprintable() and len(text) <= 200 else quote_arg(text)
 
 
 def _stat(text: str, what: str) -> os.stat_result | None:
     """``os.stat`` of a path the user named, None when nothing is there; a name no file can have is a NasError."""
-    where = f"{what} {quote(text)}" if what else _shown(text)
+    where = f"{what} {quote_arg(text)}" if what else _shown(text)
     try:
         raw = os.fsencode(text)
     except UnicodeEncodeError:  # a lone surrogate: no file system can hold the name
@@ -62,7 +62,7 @@ def _directory_above(path: Path, text: str, what: str) -> None:
         if st is None:
             continue
         if not stat.S_ISDIR(st.st_mode):
-            raise NasError(f"{what} {quote(text)}: {quote(str(parent))} is not a directory")
+            raise NasError(f"{what} {quote_arg(text)}: {quote_arg(str(parent))} is not a directory")
         return
 
 
@@ -74,11 +74,11 @@ def _output(text: str | None, what: str) -> None:
         raise NasError(f"{what} is empty; name the file to write")
     st = _stat(text, what)
     if st is not None and stat.S_ISDIR(st.st_mode):
-        raise NasError(f"{what} {quote(text)}: is a directory, expected a file name")
+        raise NasError(f"{what} {quote_arg(text)}: is a directory, expected a file name")
     _directory_above(Path(text), text, what)  # first: a file higher up is the real mistake, not a missing folder
     parent = Path(text).parent
     if _stat(str(parent), what) is None:
-        raise NasError(f"{what} {quote(text)}: the directory {quote(str(parent))} does not exist")
+        raise NasError(f"{what} {quote_arg(text)}: the directory {quote_arg(str(parent))} does not exist")
 
 
 def _run_dir(text: str) -> Path:
@@ -87,7 +87,7 @@ def _run_dir(text: str) -> Path:
         raise NasError("--out is empty; name the run directory")
     st = _stat(text, "--out")
     if st is not None and not stat.S_ISDIR(st.st_mode):
-        raise NasError(f"--out {quote(text)}: exists and is not a directory")
+        raise NasError(f"--out {quote_arg(text)}: exists and is not a directory")
     if st is None:
         _directory_above(Path(text), text, "--out")
     return Path(text)
@@ -115,7 +115,7 @@ def _genome(target: str) -> Genome:
         return get_seed(target).genome()
     if Path(target).suffix in (".yaml", ".yml") or "/" in target:
         raise NasError("no such file", source=name)
-    raise NasError(f"{quote(target)} is neither a file nor a seed name; `nas seeds` lists the seeds")
+    raise NasError(f"{quote_arg(target)} is neither a file nor a seed name; `nas seeds` lists the seeds")
 
 
 # ---------------------------------------------------------------- argument types (argparse calls them)
@@ -125,17 +125,17 @@ def _integer(text: str, low: int, high: int, expected: str) -> int:
     """An integer from ``low`` to ``high`` in ASCII digits (``int`` also takes ``1_000``, ``+5`` and ``١٠``)."""
     m = re.fullmatch(r"\s*(-?)([0-9]+)\s*", text)
     if not m:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote_arg(text)}")
     digits = m[2].lstrip("0") or "0"
     if len(digits) > len(str(high)):  # no int() of 5,000 digits, which Python refuses anyway
         if m[1]:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}")
-        raise argparse.ArgumentTypeError(f"{quote(text)} is too large; at most {high:,}")
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {quote_arg(text)}")
+        raise argparse.ArgumentTypeError(f"{quote_arg(text)} is too large; at most {high:,}")
     v = -int(digits) if m[1] else int(digits)
     if v < low:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote_arg(text)}")
     if v > high:
-        raise argparse.ArgumentTypeError(f"{quote(text)} is too large; at most {high:,}")
+        raise argparse.ArgumentTypeError(f"{quote_arg(text)} is too large; at most {high:,}")
     return v
 
 
@@ -158,9 +158,9 @@ def _shape_arg(text: str) -> tuple[int, int, int]:
     """``3x224x224`` as (C, H, W), each a positive integer up to MAX_COUNT in ASCII digits."""
     parts = text.strip().lower().split("x") if len(text) <= _MAX_ARG else []
     if len(parts) != 3 or not all(re.fullmatch(r"[0-9]+", p) for p in parts):
-        raise argparse.ArgumentTypeError(f"expected CxHxW such as 3x224x224, got {quote(text)}")
+        raise argparse.ArgumentTypeError(f"expected CxHxW such as 3x224x224, got {quote_arg(text)}")
     if any(len(p.lstrip("0")) > len(str(MAX_COUNT)) or int(p) > MAX_COUNT for p in parts):
-        raise argparse.ArgumentTypeError(f"{quote(text)} is too large; at most {MAX_COUNT:,} a dimension")
+        raise argparse.ArgumentTypeError(f"{quote_arg(text)} is too large; at most {MAX_COUNT:,} a dimension")
     try:
         return parse_shape([int(p) for p in parts], "--input")
     except NasError as e:
@@ -172,12 +172,12 @@ def _number(text: str, positive: bool) -> float:
     expected = "a positive number" if positive else "a non-negative number"
     s = text.strip()
     if len(s) > _MAX_ARG or not re.fullmatch(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", s):
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote_arg(text)}")
     v = float(s)  # 1e400 becomes inf, 1e-400 becomes 0: both refused below
     if not math.isfinite(v) or v > MAX_SHARE:
-        raise argparse.ArgumentTypeError(f"{quote(text)} is too large; at most {MAX_SHARE:,g}")
+        raise argparse.ArgumentTypeError(f"{quote_arg(text)} is too large; at most {MAX_SHARE:,g}")
     if positive and v == 0:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote_arg(text)}")
     return v
 
 
@@ -209,14 +209,14 @@ def _address(text: str) -> str:
     host, _, port = text.split("://", 1)[-1].rpartition(":")
     if (not host or len(host) > 253 or not host.isprintable() or " " in host
             or not re.fullmatch(r"[0-9]{1,5}", port) or not 0 < int(port) < 65536):
-        raise argparse.ArgumentTypeError(f"expected 'auto' or HOST:PORT with a port from 1 to 65535, got {quote(text)}")
+        raise argparse.ArgumentTypeError(f"expected 'auto' or HOST:PORT with a port from 1 to 65535, got {quote_arg(text)}")
     return text
 
 
 def _host(text: str) -> str:
     """A host name or address to bind to: no blanks, no control characters, at most 253 characters."""
     if not text or len(text) > 253 or not text.isprintable() or " " in text:
-        raise argparse.ArgumentTypeError(f"expected a host name or address, got {quote(text)}")
+        raise argparse.ArgumentTypeError(f"expected a host name or address, got {quote_arg(text)}")
     return text
 
 
@@ -229,7 +229,7 @@ def cmd_decode(a: argparse.Namespace) -> int:
         from .graph import SUFFIXES
 
         if Path(a.graph).suffix not in SUFFIXES:
-            raise NasError(f"unknown graph format {quote(Path(a.graph).suffix)}; use {', '.join(SUFFIXES)}",
+            raise NasError(f"unknown graph format {quote_arg(Path(a.graph).suffix)}; use {', '.join(SUFFIXES)}",
                            source=_shown(a.graph))
     g = _genome(a.genome)
     if a.input or a.classes:
@@ -263,7 +263,7 @@ def cmd_decode(a: argparse.Namespace) -> int:
             to_onnx(g, a.onnx)
             print(f"wrote {a.onnx} (ONNX, checked with onnx.checker)", file=note)
     except OSError as e:  # checked above, but a full disk or a file made read-only meanwhile still fails here
-        raise NasError(f"cannot write {quote(e.filename or '')}: {(e.strerror or str(e)).lower()}") from None
+        raise NasError(f"cannot write {quote_arg(e.filename or '')}: {(e.strerror or str(e)).lower()}") from None
     return 0
 
 
@@ -340,13 +340,13 @@ def _check_search(a: argparse.Namespace) -> None:
     search_spaces.get(a.space, a.input, a.classes)  # an unknown name lists the valid ones
     strategies.get(a.strategy)
     if a.dataset not in estimators.DATASETS:
-        raise NasError(f"unknown dataset {quote(a.dataset)}; datasets: {', '.join(estimators.DATASETS)}")
+        raise NasError(f"unknown dataset {quote_arg(a.dataset)}; datasets: {', '.join(estimators.DATASETS)}")
     if a.data_dir is not None:
         st = _stat(a.data_dir, "--data-dir")
         if st is None:
-            raise NasError(f"data directory {quote(a.data_dir)} does not exist")
+            raise NasError(f"data directory {quote_arg(a.data_dir)} does not exist")
         if not stat.S_ISDIR(st.st_mode):
-            raise NasError(f"data directory {quote(a.data_dir)} is not a directory")
+            raise NasError(f"data directory {quote_arg(a.data_dir)} is not a directory")
 
 
 def cmd_search(a: argparse.Namespace) -> int:
@@ -373,13 +373,13 @@ def cmd_search(a: argparse.Namespace) -> int:
             verdict_seeds=a.verdict_seeds)
         out = Path(a.out) if a.out is not None else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{a.space}"
         if a.out is not None and (out / "results.db").exists():
-            raise NasError(f"{quote(str(out))} already holds a search; continue it with --resume, or choose another "
+            raise NasError(f"{quote_arg(str(out))} already holds a search; continue it with --resume, or choose another "
                            "--out")
         if a.storage:  # a shared database keys runs by the run directory's name: never mix two searches
             from .store import Store, shown
 
             if Store(a.storage, run=out.resolve().name).config() is not None:
-                raise NasError(f"a run named {quote(out.resolve().name)} is already in {shown(a.storage)}; continue "
+                raise NasError(f"a run named {quote_arg(out.resolve().name)} is already in {shown(a.storage)}; continue "
                                "it with --resume, or choose another --out")
 
     def log(line: str) -> None:
@@ -388,7 +388,7 @@ def cmd_search(a: argparse.Namespace) -> int:
     try:
         search = Search(settings, out, storage=a.storage, log=log)
     except OSError as e:  # the run directory or a file in it could not be made (full disk, read-only, /proc)
-        raise NasError(f"cannot set up the run in {quote(str(out))}: {(e.strerror or str(e)).lower()}") from None
+        raise NasError(f"cannot set up the run in {quote_arg(str(out))}: {(e.strerror or str(e)).lower()}") from None
     search.run(address=a.address, dashboard=not a.no_dashboard, dashboard_host=a.dashboard_host)
     return 0
 

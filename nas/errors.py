@@ -80,10 +80,11 @@ class GenomeError(NasError):
     """A genome that is not well formed or whose shapes do not fit together."""
 
 
-def quote(value: object, limit: int = 60) -> str:
-    """User text for a one-line message: quoted, control characters escaped as ``repr`` does, cut past ``limit``.
+def quote_arg(value: object, limit: int = 60) -> str:
+    """A command-line argument or name for a one-line message (``quote`` is for values of any type): quoted,
+    control characters escaped as ``repr`` does, cut past ``limit``.
 
-    >>> quote("mobile\\nnet"), quote("a" * 100, limit=5)
+    >>> quote_arg("mobile\\nnet"), quote_arg("a" * 100, limit=5)
     ("'mobile\\\\nnet'", "'aaaaa…' (100 characters)")
     """
     text = str(value)

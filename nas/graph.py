@@ -6,7 +6,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from .errors import NasError, quote
+from .errors import NasError, quote_arg
 from .genome import Genome
 from .network import trace
 
@@ -50,7 +50,7 @@ def write_graph(G: nx.DiGraph, path: str | Path) -> None:
     elif p.suffix in SUFFIXES:
         p.write_text(to_dot(flat))
     else:
-        raise NasError(f"unknown graph format {quote(p.suffix)}; use {', '.join(SUFFIXES)}", source=str(path))
+        raise NasError(f"unknown graph format {quote_arg(p.suffix)}; use {', '.join(SUFFIXES)}", source=str(path))
 
 
 def to_dot(G: nx.DiGraph) -> str:

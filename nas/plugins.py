@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Generic, TypeVar
 
-from .errors import NasError, quote
+from .errors import NasError, quote_arg
 
 T = TypeVar("T", bound=type)
 
@@ -33,5 +33,5 @@ class Registry(Generic[T]):
         """The class registered as ``name``; an unknown name is an input mistake that lists the valid ones."""
         self._load()
         if name not in self.classes:  # quoted: a name with a newline or 100 kB long still makes one short line
-            raise NasError(f"unknown {self.kind} {quote(name)}; {self.plural}: {', '.join(self.classes)}")
+            raise NasError(f"unknown {self.kind} {quote_arg(name)}; {self.plural}: {', '.join(self.classes)}")
         return self.classes[name]

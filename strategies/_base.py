@@ -132,7 +132,6 @@ def _kind(schema: Any) -> str:
 
 
 _VALUE = (str, int, float, bool, None)  # what a config's dimensions take
-_PLAIN = (str, int, float, bool)
 _CANDIDATE = {"id": int, "config": dict, "macs": int, "params": int, "origin": str, "parent": (int, None)}
 _STATE = {"format": int, "strategy": str, "space": str, "seed": int, "metric": str, "mode": str,
           "budget": [(int, None)], "rng": dict, "next_id": int, "notes": [str], "pending": [dict], "own": dict,
@@ -294,7 +293,7 @@ class Strategy:
             check(m, (dict, None), f"{where}.metrics")
             if m is not None and m.get(self.metric) is not None:
                 check(m[self.metric], float, f"{where}.metrics.{self.metric}")
-            told.append((self._restore(c, where, told=True), None if m is None else dict(m)))
+            told.append((self._restore(c, where), None if m is None else dict(m)))
         try:
             self.rng.bit_generator.state = state["rng"]
         except (TypeError, ValueError, KeyError) as e:
@@ -338,19 +337,14 @@ class Strategy:
         self._next_id += 1
         return cand
 
-    def _restore(self, d: Any, where: str, told: bool = False) -> Candidate:
-        """A candidate from ``Candidate.to_dict()`` output, checked. One that is still to run must be a point of this
-        space; for one already told (there may be 10,000) the shape is checked and its genome made only if used."""
+    def _restore(self, d: Any, where: str) -> Candidate:
+        """A candidate from ``Candidate.to_dict()`` output, checked (its config a point of this space); its genome is
+        made when first used (a store may hold 10,000 told candidates, and a resume needs none of them)."""
         if not (type(d) is dict and d.keys() == _CANDIDATE.keys() and type(d["id"]) is int
                 and type(d["macs"]) is int and type(d["params"]) is int and type(d["origin"]) is str
                 and (d["parent"] is None or type(d["parent"]) is int)):
             check(d, _CANDIDATE, where)  # says what is wrong
-        config = d["config"]
-        if told and type(config) is dict and all(type(k) is str and (v is None or type(v) in _PLAIN)
-                                                 for k, v in config.items()):
-            config = dict(config)
-        else:
-            config = self._config(config, f"{where}.config")
+        config = self._config(d["config"], f"{where}.config")
         return Candidate(d["id"], config, partial(self.space.decode, config), d["macs"], d["params"], d["origin"],
                          d["parent"])
 
