@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 import pytest
 import torch
 from hypothesis import settings
@@ -12,6 +16,22 @@ import nas
 # temporary directories.
 settings.register_profile("nas", database=None, derandomize=True)
 settings.load_profile("nas")
+
+# The suite runs with a home of its own, set before anything reads it: Ray, matplotlib, torch and every `nas`
+# subprocess the tests start look there, so the user's home (~/.ray/auth_token, caches) is never read or written.
+_REAL_HOME = os.environ.get("HOME")
+_TEST_HOME = tempfile.mkdtemp(prefix="nas-test-home-")
+os.environ["HOME"] = _TEST_HOME
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_home():
+    yield
+    if _REAL_HOME is None:
+        os.environ.pop("HOME", None)
+    else:
+        os.environ["HOME"] = _REAL_HOME
+    shutil.rmtree(_TEST_HOME, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
