@@ -7,21 +7,23 @@ import shutil
 import tempfile
 
 import pytest
-import torch
-from hypothesis import settings
-
-import nas
-
-# Property tests draw the same cases on every run and keep no example database: the suite writes nothing outside
-# temporary directories.
-settings.register_profile("nas", database=None, derandomize=True)
-settings.load_profile("nas")
 
 # The suite runs with a home of its own, set before anything reads it: Ray, matplotlib, torch and every `nas`
 # subprocess the tests start look there, so the user's home (~/.ray/auth_token, caches) is never read or written.
+# Hypothesis keeps its caches there too, not in a .hypothesis folder in the working directory.
 _REAL_HOME = os.environ.get("HOME")
 _TEST_HOME = tempfile.mkdtemp(prefix="nas-test-home-")
 os.environ["HOME"] = _TEST_HOME
+os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = os.path.join(_TEST_HOME, "hypothesis")
+
+import torch  # noqa: E402 - after HOME is set
+from hypothesis import settings  # noqa: E402
+
+import nas  # noqa: E402
+
+# Property tests draw the same cases on every run and keep no example database.
+settings.register_profile("nas", database=None, derandomize=True)
+settings.load_profile("nas")
 
 
 @pytest.fixture(scope="session", autouse=True)
