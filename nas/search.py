@@ -3,9 +3,10 @@
 This is the one module that knows about Ray. Candidates run as Ray tasks rather than Tune trials: the strategies
 already own the ask/tell loop and a resumable state, and the store is the single record of what was evaluated, so
 a task per candidate (named, with its CPU/GPU share, retried when its worker dies) is all the machinery a search
-needs, with no second experiment state to reconcile after a crash. A driver killed at any moment resumes from the
-store: completed evaluations are kept, the strategy continues from the state saved with the last of them, and
-candidates that were in flight are asked again.
+needs, with no Tune experiment state beside it. A driver killed at any moment resumes from the store: completed
+evaluations are kept, the strategy continues from the state saved with the last of them and the recorded history
+(an Optuna study is reconciled with the store), and candidates that were in flight are asked again. The stopping
+rules live in ``nas.stopping``, the plot in ``nas._plot``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from typing import Any, Callable
 from .budget import parse_budget
 from .cost import cost, human
 from .errors import NasError
+from ._plot import plot
 from .genome import dumps, loads, save
 from .store import Evaluation, Store, append_csv, shown, write_csv
+from .stopping import (STOPPERS, AshaStopper, MedianStopper, _StopperActor, decision_epochs, describe,
+                       make_stopper, replay)
 
 Log = Callable[[str], None]
 
@@ -113,103 +117,6 @@ def evaluate(genome_yaml: str, spec: dict[str, Any]) -> dict[str, Any]:
         result = {"status": "failed", "error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
     result.update(worker=f"{socket.gethostname()}:{os.getpid()}", started=started, finished=time.time())
     return result
-
-
-class MedianStopper:
-    """The median stopping rule (Golovin et al. 2017, Google Vizier): after each epoch a trial goes on only if
-    its accuracy is at least the median of what earlier trials reached at the same epoch. Lives in one Ray actor
-    that every trial asks."""
-
-    def __init__(self, grace: int = 4) -> None:
-        self.grace = grace  # trials that must have reported an epoch before any is stopped there
-        self.seen: dict[int, dict[Any, float]] = {}
-
-    def keep_going(self, trial: Any, epoch: int, accuracy: float) -> bool:
-        """Record ``accuracy`` at ``epoch``; False when the trial is below the median of the others."""
-        others = [a for t, a in self.seen.setdefault(epoch, {}).items() if t != trial]
-        self.record(trial, epoch, accuracy)
-        if len(others) < self.grace:
-            return True
-        others.sort()
-        mid = len(others) // 2
-        median = others[mid] if len(others) % 2 else (others[mid - 1] + others[mid]) / 2
-        return accuracy >= median
-
-    def record(self, trial: Any, epoch: int, accuracy: float) -> None:
-        """Remember what ``trial`` reached at ``epoch``, without a decision (a resumed search replays its records)."""
-        self.seen.setdefault(epoch, {})[trial] = accuracy
-
-
-class AshaStopper:
-    """Asynchronous successive halving (Li et al. 2020, "A System for Massively Parallel Hyperparameter Tuning"),
-    in its stopping form: rungs at ``min_epochs * eta**k`` epochs below ``max_epochs``; a trial that reaches a rung
-    goes on only if its accuracy is among the best ``ceil(n / eta)`` of the ``n`` trials recorded at that rung so
-    far, itself included. Nobody waits for a promotion, so a trial is judged against the trials before it (the
-    first at a rung always goes on). Lives in one Ray actor that every trial asks."""
-
-    def __init__(self, max_epochs: int, eta: int = 3, min_epochs: int = 1) -> None:
-        if eta < 2 or min_epochs < 1:
-            raise NasError(f"ASHA needs eta >= 2 and min_epochs >= 1, got eta {eta}, min_epochs {min_epochs}")
-        self.eta = eta
-        self.rungs: list[int] = []
-        r = min_epochs
-        while r < max_epochs:
-            self.rungs.append(r)
-            r *= eta
-        self.seen: dict[int, dict[Any, float]] = {r: {} for r in self.rungs}
-
-    def keep_going(self, trial: Any, epoch: int, accuracy: float) -> bool:
-        """Record ``accuracy`` if ``epoch`` is a rung; False when the trial is outside the top 1/eta there."""
-        if epoch not in self.seen:
-            return True
-        self.record(trial, epoch, accuracy)
-        ranked = sorted(self.seen[epoch].values(), reverse=True)
-        return accuracy >= ranked[math.ceil(len(ranked) / self.eta) - 1]
-
-    def record(self, trial: Any, epoch: int, accuracy: float) -> None:
-        """Remember what ``trial`` reached at ``epoch`` if it is a rung, without a decision (for a replay)."""
-        if epoch in self.seen:
-            self.seen[epoch][trial] = accuracy
-
-
-STOPPERS = ("asha", "median")
-
-
-def make_stopper(settings: Settings) -> MedianStopper | AshaStopper | None:
-    """The early-stopping rule a search's settings ask for (None: every trial runs all its epochs)."""
-    if not settings.early_stop or settings.epochs < 2:
-        return None
-    if settings.early_stop == "median":
-        return MedianStopper()
-    return AshaStopper(settings.epochs, eta=settings.eta)
-
-
-def decision_epochs(stopper: MedianStopper | AshaStopper, epochs: int) -> list[int]:
-    """The epochs, short of the last, at which ``stopper`` compares trials: the learning-rate cycle restarts
-    there, so that each comparison is made where every trial's rate has just decayed to zero."""
-    if isinstance(stopper, AshaStopper):
-        return [r for r in stopper.rungs if r < epochs]
-    return list(range(1, epochs))
-
-
-def describe(stopper: MedianStopper | AshaStopper | None) -> str:
-    """One line on what a stopping rule does."""
-    if stopper is None:
-        return "off, every trial runs all its epochs"
-    if isinstance(stopper, MedianStopper):
-        return (f"median stopping rule, after every epoch once {stopper.grace} trials have reached it (one "
-                "learning-rate cycle per epoch)")
-    return (f"ASHA, eta {stopper.eta}: the top 1/{stopper.eta} go on at epoch(s) "
-            f"{', '.join(map(str, stopper.rungs))}, where the learning-rate cycle ends and restarts")
-
-
-def replay(stopper: Any, done: list[Evaluation]) -> None:
-    """Tell a fresh stopper what the recorded evaluations reached epoch by epoch (a resumed search judges new
-    trials against everything before the crash, not only against what runs after it)."""
-    for e in done:
-        for h in (e.metrics or {}).get("history") or []:
-            if h.get("accuracy") is not None:
-                stopper.record(e.trial, h["epoch"], h["accuracy"])
 
 
 # ---------------------------------------------------------------- the driver
@@ -438,7 +345,7 @@ class Search:
 
         (self.out / "pareto.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
         try:
-            _plot(self.out / "pareto.png", done, front, self.budget.macs, self.settings,
+            plot(self.out / "pareto.png", done, front, self.budget.macs, self.settings,
                   verdict[3] if verdict else [])
         except Exception as e:  # noqa: BLE001 - a plot must not lose a finished search
             self.log(f"note: pareto.png not written ({type(e).__name__}: {e})")
@@ -586,16 +493,6 @@ class Search:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-class _StopperActor:
-    """Holds a stopping rule in one place for every worker to ask."""
-
-    def __init__(self, rule: Any) -> None:
-        self.rule = rule
-
-    def keep_going(self, trial: Any, epoch: int, accuracy: float) -> bool:
-        return self.rule.keep_going(trial, epoch, accuracy)
 
 
 def storage_url(out: Path, storage: str | None = None) -> str:
@@ -798,58 +695,3 @@ class _Metrics:
         if best:
             self.best.set(best.accuracy, tags=self.tags)
             self.macs.set(best.macs, tags=self.tags)
-
-
-def _plot(path: Path, done: list[Evaluation], front: list[Evaluation], budget: int, s: Settings,
-          entrants: list[Any] = ()) -> None:
-    """Accuracy against MACs: every candidate, the Pareto front, the budget line and, apart, the verdict's test
-    scores (mean over seeds, with 95% error bars)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
-    ok = [e for e in done if e.trial >= 0 and e.status == "ok"]
-    stopped = [e for e in done if e.trial >= 0 and e.status == "stopped" and e.accuracy is not None]
-    seeds: list[Evaluation] = []
-    ax.scatter([e.macs / 1e6 for e in ok], [e.accuracy for e in ok], s=18, alpha=0.6, label="candidates")
-    if front:
-        ax.plot([e.macs / 1e6 for e in front], [e.accuracy for e in front], "-o", ms=4, color="C1",
-                label="Pareto front")
-    for e in seeds:
-        ax.scatter([e.macs / 1e6], [e.accuracy], marker="*", s=160, color="C3", zorder=5)
-        ax.annotate(e.origin.split(":", 1)[1], (e.macs / 1e6, e.accuracy), textcoords="offset points",
-                    xytext=(6, 4), fontsize=8)
-    if stopped:  # their accuracy is from fewer epochs: drawn apart, those far below pinned to the bottom edge
-        full = [e.accuracy for e in ok + seeds] + [e.accuracy for e in entrants if e.accuracy is not None]
-        if full:
-            lo, hi = min(full), max(full)
-            floor = lo - 0.25 * max(hi - lo, 0.01)
-            ax.set_ylim(floor, hi + 0.08 * max(hi - lo, 0.01))
-        else:
-            floor = -1.0
-        ys = [max(e.accuracy, floor) for e in stopped]
-        ax.scatter([e.macs / 1e6 for e in stopped], ys, s=16, facecolors="none", edgecolors="0.55",
-                   marker="o", label="stopped early (fewer epochs)")
-    scored = [e for e in entrants if e.accuracy is not None]
-    if scored:
-        from .verdict import seed_noise
-
-        seed_var = seed_noise(scored)[0]
-        errs = [1.96 * (e.stderr(seed_var) or 0) for e in scored]
-        ax.errorbar([e.macs / 1e6 for e in scored], [e.accuracy for e in scored], yerr=errs, fmt="D", ms=6,
-                    color="C2", capsize=3, zorder=6, label=f"verdict: test split, mean of {s.verdict_seeds} seeds")
-        for e in scored:
-            ax.annotate(e.label, (e.macs / 1e6, e.accuracy), textcoords="offset points", xytext=(6, -10), fontsize=7,
-                        color="C2")
-    ax.axvline(budget / 1e6, color="k", ls="--", lw=1, label=f"budget {human(budget)} MACs")
-    ax.set_xlabel("MACs (millions, at the deployment input)")
-    ax.set_ylabel(f"accuracy ({s.dataset}; dots: validation, {s.epochs} epoch proxy)")
-    what = f"{len(ok)} completed, {len(stopped)} stopped early" if stopped else f"{len(ok)} candidates"
-    ax.set_title(f"{s.space} space, {s.strategy}: {what}", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=8, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)

@@ -353,7 +353,7 @@ def test_the_verdict_resumes_after_sigkill_and_reruns_nothing(cluster, tmp_path)
 
 
 def test_median_stopping_rule() -> None:
-    from nas.search import MedianStopper
+    from nas.stopping import MedianStopper
 
     m = MedianStopper(grace=2)
     assert m.keep_going(0, 1, 0.5) and m.keep_going(1, 1, 0.7)  # too few others yet
@@ -386,7 +386,7 @@ def test_a_trial_the_cluster_cannot_hold_is_one_line_and_exit_2(cluster, tmp_pat
 
 
 def test_asha_keeps_the_top_third_at_each_rung() -> None:
-    from nas.search import AshaStopper
+    from nas.stopping import AshaStopper
 
     a = AshaStopper(max_epochs=9, eta=3)
     assert a.rungs == [1, 3]  # epoch 9 is the end, not a rung
@@ -402,7 +402,8 @@ def test_asha_keeps_the_top_third_at_each_rung() -> None:
 
 
 def test_stoppers_replay_the_recorded_history() -> None:
-    from nas.search import AshaStopper, MedianStopper, Settings, decision_epochs, make_stopper, replay
+    from nas.search import Settings
+    from nas.stopping import AshaStopper, MedianStopper, decision_epochs, make_stopper, replay
     from nas.store import Evaluation
 
     done = [Evaluation(trial=t, genome="", macs=1, params=1, status="ok",
@@ -421,7 +422,7 @@ def test_stoppers_replay_the_recorded_history() -> None:
 
 
 def test_asha_from_the_cli_stops_what_its_rule_says(cluster, tmp_path) -> None:
-    from nas.search import AshaStopper
+    from nas.stopping import AshaStopper
     from nas.store import Store
 
     out = tmp_path / "run"
@@ -444,7 +445,8 @@ def test_asha_from_the_cli_stops_what_its_rule_says(cluster, tmp_path) -> None:
 def test_a_lost_stopping_rule_lets_the_trial_train_on(cluster) -> None:
     import ray
 
-    from nas.search import AshaStopper, _StopperActor, evaluate
+    from nas.search import evaluate
+    from nas.stopping import AshaStopper, _StopperActor
 
     ray.init(address=cluster["address"], log_to_driver=False)
     try:
