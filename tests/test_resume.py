@@ -176,3 +176,43 @@ def test_told_is_what_the_driver_tells(tmp_path) -> None:
     assert [told(e) for e in evs] == [{"accuracy": 0.5, "loss": 1.0, "macs": e.macs, "params": e.params, "epochs": 2,
                                        "stopped": False} for e in evs]
     assert all(e.config for e in evs)
+
+
+@pytest.mark.parametrize("name", ["optuna", "nsga2"])
+def test_an_optuna_study_is_reconciled_at_every_kill_point(name, tmp_path) -> None:
+    """A driver stopped with one result recorded but not yet told to the study, one candidate in flight, one asked
+    after the last record, and one proposal cut short: on loading, each trial finds its place and none is left
+    running or doubled."""
+    import optuna
+    from optuna.trial import TrialState
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+
+    def make():
+        return strategies.get(name)(search_spaces.get("cell"), budget="60M", seed=3, storage=url, study_name="s")
+
+    a = make()
+    for _ in range(3):
+        c = a.ask()
+        a.tell(c, objective(c))
+    told_late, in_flight = a.ask(), a.ask()
+    a.tell(told_late, objective(told_late), flush=False)  # recorded with this state; the study never heard
+    state = json.loads(json.dumps(a.state_dict(history=False)))
+    history = [(c.to_dict(), m) for c, m in a.history]
+    after = a.ask()  # asked after the last record: not in the state
+    a._ask()  # a proposal cut short before it became a candidate
+    b = make()
+    b.load_state_dict(state, history)
+    trials = optuna.load_study(study_name="s", storage=url).trials
+    by_id = {t.user_attrs.get("nas_candidate"): t for t in trials if "nas_candidate" in t.user_attrs}
+    assert by_id[told_late.id].state == TrialState.COMPLETE
+    assert by_id[told_late.id].values[0] == objective(told_late)["accuracy"]
+    assert sum(t.state == TrialState.RUNNING and "nas_candidate" not in t.user_attrs for t in trials) == 0
+    again = [b.ask(), b.ask()]
+    assert [(c.id, c.config) for c in again] == [(in_flight.id, in_flight.config), (after.id, after.config)]
+    for c in again + [b.ask()]:
+        b.tell(c, objective(c))
+    trials = optuna.load_study(study_name="s", storage=url).trials
+    ids = [t.user_attrs["nas_candidate"] for t in trials if "nas_candidate" in t.user_attrs]
+    assert sorted(ids) == list(range(after.id + 2))  # every candidate once, the new one included
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
