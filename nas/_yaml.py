@@ -6,6 +6,7 @@ Only PyYAML's safe constructors are used, so no tag can run code.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -78,6 +79,15 @@ class _Loader(yaml.SafeLoader):
             tag = _SHORT_TAGS.get(node.tag, node.tag)
             what = f" {quote(node.value)}" if isinstance(node, yaml.ScalarNode) else ""
             raise ConstructorError(None, None, f"cannot read{what} as {tag}", node.start_mark) from None
+
+
+# Integers are read in decimal only. YAML 1.1 also reads `0x10` as 16, `017` as 15 (octal) and `1:00` as 60
+# (base 60), which in a genome are traps rather than conveniences: those stay strings, and the field that expected
+# an integer says so.
+_INT = "tag:yaml.org,2002:int"
+_Loader.yaml_implicit_resolvers = {first: [(tag, rx) for tag, rx in resolvers if tag != _INT]
+                                   for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_INT, re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"), list("-+0123456789"))
 
 
 def _expanded(node: yaml.Node, memo: dict[int, int]) -> int:

@@ -288,3 +288,11 @@ def test_nested_repeats_are_located_like_top_level_ones() -> None:
         nas.cost(g)
     assert str(err.value) == ("stages[0].blocks[0].branches[0][0].k (repeat 2): the 1x1 map is too small for a "
                               "3x3 kernel with padding 0x0")
+
+
+@pytest.mark.parametrize("text", ["0x10", "017", "0o17", "0b11", "1:00"])
+def test_integers_are_read_in_decimal_only(text: str) -> None:
+    """YAML 1.1 reads these as 16, 15, 15, 3 and 60; in a genome they are refused as what they are."""
+    with pytest.raises(nas.NasError, match=rf"stages\[0\]\.blocks\[0\]\.c: expected an integer, got '{text}'"):
+        nas.cost(nas.loads(f"stages: [[{{type: conv, c: {text}}}]]"))
+    assert nas.cost(nas.loads("stages: [[{type: conv, c: 1_6}]]")).output[0] == 16
