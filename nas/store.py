@@ -155,36 +155,21 @@ class Store:
         """Every recorded evaluation of the run, by the time each finished."""
         return list(self.stream())
 
-    def stream(self, *columns: str) -> Iterator[Evaluation]:
-        """The recorded evaluations one at a time, by the time each finished; with ``columns``, only those fields
-        are read (the others keep their defaults), so a resume reads no genome or metrics it does not use."""
-        cols = [EVALUATIONS.c[c] for c in columns] if columns else [EVALUATIONS]
+    def stream(self) -> Iterator[Evaluation]:
+        """The recorded evaluations one at a time, by the time each finished (read in batches, not all at once)."""
         try:
             with self.engine.connect() as con:
                 result = con.execution_options(stream_results=True, yield_per=1000).execute(
-                    sa.select(*cols).where(EVALUATIONS.c.run == self.run)
+                    sa.select(EVALUATIONS).where(EVALUATIONS.c.run == self.run)
                     .order_by(EVALUATIONS.c.finished, EVALUATIONS.c.trial))
                 keys = list(result.keys())
                 for r in result:
-                    yield Evaluation.from_dict(dict(zip(keys, r))) if not columns else _partial(r)
+                    yield Evaluation.from_dict(dict(zip(keys, r)))
         except sa.exc.DatabaseError as e:
             raise NasError(f"cannot read the results database '{shown(self.url)}': {_first_line(e)}") from None
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def _partial(row: Any) -> Evaluation:
-    d = dict(row._mapping)
-    d.setdefault("genome", "")
-    d.setdefault("macs", 0)
-    d.setdefault("params", 0)
-    d.setdefault("status", "")
-    for key in ("metrics", "fidelity", "config"):
-        if key in d:
-            d[key] = _json(d[key] or ("null" if key == "config" else "{}"), f"nas_evaluations.{key} of trial "
-                           f"{d.get('trial')}", dict)
-    return Evaluation(**d)
 
 
 def _json(text: str, where: str, kind: type) -> Any:
