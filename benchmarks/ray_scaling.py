@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 import nas
-from nas.privateray import private_cluster
-from nas.search import Search, Settings, evaluate
+from nas.app.privateray import private_cluster
+from nas.app.search import Search, Settings, evaluate
 
 
 def main() -> None:
@@ -37,7 +37,7 @@ def main() -> None:
     a = ap.parse_args()
     settings = dict(space=a.space, budget=a.budget, strategy="random", trials=a.trials, dataset=a.dataset,
                     verdict=False, seed=0)  # the scaling of the search loop itself
-    # a private cluster in a temporary directory, stopped on the way out (nas.privateray)
+    # a private cluster in a temporary directory, stopped on the way out (nas.app.privateray)
     with private_cluster(num_cpus=2, dashboard=False) as c:
         import ray  # after the private cluster has set Ray's token variables: Ray reads them on import
 

@@ -48,7 +48,7 @@ def fill(out: Path, strategy: str, n: int) -> float:
     """A run directory holding ``n`` recorded evaluations, recorded by the driver's own code; returns seconds."""
     import numpy as np
 
-    from nas.search import Search, Settings
+    from nas.app.search import Search, Settings
 
     started = time.time()
     s = Search(Settings(strategy=strategy, trials=n, verdict=False), out, log=lambda _: None)
@@ -77,7 +77,7 @@ def resume(out: str) -> dict:
     """Resume the run in ``out`` as ``nas search --resume`` does, up to the first new candidate; seconds per step.
     Runs in a fresh process (``--child``), so that imports and caches start cold."""
     t0 = time.time()
-    from nas.search import Search, resume_settings
+    from nas.app.search import Search, resume_settings
 
     times = {"imports": time.time() - t0}
     t = time.time()
@@ -102,7 +102,7 @@ def resume(out: str) -> dict:
     times["first ask"] = time.time() - t
     import sqlalchemy as sa
 
-    from nas.store import RUNS
+    from nas.app.store import RUNS
 
     with s.store.engine.connect() as con:
         state = con.execute(sa.select(RUNS.c.state)).scalar()

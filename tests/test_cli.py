@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import nas
-from nas.cli import main
+from nas.app.cli import main
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.yaml"))
 
@@ -221,6 +221,6 @@ def test_bad_flags_exit_2(capsys) -> None:
 def test_console_script_exit_status(tmp_path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("stages: [[{type: conv, c: 8, k: 0}]]")
-    proc = subprocess.run([sys.executable, "-m", "nas.cli", "decode", str(bad)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "nas.app.cli", "decode", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr == f"nas: error: {bad}: stages[0].blocks[0].k: kernel size must be positive, got 0\n"

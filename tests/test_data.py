@@ -17,7 +17,7 @@ from estimators._adapt import dead_dimensions, dimension_kind, maps, proxy_genom
 from estimators.data import bundled_fashion
 from estimators.idx import read_idx, read_split, write_idx
 from nas import NasError
-from nas.verdict import kendall_tau, paired_difference, wording
+from nas.app.verdict import kendall_tau, paired_difference, wording
 
 
 def _write_set(root: Path, n: int = 30, n_test: int = 20, gz: bool = True) -> None:
@@ -83,7 +83,7 @@ def test_test_split_is_the_same_for_every_seed() -> None:
 
 
 def _bad_data_cli(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nas.cli", "search", "--no-dashboard", *args],
+    return subprocess.run([sys.executable, "-m", "nas.app.cli", "search", "--no-dashboard", *args],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -143,7 +143,7 @@ def test_the_interval_includes_training_noise() -> None:
 
 def test_the_verdict_pools_seed_noise_and_says_when_it_cannot() -> None:
     from estimators.train import encode_correct
-    from nas.verdict import Entrant, report, seed_noise
+    from nas.app.verdict import Entrant, report, seed_noise
 
     def entrant(i: int, label: str, accs: list[float], is_seed: bool = False) -> Entrant:
         e = Entrant(i, label, None, 100, search_accuracy=None if is_seed else 0.8, is_seed=is_seed)

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nas
-from nas import search as nas_search
+from nas.app import search as nas_search
 from nas.budget import MAX_BUDGET
-from nas.cli import main
+from nas.app.cli import main
 from nas.errors import quote_arg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -285,7 +285,7 @@ def test_reproducers_through_the_real_command(workdir: Path, args: list[str], me
         args = [*args, "--dataset", "synthetic", "--out", str(workdir / f"run-{next(_runs)}")]
     # this checkout's packages first, whatever is installed
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.run([sys.executable, "-m", "nas.cli", *args], cwd=workdir, env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "nas.app.cli", *args], cwd=workdir, env=env, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith(message) and proc.stderr.count("\n") == 1, proc.stderr

@@ -334,7 +334,7 @@ CLI_CASES = [
 def test_cli_decode_fails_with_one_line_and_status_2(tmp_path: Path, name: str, text: str, args: list[str]) -> None:
     path = tmp_path / name
     path.write_text(text)
-    proc = subprocess.run([sys.executable, "-m", "nas.cli", "decode", str(path), *args], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "nas.app.cli", "decode", str(path), *args], capture_output=True,
                           text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.startswith(f"nas: error: {path}: ") and proc.stderr.count("\n") == 1, proc.stderr[:500]

@@ -17,8 +17,8 @@ import pytest
 import search_spaces
 import strategies
 from nas.errors import NasError
-from nas.search import Search, Settings, told
-from nas.store import Store
+from nas.app.search import Search, Settings, told
+from nas.app.store import Store
 
 BUDGET = "300M"
 
@@ -109,7 +109,7 @@ def started_run(tmp_path: Path, strategy: str = "evolution") -> Path:
 
 
 def resume(out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nas.cli", "search", "--resume", "--out", str(out)],
+    return subprocess.run([sys.executable, "-m", "nas.app.cli", "search", "--resume", "--out", str(out)],
                           capture_output=True, text=True, timeout=300)
 
 

@@ -17,7 +17,7 @@ import pytest
 
 import nas
 
-from nas.privateray import private_cluster
+from nas.app.privateray import private_cluster
 
 FAST = ["--space", "cell", "--budget", "60M", "--dataset", "synthetic", "--epochs", "1", "--no-verdict"]
 
@@ -25,7 +25,7 @@ FAST = ["--space", "cell", "--budget", "60M", "--dataset", "synthetic", "--epoch
 @pytest.fixture(scope="session")
 def cluster():
     """One local Ray head for the whole session (starting Ray takes seconds), dashboard on, token auth on, left
-    as the machine was found (``nas.privateray``: its own temporary directory, free ports, its own token file,
+    as the machine was found (``nas.app.privateray``: its own temporary directory, free ports, its own token file,
     only its own processes stopped)."""
     with private_cluster(num_cpus=2) as c:
         yield c
@@ -33,7 +33,7 @@ def cluster():
 
 def nas_search(cluster, out: Path, *args: str, env: dict | None = None, **kw) -> subprocess.Popen:
     """`nas search` joining the test cluster, with a home of its own (the user's home is never read)."""
-    cmd = [sys.executable, "-m", "nas.cli", "search", "--address", cluster["address"], "--out", str(out), *args]
+    cmd = [sys.executable, "-m", "nas.app.cli", "search", "--address", cluster["address"], "--out", str(out), *args]
     home = out.parent / "home"
     home.mkdir(exist_ok=True)
     env = {**(env or os.environ), "HOME": str(home)}
@@ -131,7 +131,7 @@ def test_a_kill_between_the_store_and_the_study_leaves_one_story(cluster, tmp_pa
     with the same score, nothing lost, nothing run twice."""
     import optuna
 
-    from nas.store import Store
+    from nas.app.store import Store
 
     out = tmp_path / "run"
     p = nas_search(cluster, out, *FAST, "--trials", "4", "--max-concurrent", "1", "--strategy", "optuna",
@@ -160,7 +160,7 @@ def test_a_kill_between_the_store_and_the_study_leaves_one_story(cluster, tmp_pa
 def test_a_search_in_a_shared_postgresql_database(cluster, postgres, tmp_path) -> None:
     import optuna
 
-    from nas.store import Store, database_url
+    from nas.app.store import Store, database_url
 
     out = tmp_path / "team-run"
     p = nas_search(cluster, out, *FAST, "--trials", "4", "--max-concurrent", "1",
@@ -191,7 +191,7 @@ def test_a_killed_worker_is_retried(cluster, tmp_path) -> None:
 
     import ray
 
-    from nas.search import Search, Settings
+    from nas.app.search import Search, Settings
 
     def held_until_killed(genome_yaml: str, spec: dict) -> dict:
         """An evaluator whose first attempt at trial 0 writes its pid and then waits to be killed (two minutes at
@@ -236,7 +236,7 @@ def test_a_killed_worker_is_retried(cluster, tmp_path) -> None:
 def test_a_failing_candidate_is_recorded_and_the_search_goes_on(cluster, tmp_path) -> None:
     import ray
 
-    from nas.search import Search, Settings
+    from nas.app.search import Search, Settings
 
     def flaky(genome_yaml: str, spec: dict) -> dict:
         if "conv3x3" not in genome_yaml.split("edges")[1].split("\n")[0]:
@@ -269,7 +269,7 @@ def test_a_failing_candidate_is_recorded_and_the_search_goes_on(cluster, tmp_pat
     (["--early-stop", "--eta", "1"], "nas: error: --eta must be at least 2, got 1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message) -> None:
-    proc = subprocess.run([sys.executable, "-m", "nas.cli", "search", "--out", str(tmp_path / "run"), *args],
+    proc = subprocess.run([sys.executable, "-m", "nas.app.cli", "search", "--out", str(tmp_path / "run"), *args],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
@@ -282,7 +282,7 @@ def test_the_verdict_retrains_the_top_candidates_and_the_seed_once(cluster, tmp_
 
     import ray
 
-    from nas.search import Search, Settings
+    from nas.app.search import Search, Settings
 
     def by_size(genome_yaml: str, spec: dict) -> dict:
         g = nas.loads(genome_yaml)
@@ -312,7 +312,7 @@ def test_the_verdict_retrains_the_top_candidates_and_the_seed_once(cluster, tmp_
 
 
 def test_a_seed_over_the_budget_is_repaired_for_the_verdict(tmp_path) -> None:
-    from nas.search import Search, Settings
+    from nas.app.search import Search, Settings
 
     s = Search(Settings(space="mobilenet", budget="300M", dataset="synthetic"), tmp_path / "run", log=lambda _: None)
     label, g, macs = s._verdict_seed()
@@ -339,7 +339,7 @@ def test_the_verdict_resumes_after_sigkill_and_reruns_nothing(cluster, tmp_path)
         if r["trial"] in before:
             assert r == before[r["trial"]]  # nothing that finished was run again
     assert "verdict on the test split (320 images the search never read)" in log
-    from nas.store import Store
+    from nas.app.store import Store
 
     evs = [e for e in Store(f"sqlite:///{out / 'results.db'}", run=out.name).evaluations() if e.trial < 0]
     for e in evs:
@@ -353,7 +353,7 @@ def test_the_verdict_resumes_after_sigkill_and_reruns_nothing(cluster, tmp_path)
 
 
 def test_median_stopping_rule() -> None:
-    from nas.stopping import MedianStopper
+    from nas.app.stopping import MedianStopper
 
     m = MedianStopper(grace=2)
     assert m.keep_going(0, 1, 0.5) and m.keep_going(1, 1, 0.7)  # too few others yet
@@ -364,7 +364,7 @@ def test_median_stopping_rule() -> None:
 
 def test_trials_in_flight_fit_the_cluster() -> None:
     from nas.errors import NasError
-    from nas.search import _fits
+    from nas.app.search import _fits
 
     gpu_node = {"CPU": 16.0, "GPU": 1.0, "memory": 1e11}
     assert _fits(gpu_node, 1, 0) == 16
@@ -386,7 +386,7 @@ def test_a_trial_the_cluster_cannot_hold_is_one_line_and_exit_2(cluster, tmp_pat
 
 
 def test_asha_keeps_the_top_third_at_each_rung() -> None:
-    from nas.stopping import AshaStopper
+    from nas.app.stopping import AshaStopper
 
     a = AshaStopper(max_epochs=9, eta=3)
     assert a.rungs == [1, 3]  # epoch 9 is the end, not a rung
@@ -402,9 +402,9 @@ def test_asha_keeps_the_top_third_at_each_rung() -> None:
 
 
 def test_stoppers_replay_the_recorded_history() -> None:
-    from nas.search import Settings
-    from nas.stopping import AshaStopper, MedianStopper, decision_epochs, make_stopper, replay
-    from nas.store import Evaluation
+    from nas.app.search import Settings
+    from nas.app.stopping import AshaStopper, MedianStopper, decision_epochs, make_stopper, replay
+    from nas.app.store import Evaluation
 
     done = [Evaluation(trial=t, genome="", macs=1, params=1, status="ok",
                        metrics={"history": [{"epoch": 1, "accuracy": acc}]}) for t, acc in enumerate([0.9, 0.8])]
@@ -422,8 +422,8 @@ def test_stoppers_replay_the_recorded_history() -> None:
 
 
 def test_asha_from_the_cli_stops_what_its_rule_says(cluster, tmp_path) -> None:
-    from nas.stopping import AshaStopper
-    from nas.store import Store
+    from nas.app.stopping import AshaStopper
+    from nas.app.store import Store
 
     out = tmp_path / "run"
     p = nas_search(cluster, out, *FAST, "--epochs", "3", "--early-stop", "--trials", "6",
@@ -445,8 +445,8 @@ def test_asha_from_the_cli_stops_what_its_rule_says(cluster, tmp_path) -> None:
 def test_a_lost_stopping_rule_lets_the_trial_train_on(cluster) -> None:
     import ray
 
-    from nas.search import evaluate
-    from nas.stopping import AshaStopper, _StopperActor
+    from nas.app.search import evaluate
+    from nas.app.stopping import AshaStopper, _StopperActor
 
     ray.init(address=cluster["address"], log_to_driver=False)
     try:
@@ -464,7 +464,7 @@ def test_early_stopping_tells_the_strategy_the_lower_fidelity(cluster, tmp_path,
     import optuna
     import ray
 
-    from nas.search import Search, Settings
+    from nas.app.search import Search, Settings
 
     def slow_learner(genome_yaml: str, spec: dict) -> dict:
         """A fake trainer whose accuracy grows with the epochs at a rate fixed by the genome; asks the stopper."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nas.errors import NasError
-from nas.store import Evaluation, Store, database_url, shown
+from nas.app.store import Evaluation, Store, database_url, shown
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

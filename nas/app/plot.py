@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .cost import human
+from ..cost import human
 from .store import Evaluation
 
 

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .cost import cost, human, table
-from .errors import NasError, quote_arg
-from .genome import Genome, dumps, load, parse_shape
-from .registry import REGISTRY
+from ..cost import cost, human, table
+from ..errors import NasError, quote_arg
+from ..genome import Genome, dumps, load, parse_shape
+from ..registry import REGISTRY
 
 EXIT_USAGE = 2
 MAX_COUNT = 10**9  # the largest --classes, --trials, --input dimension, ...: beyond it a number is a typo
@@ -95,7 +95,7 @@ def _run_dir(text: str) -> Path:
 
 def _genome(target: str) -> Genome:
     """A genome from a YAML path or a seed name."""
-    from .zoo import SEEDS, get_seed, seeds
+    from ..zoo import SEEDS, get_seed, seeds
 
     if not target:  # Path("") is the current directory: say what is wrong instead
         raise NasError("the genome argument is empty; give a YAML file or a seed name (see `nas seeds`)")
@@ -193,7 +193,7 @@ def _factor(text: str) -> float:
 
 def _budget_arg(text: str) -> str:
     """A MAC budget as typed, once ``parse_budget`` takes it (the run saves the text as written)."""
-    from .budget import parse_budget
+    from ..budget import parse_budget
 
     try:
         parse_budget(text)
@@ -226,7 +226,7 @@ def cmd_decode(a: argparse.Namespace) -> int:
     for flag, target in (("--python", a.python), ("--graph", a.graph), ("--onnx", a.onnx)):
         _output(target, flag)
     if a.graph is not None:
-        from .graph import SUFFIXES
+        from ..graph import SUFFIXES
 
         if Path(a.graph).suffix not in SUFFIXES:
             raise NasError(f"unknown graph format {quote_arg(Path(a.graph).suffix)}; use {', '.join(SUFFIXES)}",
@@ -247,18 +247,18 @@ def cmd_decode(a: argparse.Namespace) -> int:
     note = sys.stderr if a.format != "table" else sys.stdout
     try:
         if a.python is not None:
-            from .export import to_python
+            from ..export import to_python
 
             Path(a.python).write_text(to_python(g))
             print(f"wrote {a.python} (standalone PyTorch source, {c.params:,} parameters)", file=note)
         if a.graph is not None:
-            from .graph import graph, write_graph
+            from ..graph import graph, write_graph
 
             G = graph(g)
             write_graph(G, a.graph)
             print(f"wrote {a.graph} ({G.number_of_nodes()} ops, {G.number_of_edges()} edges)", file=note)
         if a.onnx is not None:
-            from .export import to_onnx
+            from ..export import to_onnx
 
             to_onnx(g, a.onnx)
             print(f"wrote {a.onnx} (ONNX, checked with onnx.checker)", file=note)
@@ -268,7 +268,7 @@ def cmd_decode(a: argparse.Namespace) -> int:
 
 
 def cmd_seeds(a: argparse.Namespace) -> int:
-    from .zoo import report
+    from ..zoo import report
 
     rows = report()
     if a.format == "json":

@@ -6,7 +6,7 @@ a task per candidate (named, with its CPU/GPU share, retried when its worker die
 needs, with no Tune experiment state beside it. A driver killed at any moment resumes from the store: completed
 evaluations are kept, the strategy continues from the state saved with the last of them and the recorded history
 (an Optuna study is reconciled with the store), and candidates that were in flight are asked again. The stopping
-rules live in ``nas.stopping``, the plot in ``nas._plot``.
+rules live in ``nas.app.stopping``, the plot in ``nas.app.plot``.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .budget import parse_budget
-from .cost import cost, human
-from .errors import NasError
-from ._plot import plot
-from .genome import dumps, loads, save
+from ..budget import parse_budget
+from ..cost import cost, human
+from ..errors import NasError
+from .plot import plot
+from ..genome import dumps, loads, save
 from .store import Evaluation, Store, append_csv, shown, write_csv
 from .stopping import (STOPPERS, AshaStopper, MedianStopper, _StopperActor, decision_epochs, describe,
                        make_stopper, replay)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .errors import NasError
+from ..errors import NasError
 from .store import Evaluation
 
 

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import sqlalchemy as sa
 
-from .errors import NasError
+from ..errors import NasError
 
 _META = sa.MetaData()
 RUNS = sa.Table(
