@@ -206,6 +206,13 @@ class Tracer:
             raise GenomeError(f"{c} channels cannot be shuffled across {groups} groups", "groups")
         return self._add("shuffle", (x,), {"groups": groups}, x.shape)
 
+    def slice(self, x: Ref, start: int, stop: int) -> Ref:
+        """Channels ``start`` to ``stop`` (exclusive) of a feature map (a channel split takes two of these)."""
+        c, h, w = self._map(x, "a channel slice")
+        if not 0 <= start < stop <= c:
+            raise GenomeError(f"cannot take channels {start}..{stop - 1} of a map with {c} channels")
+        return self._add("slice", (x,), {"start": start, "stop": stop}, (stop - start, h, w))
+
     def zero(self, x: Ref) -> Ref:
         """Zeros shaped like ``x`` (a cell node whose every incoming edge is 'none')."""
         return self._add("zero", (x,), {}, x.shape)

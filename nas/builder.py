@@ -75,6 +75,20 @@ class ChannelShuffle(nn.Module):
         return f"groups={self.groups}"
 
 
+class ChannelSlice(nn.Module):
+    """Channels ``start`` to ``stop`` (exclusive) of the input."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        super().__init__()
+        self.start, self.stop = start, stop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.start:self.stop]
+
+    def extra_repr(self) -> str:
+        return f"start={self.start}, stop={self.stop}"
+
+
 class DropPath(nn.Module):
     """Stochastic depth: zero a sample's residual branch with probability ``p`` in training, rescale the rest."""
 
@@ -120,6 +134,8 @@ def _module(n: Node) -> nn.Module:
         return nn.Flatten(1)
     if op == "shuffle":
         return ChannelShuffle(a["groups"])
+    if op == "slice":
+        return ChannelSlice(a["start"], a["stop"])
     simple: dict[str, type[nn.Module]] = {"add": Add, "mean": Mean, "concat": Concat, "mul": Mul, "zero": Zero}
     return simple[op]()
 

@@ -98,6 +98,8 @@ def _inline(n: Node, args: list[str]) -> str:
         return f"torch.flatten({args[0]}, 1)"
     if n.op == "shuffle":
         return f"channel_shuffle({args[0]}, {n.attrs['groups']})"
+    if n.op == "slice":
+        return f"{args[0]}[:, {n.attrs['start']}:{n.attrs['stop']}]"
     raise AssertionError(f"no inline form for op {n.op!r}")  # a new primitive needs a line here
 
 
