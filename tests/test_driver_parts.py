@@ -19,7 +19,7 @@ from nas.app.outputs import summarize, write_outputs
 from nas.app.raycluster import dashboard_line, fits, gauges, reachable, token_file
 from nas.app.record import best, duration, evaluation, pareto, progress, told
 from nas.app.retrain import entrants, verdict_jobs
-from nas.app.settings import Settings, check, fidelity_text, resume_settings, settings_from
+from nas.app.settings import Settings, fidelity_text, resume_settings, settings_from, validate
 from nas.app.store import Evaluation
 from nas.app.verdict import VERDICT_SEED, VERDICT_TRIALS, Entrant
 from nas.app.worker import failure, worker_died
@@ -52,9 +52,9 @@ def ok(accuracy: float, **more: Any) -> dict[str, Any]:
 ])
 def test_settings_no_search_can_run_with_are_one_line(change, message) -> None:
     with pytest.raises(NasError) as exc:
-        check(Settings(**change))
+        validate(Settings(**change))
     assert str(exc.value).startswith(message) and "\n" not in str(exc.value)
-    check(Settings())  # the defaults pass
+    validate(Settings())  # the defaults pass
 
 
 def test_early_stop_saved_by_earlier_versions_reads_as_a_rule() -> None:

@@ -26,7 +26,7 @@ from .jobs import Job, Kind, base_spec
 from .outputs import Summary, Verdict, summarize, write_outputs
 from .record import crash_point, duration, evaluation, progress, told
 from .retrain import entrants, verdict_jobs
-from .settings import Settings, check, check_data, fidelity_text, storage_url
+from .settings import Settings, check_data, fidelity_text, storage_url, validate
 from .stopping import AshaStopper, MedianStopper, _StopperActor, decision_epochs, describe, make_stopper, replay
 from .store import Evaluation, Store, append_csv, shown, write_csv
 from .worker import Evaluator, evaluate, failure, worker_died
@@ -49,7 +49,7 @@ class Search:
             s.width = self.space.proxy_width
         strategy_cls = strategies.get(s.strategy)
         check_data(s.dataset, s.data_dir)
-        check(s)
+        validate(s)
         self.out.mkdir(parents=True, exist_ok=True)
         self.store = Store(storage_url(self.out, storage), run=self.out.resolve().name)
         self.store.create(asdict(s))
@@ -155,9 +155,11 @@ class Search:
         return done, stopper
 
     def _in_flight(self) -> int:
+        """Candidates submitted and not yet recorded (verdict jobs do not count towards --trials)."""
         return sum(1 for job in self._pending.values() if job.kind is Kind.CANDIDATE)
 
     def _submit(self, job: Job) -> None:
+        """Start ``job`` as a Ray task named for the dashboard."""
         ref = self._task.options(name=job.name).remote(dumps(job.genome), job.spec(self._spec))
         self._pending[ref] = job
 

@@ -12,10 +12,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ..genome import Genome
 
 from .settings import Settings
 from .verdict import VERDICT_SEED, Entrant
+
+if TYPE_CHECKING:
+    from strategies import Candidate
 
 
 def base_spec(s: Settings, floor: int) -> dict[str, Any]:
@@ -38,18 +43,18 @@ class Job:
 
     kind: Kind
     trial: int  # the store's trial id (verdict jobs: below VERDICT_TRIALS)
-    genome: Any
+    genome: Genome
     label: str  # the task's name after "trial N: ", as the dashboard lists it
     origin: str
     parent: int | None = None
-    candidate: Any = None  # the strategy's Candidate (kind CANDIDATE)
+    candidate: Candidate | None = None  # the strategy's Candidate (kind CANDIDATE)
     entrant: Entrant | None = None  # kind VERDICT
     seed: int = 0  # kind VERDICT: which of the entrant's seeds
     overrides: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))  # spec keys this job changes
     attempt: int = 1  # 1 the first time; a job whose worker died is run again as attempt 2, 3, ...
 
     @classmethod
-    def for_candidate(cls, c: Any) -> Job:
+    def for_candidate(cls, c: Candidate) -> Job:
         """The job that evaluates the strategy's candidate ``c``."""
         return cls(Kind.CANDIDATE, c.id, c.genome, f"{c.macs / 1e6:.0f}M MACs, {c.origin}", c.origin, c.parent,
                    candidate=c)

@@ -51,7 +51,7 @@ class Settings:
             self.early_stop = None
 
 
-def check(s: Settings) -> None:
+def validate(s: Settings) -> None:
     """Refuse settings no search can run with (one line each); the names of space, strategy and data set are
     checked by whoever loads them."""
     if s.trials < 1 or s.epochs < 1:
