@@ -38,7 +38,8 @@ import nas  # noqa: E402
 import search_spaces  # noqa: E402
 from nas.cost import human  # noqa: E402
 from nas.app.privateray import private_cluster  # noqa: E402
-from nas.app.search import Search, Settings  # noqa: E402
+from nas.app.driver import Search  # noqa: E402
+from nas.app.settings import Settings  # noqa: E402
 
 RULES = {"off": "off (every trial runs both epochs)", "asha": "ASHA, eta 3 (default)",
          "median": "median stopping rule"}

@@ -24,7 +24,9 @@ import torch
 
 import nas
 from nas.app.privateray import private_cluster
-from nas.app.search import Search, Settings, evaluate
+from nas.app.driver import Search
+from nas.app.settings import Settings
+from nas.app.worker import evaluate
 
 
 def main() -> None:

@@ -48,7 +48,9 @@ def fill(out: Path, strategy: str, n: int) -> float:
     """A run directory holding ``n`` recorded evaluations, recorded by the driver's own code; returns seconds."""
     import numpy as np
 
-    from nas.app.search import Search, Settings
+    from nas.app.driver import Search
+    from nas.app.jobs import Job
+    from nas.app.settings import Settings
 
     started = time.time()
     s = Search(Settings(strategy=strategy, trials=n, verdict=False), out, log=lambda _: None)
@@ -66,7 +68,7 @@ def fill(out: Path, strategy: str, n: int) -> float:
             "epochs": len(history), "stopped": stopped, "history": history, "split": "validation",
             "n_eval": 5000, "stderr": 0.005, "seconds": 19.0}
         result.update(worker="host:1", started=1000.0 + i, finished=1019.0 + i)
-        s._record(("candidate", c), result)
+        s._record(Job.for_candidate(c), result)
         if (i + 1) % 1000 == 0:
             print(f"  {strategy}: {i + 1:,} of {n:,} recorded ({time.time() - started:.0f} s)", flush=True)
     s.store.close()
@@ -77,7 +79,8 @@ def resume(out: str) -> dict:
     """Resume the run in ``out`` as ``nas search --resume`` does, up to the first new candidate; seconds per step.
     Runs in a fresh process (``--child``), so that imports and caches start cold."""
     t0 = time.time()
-    from nas.app.search import Search, resume_settings
+    from nas.app.driver import Search
+    from nas.app.settings import resume_settings
 
     times = {"imports": time.time() - t0}
     t = time.time()

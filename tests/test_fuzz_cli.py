@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nas
-from nas.app import search as nas_search
+from nas.app import driver, raycluster
 from nas.budget import MAX_BUDGET
 from nas.app.cli import main
 from nas.errors import quote_arg
@@ -73,12 +73,12 @@ def reached(workdir: Path) -> Iterator[list[object]]:
     """Stubs that stand where Ray and slow exports would start; the list records each search that got there."""
     calls: list[object] = []
     mp = pytest.MonkeyPatch()
-    mp.setattr(nas_search.Search, "run", lambda self, **kw: calls.append(self.settings))
+    mp.setattr(driver.Search, "run", lambda self, **kw: calls.append(self.settings))
 
     def no_ray(*args: object, **kwargs: object) -> None:
         raise AssertionError("the argument tests must never start Ray")
 
-    mp.setattr(nas_search, "_start_ray", no_ray)
+    mp.setattr(raycluster, "start_ray", no_ray)
     import nas.export
 
     mp.setattr(nas.export, "to_onnx", lambda g, path, **kw: Path(path).write_bytes(b""))

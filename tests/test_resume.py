@@ -17,7 +17,10 @@ import pytest
 import search_spaces
 import strategies
 from nas.errors import NasError
-from nas.app.search import Search, Settings, told
+from nas.app.driver import Search
+from nas.app.jobs import Job
+from nas.app.record import told
+from nas.app.settings import Settings
 from nas.app.store import Store
 
 BUDGET = "300M"
@@ -103,7 +106,7 @@ def started_run(tmp_path: Path, strategy: str = "evolution") -> Path:
                log=lambda _: None)
     for _ in range(2):
         c = s.strategy.ask()
-        s._record(("candidate", c), {"status": "ok", "accuracy": 0.5, "loss": 1.0, "epochs": 2})
+        s._record(Job.for_candidate(c), {"status": "ok", "accuracy": 0.5, "loss": 1.0, "epochs": 2})
     s.store.close()
     return out
 

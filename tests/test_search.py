@@ -187,32 +187,40 @@ def test_a_search_in_a_shared_postgresql_database(cluster, postgres, tmp_path) -
 
 
 def test_a_killed_worker_is_retried(cluster, tmp_path) -> None:
+    """A worker killed mid-trial: the driver runs the trial again and records 2 attempts. The count is the
+    driver's own (each attempt's spec says which it is); the pids are the test's own record, kept beside it."""
     import threading
 
     import ray
 
-    from nas.app.search import Search, Settings
+    from nas.app.driver import Search
+    from nas.app.settings import Settings
+
+    seen = tmp_path / "trial-0.attempts"  # the test's own: "<attempt> <pid>" per attempt at trial 0
+    where = str(seen)
 
     def held_until_killed(genome_yaml: str, spec: dict) -> dict:
-        """An evaluator whose first attempt at trial 0 writes its pid and then waits to be killed (two minutes at
+        """An evaluator whose first attempt at trial 0 notes its pid and then waits to be killed (two minutes at
         most); every other attempt returns at once. Defined in the test, so that Ray ships it by value."""
-        with open(spec["pid_file"], "a") as f:
-            f.write(f"{os.getpid()}\n")
-        attempts = len(Path(spec["pid_file"]).read_text().split())
-        if spec["trial"] == 0 and attempts == 1:
-            time.sleep(120)
-            return {"status": "failed", "error": "was not killed"}
-        return {"status": "ok", "accuracy": 0.5, "loss": 1.0, "epochs": spec["epochs"]}
+        if spec["trial"] == 0:
+            with open(where, "a") as f:
+                f.write(f"{spec['attempt']} {os.getpid()}\n")
+            if spec["attempt"] == 1:
+                time.sleep(120)
+                return {"status": "failed", "error": "was not killed"}
+        return {"status": "ok", "accuracy": 0.5, "loss": 1.0, "epochs": spec["epochs"],
+                "worker": f"test:{os.getpid()}"}
 
     out = tmp_path / "run"
-    pids = out / "workers" / "trial-0.pids"
     killed: list[int] = []
 
+    def lines() -> list[list[str]]:
+        return [l.split() for l in seen.read_text().splitlines()] if seen.exists() else []
+
     def kill_when_running() -> None:
-        # the pid file is written by the attempt itself, inside its worker: once it is there, trial 0 is running
-        # in that very process, and it stays there until it is killed
-        pid = int(wait_for(lambda: pids.exists() and pids.read_text().split() and pids.read_text().split()[0],
-                           timeout=300))
+        # the line is written by the attempt itself, inside its worker: once it is there, trial 0 is running in
+        # that very process, and it stays there until it is killed
+        pid = int(wait_for(lambda: lines() and lines()[0][1], timeout=300))
         assert Path(f"/proc/{pid}").exists()
         os.kill(pid, signal.SIGKILL)
         killed.append(pid)
@@ -228,15 +236,18 @@ def test_a_killed_worker_is_retried(cluster, tmp_path) -> None:
     finally:
         ray.shutdown()
     trial0 = [r for r in rows(out) if r["trial"] == "0"]
-    assert killed, (rows(out), pids.read_text() if pids.exists() else None)
+    assert killed, (rows(out), lines())
     assert len(trial0) == 1 and trial0[0]["status"] == "ok" and trial0[0]["attempts"] == "2"
-    assert pids.read_text().split()[0] == str(killed[0]) and len(pids.read_text().split()) == 2
+    assert lines()[0] == ["1", str(killed[0])] and [a for a, _ in lines()] == ["1", "2"]
+    assert trial0[0]["worker"] == f"test:{lines()[1][1]}" != f"test:{killed[0]}"  # the second attempt's result
+    assert not (out / "workers").exists()  # nothing is counted from files in the run directory
 
 
 def test_a_failing_candidate_is_recorded_and_the_search_goes_on(cluster, tmp_path) -> None:
     import ray
 
-    from nas.app.search import Search, Settings
+    from nas.app.driver import Search
+    from nas.app.settings import Settings
 
     def flaky(genome_yaml: str, spec: dict) -> dict:
         if "conv3x3" not in genome_yaml.split("edges")[1].split("\n")[0]:
@@ -282,7 +293,8 @@ def test_the_verdict_retrains_the_top_candidates_and_the_seed_once(cluster, tmp_
 
     import ray
 
-    from nas.app.search import Search, Settings
+    from nas.app.driver import Search
+    from nas.app.settings import Settings
 
     def by_size(genome_yaml: str, spec: dict) -> dict:
         g = nas.loads(genome_yaml)
@@ -312,10 +324,12 @@ def test_the_verdict_retrains_the_top_candidates_and_the_seed_once(cluster, tmp_
 
 
 def test_a_seed_over_the_budget_is_repaired_for_the_verdict(tmp_path) -> None:
-    from nas.app.search import Search, Settings
+    from nas.app.retrain import verdict_seed
+    from nas.app.driver import Search
+    from nas.app.settings import Settings
 
     s = Search(Settings(space="mobilenet", budget="300M", dataset="synthetic"), tmp_path / "run", log=lambda _: None)
-    label, g, macs = s._verdict_seed()
+    label, g, macs = verdict_seed(s.space, s.budget, s.settings.seed)
     assert macs <= 300_000_000 and nas.cost(g).macs == macs
     assert label.startswith("seed mobilenet_v2 (repaired, ") and label.endswith("M)")
 
@@ -364,7 +378,7 @@ def test_median_stopping_rule() -> None:
 
 def test_trials_in_flight_fit_the_cluster() -> None:
     from nas.errors import NasError
-    from nas.app.search import _fits
+    from nas.app.raycluster import fits as _fits
 
     gpu_node = {"CPU": 16.0, "GPU": 1.0, "memory": 1e11}
     assert _fits(gpu_node, 1, 0) == 16
@@ -402,7 +416,7 @@ def test_asha_keeps_the_top_third_at_each_rung() -> None:
 
 
 def test_stoppers_replay_the_recorded_history() -> None:
-    from nas.app.search import Settings
+    from nas.app.settings import Settings
     from nas.app.stopping import AshaStopper, MedianStopper, decision_epochs, make_stopper, replay
     from nas.app.store import Evaluation
 
@@ -445,7 +459,7 @@ def test_asha_from_the_cli_stops_what_its_rule_says(cluster, tmp_path) -> None:
 def test_a_lost_stopping_rule_lets_the_trial_train_on(cluster) -> None:
     import ray
 
-    from nas.app.search import evaluate
+    from nas.app.worker import evaluate
     from nas.app.stopping import AshaStopper, _StopperActor
 
     ray.init(address=cluster["address"], log_to_driver=False)
@@ -464,7 +478,8 @@ def test_early_stopping_tells_the_strategy_the_lower_fidelity(cluster, tmp_path,
     import optuna
     import ray
 
-    from nas.app.search import Search, Settings
+    from nas.app.driver import Search
+    from nas.app.settings import Settings
 
     def slow_learner(genome_yaml: str, spec: dict) -> dict:
         """A fake trainer whose accuracy grows with the epochs at a rate fixed by the genome; asks the stopper."""

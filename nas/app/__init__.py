@@ -16,8 +16,12 @@ __all__ = ["Search", "Settings"]
 
 def __getattr__(name: str) -> Any:
     # Lazy, so that `nas decode` does not pay for the driver's imports (the store's SQLAlchemy among them).
-    if name in __all__:
-        from . import search
+    if name == "Search":
+        from .driver import Search
 
-        return getattr(search, name)
+        return Search
+    if name == "Settings":
+        from .settings import Settings
+
+        return Settings
     raise AttributeError(f"module 'nas.app' has no attribute {name!r}")

@@ -353,7 +353,8 @@ def cmd_search(a: argparse.Namespace) -> int:
     """``nas search``: validate everything a user typed, then run the search on Ray."""
     import time
 
-    from .search import Search, Settings, resume_settings
+    from .driver import Search
+    from .settings import Settings, resume_settings
 
     if a.out is not None:
         _run_dir(a.out)

@@ -1,0 +1,240 @@
+"""The search driver: a strategy proposes, Ray workers evaluate, the store records every result as it lands.
+
+This is the one module that runs the loop on Ray. Candidates run as Ray tasks rather than Tune trials: the
+strategies already own the ask/tell loop and a resumable state, and the store is the single record of what was
+evaluated, so a task per candidate (named, with its CPU/GPU share, run again when its worker dies) is all the
+machinery a search needs, with no Tune experiment state beside it. A driver killed at any moment resumes from the
+store: completed evaluations are kept, the strategy continues from the state saved with the last of them and the
+recorded history (an Optuna study is reconciled with the store), and candidates that were in flight are asked
+again. The pieces live beside it: settings (``settings``), jobs (``jobs``), the worker side (``worker``), Ray
+itself (``raycluster``), records (``record``), the verdict's entrants (``retrain``), outputs (``outputs``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+from ..budget import parse_budget
+from ..errors import NasError
+from ..genome import dumps
+from . import raycluster
+from .jobs import Job, Kind, base_spec
+from .outputs import Summary, Verdict, summarize, write_outputs
+from .record import crash_point, duration, evaluation, progress, told
+from .retrain import entrants, verdict_jobs
+from .settings import Settings, check_data, fidelity_text, storage_url, validate
+from .stopping import AshaStopper, MedianStopper, _StopperActor, decision_epochs, describe, make_stopper, replay
+from .store import Evaluation, Store, append_csv, shown, write_csv
+from .worker import Evaluator, evaluate, failure, worker_died
+
+Log = Callable[[str], None]
+
+
+class Search:
+    """One search run in ``out``: validated settings, the store, the strategy, the Ray loop, the outputs."""
+
+    def __init__(self, settings: Settings, out: Path, *, storage: str | None = None, log: Log = print) -> None:
+        import search_spaces
+        import strategies
+
+        self.settings, self.out, self.log = settings, Path(out), log
+        s = settings
+        self.space = search_spaces.get(s.space, tuple(s.input) if s.input else None, s.classes)
+        self.budget = self.space.check_budget(parse_budget(s.budget))
+        if s.width is None:
+            s.width = self.space.proxy_width
+        strategy_cls = strategies.get(s.strategy)
+        check_data(s.dataset, s.data_dir)
+        validate(s)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.store = Store(storage_url(self.out, storage), run=self.out.resolve().name)
+        self.store.create(asdict(s))
+        options = {}
+        if s.strategy in ("optuna", "nsga2"):  # the study lives beside the results: in the run, or the shared database
+            options = {"storage": self.store.url, "study_name": f"nas-{self.store.run}"} if storage else \
+                {"storage": f"sqlite:///{self.out / 'optuna.db'}"}
+        self.strategy = strategy_cls(self.space, budget=self.budget, seed=s.seed, **options)
+        state = self.store.state()
+        self._done: list[Evaluation] | None = None  # the records, read once for the strategy and the outputs
+        if state:
+            self._done = self.store.evaluations()
+            self._resume_strategy(state)
+        (self.out / "search.json").write_text(json.dumps(asdict(s), indent=2) + "\n")
+        self._pending: dict[Any, Job] = {}  # Ray object ref -> the job it runs
+        self._task: Any = None
+        self._spec: dict[str, Any] = {}
+
+    def _resume_strategy(self, state: dict[str, Any]) -> None:
+        """Continue the strategy from the state stored with the last result and the history the store holds (the
+        state is checked: a row that is not what this version writes is refused with one line)."""
+        history = []
+        try:
+            for e in self._done or ():
+                if e.trial < 0:
+                    continue
+                if e.config is None:
+                    raise NasError(f"trial {e.trial} has no config: written by an earlier version of nas")
+                history.append(({"id": e.trial, "config": e.config, "macs": e.macs, "params": e.params,
+                                 "origin": e.origin or "", "parent": e.parent}, told(e)))
+            self.strategy.load_state_dict(state, history)
+        except NasError as e:
+            raise NasError(f"cannot resume from the results database '{shown(self.store.url)}': {e}") from None
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self, address: str | None = None, dashboard: bool = True, dashboard_host: str = "127.0.0.1",
+            evaluator: Evaluator = evaluate) -> Summary:
+        """Evaluate candidates until ``trials`` are recorded; outputs are written as results land.
+
+        ``evaluator(genome_yaml, spec) -> dict`` runs in the Ray worker (default: proxy training); its dict needs
+        ``status`` and, when ok, ``accuracy``.
+        """
+        import ray
+
+        s = self.settings
+        done, stopper = self.recorded()
+        ctx = raycluster.start_ray(address, dashboard, dashboard_host, self.log)
+        metrics = raycluster.Metrics(self.out.resolve().name)
+        concurrent = s.max_concurrent or raycluster.fits(ray.cluster_resources(), s.cpus_per_trial, s.gpus_per_trial)
+        # Ray does not run a task again itself (max_retries=0): the driver does, so that it counts the attempts
+        # wherever the workers are, and records how many a result took
+        self._task = ray.remote(num_cpus=s.cpus_per_trial, num_gpus=s.gpus_per_trial, max_retries=0,
+                                retry_exceptions=False)(evaluator)
+        self._spec = base_spec(s, self.space.proxy_map)
+        if stopper is not None:
+            self._spec["restarts"] = decision_epochs(stopper, s.epochs)
+            # the actor starts from the replayed state: it is built here and handed over whole
+            self._spec["stopper"] = ray.remote(num_cpus=0)(_StopperActor).remote(stopper)
+        self.log(f"search: space {s.space}, budget {self.budget}, strategy {s.strategy}, {s.trials} trials of up to "
+                 f"{s.epochs} epoch(s), {concurrent} at a time; run directory {self.out}")
+        self.log(f"proxy: {fidelity_text(self.data_line(), s, self.space.proxy_map)}")
+        self.log(f"early stopping: {describe(stopper)}")
+        if ctx is not None:
+            self.log(ctx)
+        for note in self.strategy.notes:
+            self.log(f"note: {note}")
+        started = time.time()
+        verdict: Verdict | None = None
+        try:
+            while True:
+                n_done = sum(1 for e in done if e.trial >= 0)
+                while len(self._pending) < concurrent and n_done + self._in_flight() < s.trials:
+                    c = self.strategy.ask()
+                    if not self.budget.fits(self.space.cost(c.config)):  # a bug; never send it to a worker
+                        raise AssertionError(f"candidate {c.id} is over the budget")
+                    self._submit(Job.for_candidate(c))
+                if not self._pending:
+                    break
+                for job, result in self._collect():
+                    ev = self._record(job, result)
+                    done.append(ev)
+                    metrics.update(done)
+                    self.log(progress(ev, done, s.trials, self.budget.macs, time.time() - started))
+            if s.verdict:
+                self._run_verdict(done, concurrent)
+        except KeyboardInterrupt:
+            self.log(f"interrupted: resume with `nas search --resume --out {self.out}`")
+            raise
+        finally:
+            verdict = write_outputs(self.out, done, self.space, self.budget, s, self.log)
+        return summarize(self.out, done, self.budget, s, verdict, self.strategy.notes, self.log)
+
+    def recorded(self) -> tuple[list[Evaluation], MedianStopper | AshaStopper | None]:
+        """What the store holds, ``trials.csv`` rewritten to match it, and the stopping rule with the recorded
+        epochs replayed into it: everything a resumed search needs before its first new candidate."""
+        done = self._done if self._done is not None else self.store.evaluations()
+        self._done = None
+        write_csv(self.out / "trials.csv", done)
+        stopper = make_stopper(self.settings)
+        if stopper is not None:
+            replay(stopper, done)
+        return done, stopper
+
+    def _in_flight(self) -> int:
+        """Candidates submitted and not yet recorded (verdict jobs do not count towards --trials)."""
+        return sum(1 for job in self._pending.values() if job.kind is Kind.CANDIDATE)
+
+    def _submit(self, job: Job) -> None:
+        """Start ``job`` as a Ray task named for the dashboard."""
+        ref = self._task.options(name=job.name).remote(dumps(job.genome), job.spec(self._spec))
+        self._pending[ref] = job
+
+    def _collect(self) -> list[tuple[Job, dict[str, Any]]]:
+        """The jobs that finished within a minute, with their results. A job whose worker died is submitted again
+        as its next attempt while it has retries left; past them, or for any other error, it is a failed result."""
+        import ray
+
+        ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=60)
+        out = []
+        for ref in ready:
+            job = self._pending.pop(ref)
+            try:
+                out.append((job, ray.get(ref)))
+            except Exception as e:  # noqa: BLE001 - a worker that died, or an error the task raised
+                if worker_died(e) and job.attempt <= self.settings.retries:
+                    self.log(f"{job.name}: its worker died ({type(e).__name__}); attempt {job.attempt + 1} of "
+                             f"{self.settings.retries + 1}")
+                    self._submit(job.again())
+                else:
+                    out.append((job, failure(e)))
+        return out
+
+    def data_line(self) -> str:
+        """What the proxy data is: name, source and split sizes."""
+        import estimators
+
+        ds = estimators.load_data(self.settings.dataset, self.settings.data_dir)
+        test = len(ds.y_test) if ds.y_test is not None else 0
+        return (f"{ds.name} from {ds.source}: {len(ds.y_train):,} train / {len(ds.y_val):,} validation / "
+                f"{test:,} test images")
+
+    def _record(self, job: Job, result: dict[str, Any]) -> Evaluation:
+        """Store ``job``'s result (and, for a candidate, tell the strategy); returns its record."""
+        ev = evaluation(job, result, self.settings)
+        if job.kind is Kind.VERDICT:
+            if self.store.record(ev):
+                append_csv(self.out / "trials.csv", ev)
+            return ev
+        # The store is the record: the strategy's bounded state goes in with the result, in one transaction, and
+        # only then does a study outside it (Optuna's) hear of the result; resuming reconciles the two.
+        self.strategy.tell(job.candidate, told(ev), flush=False)
+        if self.store.record(ev, self.strategy.state_dict(history=False)):
+            append_csv(self.out / "trials.csv", ev)
+        crash_point("recorded")
+        self.strategy.flush()
+        return ev
+
+    # ------------------------------------------------------------ the verdict
+
+    def _run_verdict(self, done: list[Evaluation], concurrent: int) -> None:
+        """Retrain the verdict's entrants with each seed, skipping what a crashed run already recorded."""
+        s = self.settings
+        entries = entrants(done, self.space, self.budget, s)
+        if not entries:
+            self.log("verdict: nothing to retrain (no candidate completed within the budget)")
+            return
+        jobs = verdict_jobs(entries, s)
+        total = len(entries) * s.verdict_seeds
+        self.log(f"verdict: retraining {len(entries)} networks ({', '.join(e.label for e in entries)}) with "
+                 f"{s.verdict_seeds} seeds for {s.verdict_epochs} epochs on all the training data, scored on the "
+                 f"test split; {total - len(jobs)} of {total} already recorded")
+        started, n0 = time.time(), total - len(jobs)
+        while jobs or self._pending:
+            while jobs and len(self._pending) < concurrent:
+                self._submit(jobs.pop(0))
+            for job, result in self._collect():
+                ev = self._record(job, result)
+                done.append(ev)
+                e = job.entrant
+                assert e is not None  # a verdict job always names its entrant
+                if ev.status == "ok":
+                    e.results[job.seed] = ev.metrics
+                n = total - len(jobs) - len(self._pending)
+                left = (time.time() - started) / max(1, n - n0) * (total - n)
+                what = f"test accuracy {ev.accuracy:.4f}" if ev.status == "ok" else f"failed ({ev.error})"
+                self.log(f"[verdict {n}/{total}] {e.label}, seed {job.seed}: {what}, {ev.seconds or 0:.1f}s | "
+                         f"about {duration(left)} left")

@@ -1,0 +1,96 @@
+"""What a search leaves in its run directory beside the store (best.yaml, verdict.json, pareto.yaml, pareto.png)
+and the summary it logs at the end."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..cost import human
+from ..genome import loads, save
+from .plot import plot
+from .record import best, pareto
+from .retrain import verdict_report
+from .settings import Settings
+from .store import Evaluation
+from .verdict import Entrant
+
+if TYPE_CHECKING:
+    from search_spaces import Budget, Space
+
+Log = Callable[[str], None]
+Verdict = tuple[Entrant | None, list[str], dict[str, Any], list[Entrant]]
+"""The verdict's winner, report lines, what verdict.json holds and its entrants (``retrain.verdict_report``)."""
+
+
+@dataclass
+class Summary:
+    """The outcome of a search."""
+
+    out: Path
+    evaluations: int
+    failed: int
+    best: Evaluation | None  # the search's best by its own score
+    reference: Evaluation | None  # kept for callers of earlier versions: None (the verdict holds the seed)
+    notes: list[str] = field(default_factory=list)
+    verdict: dict[str, Any] | None = None  # what verdict.json holds: entrants, test scores, intervals, tau
+    winner: str | None = None  # the verdict's winner (its label), written to best.yaml
+
+
+def write_outputs(out: Path, done: list[Evaluation], space: Space, budget: Budget, s: Settings,
+                  log: Log) -> Verdict | None:
+    """best.yaml (the verdict's winner, else the search's best), verdict.json, pareto.yaml and pareto.png from the
+    records; returns the verdict, if any, for the summary."""
+    top = best(done, budget.macs)
+    verdict = verdict_report(done, space, budget, s)
+    winner = verdict[0] if verdict else None
+    if winner is not None:
+        save(winner.genome, out / "best.yaml")
+    elif top:
+        save(loads(top.genome), out / "best.yaml")
+    if verdict:
+        (out / "verdict.json").write_text(json.dumps(verdict[2], indent=2) + "\n")
+    front = pareto([e for e in done if e.trial >= 0 and e.status == "ok"])
+    doc = [{"trial": e.trial, "accuracy": e.accuracy, "macs": e.macs, "params": e.params,
+            "genome": loads(e.genome).to_dict()} for e in front]
+    import yaml
+
+    (out / "pareto.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    try:
+        plot(out / "pareto.png", done, front, budget.macs, s, verdict[3] if verdict else [])
+    except Exception as e:  # noqa: BLE001 - a plot must not lose a finished search
+        log(f"note: pareto.png not written ({type(e).__name__}: {e})")
+    return verdict
+
+
+def summarize(out: Path, done: list[Evaluation], budget: Budget, s: Settings, verdict: Verdict | None,
+              notes: list[str], log: Log) -> Summary:
+    """The search's outcome, and the lines that tell it: the search's best, the verdict, where the outputs are."""
+    top = best(done, budget.macs)
+    failed = sum(1 for e in done if e.trial >= 0 and e.status == "failed")
+    summary = Summary(out, sum(1 for e in done if e.trial >= 0), failed, top, None, list(notes))
+    if top:
+        se = (top.fidelity or {}).get("stderr")
+        log(f"search's best: trial {top.trial}, validation accuracy {top.accuracy:.4f}"
+            + (f" +- {se:.4f}" if se else "") + f" ({(top.fidelity or {}).get('epochs')} epoch proxy), "
+            f"{top.macs:,} MACs ({human(top.macs)}), {top.params:,} params")
+    else:
+        log("search's best: none (every evaluation failed)")
+    if verdict:
+        winner, lines, data, _ = verdict
+        summary.verdict, summary.winner = data, winner.label if winner else None
+        log(f"verdict on the {data['split']} split ({data['n_test']:,} images the search never read), "
+            f"{s.verdict_epochs} epochs on all {data['n_train']:,} training images, mean of "
+            f"{s.verdict_seeds} seeds +- standard error:")
+        for line in lines:
+            log(line if line.startswith("  ") else f"  {line}")
+        if winner is not None:
+            log(f"winner: {winner.label}, {winner.macs:,} MACs ({human(winner.macs)}) -> {out / 'best.yaml'}")
+    elif not s.verdict:
+        log("verdict: off (--no-verdict); best.yaml is the search's best by its own validation score, "
+            "which is biased upwards as the best of many noisy scores")
+    log(f"outputs: best.yaml, pareto.yaml, pareto.png, trials.csv, results.db"
+        f"{', verdict.json' if verdict else ''} in {out}")
+    return summary

@@ -1,0 +1,124 @@
+"""What a search does: its settings, their checks, and the settings of a run read back for ``--resume``.
+
+Nothing here starts Ray or trains anything; the checks that need a space or the data set take them as arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import NasError
+from .stopping import STOPPERS
+from .store import Store, shown
+
+
+@dataclass
+class Settings:
+    """What a search does; saved in the run so that ``--resume`` continues the same search."""
+
+    space: str = "mobilenet"
+    budget: str = "300M"
+    strategy: str = "evolution"
+    trials: int = 40
+    epochs: int = 2
+    dataset: str = "fashion"
+    data_dir: str | None = None
+    seed: int = 0
+    input: list[int] | None = None
+    classes: int | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int | None = None
+    retries: int = 2  # times a task is run again when its worker process dies
+    references: int = 0  # no longer used: the verdict retrains the best seed within the budget
+    early_stop: str | None = "asha"  # "asha", "median" or None: stop trials between epochs (needs epochs > 1)
+    eta: int = 3  # ASHA's reduction factor: the top 1/eta of the trials at a rung go on
+    width: float | None = None  # the proxy's width multiplier on top of the genome's (None: the space's proxy_width)
+    train_images: int | None = 5000  # training images per proxy epoch (stratified), None: the whole train split
+    batch_size: int = 64
+    verdict: bool = True  # retrain the top candidates and the seed, score them on the test split
+    verdict_top: int = 3
+    verdict_epochs: int = 3
+    verdict_seeds: int = 2
+
+    def __post_init__(self) -> None:
+        if isinstance(self.early_stop, bool):  # run directories written before the rule was a choice
+            self.early_stop = "median" if self.early_stop else None
+        if self.early_stop == "off":
+            self.early_stop = None
+
+
+def validate(s: Settings) -> None:
+    """Refuse settings no search can run with (one line each); the names of space, strategy and data set are
+    checked by whoever loads them."""
+    if s.trials < 1 or s.epochs < 1:
+        raise NasError("--trials and --epochs must be positive")
+    if s.early_stop not in (None, *STOPPERS):
+        raise NasError(f"unknown early-stopping rule '{s.early_stop}'; rules: {', '.join(STOPPERS)}")
+    if s.eta < 2:
+        raise NasError(f"--eta must be at least 2, got {s.eta}")
+
+
+def check_data(dataset: str, data_dir: str | None) -> None:
+    """Refuse an unknown data set or a missing or malformed data directory before any worker starts."""
+    import estimators
+
+    if dataset not in estimators.DATASETS:
+        raise NasError(f"unknown dataset '{dataset}'; datasets: {', '.join(estimators.DATASETS)}")
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise NasError(f"data directory '{data_dir}' does not exist")
+    estimators.load_data(dataset, data_dir)  # the layout is checked here, once, before any worker starts
+
+
+def storage_url(out: Path, storage: str | None = None) -> str:
+    """The results database: ``storage`` when given, else SQLite in the run directory."""
+    return storage or f"sqlite:///{Path(out) / 'results.db'}"
+
+
+def resume_settings(out: Path, storage: str | None = None) -> Settings:
+    """The settings a run in ``out`` was started with; an empty or unknown run directory, or stored settings that
+    are not this version's, are input mistakes (one line)."""
+    out = Path(out)
+    if storage is None and not (out / "results.db").exists():
+        raise NasError(f"nothing to resume in '{out}': it holds no results.db")
+    store = Store(storage_url(out, storage), run=out.resolve().name)
+    config = store.config()
+    if config is None:
+        raise NasError(f"nothing to resume: no run named '{out.resolve().name}' in the results database")
+    return settings_from(config, f"the settings stored in '{shown(store.url)}'")
+
+
+_KINDS: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "str": str, "bool": bool,
+                                              "list[int]": list}
+
+
+def settings_from(config: dict[str, Any], where: str) -> Settings:
+    """``Settings`` from stored JSON, each field checked against its declared type."""
+    for f in dataclasses.fields(Settings):
+        if f.name not in config:
+            continue
+        v = config[f.name]
+        parts = [p.strip() for p in str(f.type).split("|")]
+        if v is None and "None" in parts or f.name == "early_stop" and isinstance(v, bool):
+            continue
+        # a bool is an int to isinstance; stored JSON that says true where a number belongs is still refused
+        ok = any(isinstance(v, _KINDS[p]) and not (isinstance(v, bool) and p != "bool") for p in parts if p in _KINDS)
+        if ok and isinstance(v, list):
+            ok = all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+        if not ok:
+            raise NasError(f"{where}: {f.name} is {str(v)[:40]!r}, not {' or '.join(parts)}")
+    unknown = sorted(set(config) - {f.name for f in dataclasses.fields(Settings)})
+    if unknown:
+        raise NasError(f"{where}: unknown setting {unknown[0][:40]!r}")
+    return Settings(**config)
+
+
+def fidelity_text(data: str, s: Settings, floor: int) -> str:
+    """One line on what a proxy score means."""
+    images = f"{s.train_images:,}" if s.train_images else "all"
+    return (f"{data}; {images} training images per epoch, up to {s.epochs} epoch(s), width x{s.width:g}, batch "
+            f"{s.batch_size}, native resolution with strides dropped where a map would fall below {floor}x{floor}; "
+            f"scores are validation accuracy +- binomial standard error")

@@ -1,0 +1,69 @@
+"""What runs inside a Ray task, and what the driver makes of a task that came back without a result.
+
+``evaluate`` is the default evaluator: proxy training of one genome. Any evaluator has the same shape,
+``evaluator(genome_yaml, spec) -> dict``: ``spec`` is a job's spec (``Job.spec``) and the dict holds ``status``
+and, when ok, ``accuracy``. A bad candidate never raises; a worker that dies is the driver's business.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+from typing import Any, Callable
+
+from ..genome import loads
+
+Evaluator = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+KNOBS = ("width", "train_images", "batch_size", "floor", "final", "restarts")
+"""Spec keys passed on to ``proxy_train`` as they are."""
+
+
+def evaluate(genome_yaml: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Train one candidate (a Ray task calls this); never raises for a bad candidate, only returns 'failed'."""
+    import estimators
+
+    started = time.time()
+    knobs = {k: spec[k] for k in KNOBS if k in spec}
+    try:
+        result = estimators.proxy_train(loads(genome_yaml), data=spec["dataset"], epochs=spec["epochs"],
+                                        seed=spec["seed"], data_dir=spec["data_dir"], callback=_stopping(spec),
+                                        **knobs)
+    except Exception as e:  # noqa: BLE001 - a candidate never takes the search down
+        result = failure(e)
+    result.update(worker=f"{socket.gethostname()}:{os.getpid()}", started=started, finished=time.time())
+    return result
+
+
+def _stopping(spec: dict[str, Any]) -> Callable[[dict[str, Any]], bool] | None:
+    """The per-epoch callback that asks the search's stopping rule (an actor) whether this trial goes on."""
+    stopper = spec.get("stopper")
+    if stopper is None:
+        return None
+    import ray
+
+    def callback(info: dict[str, Any]) -> bool:
+        try:
+            return ray.get(stopper.keep_going.remote(spec.get("trial"), info["epoch"], info["accuracy"]), timeout=60)
+        except Exception:  # noqa: BLE001 - a lost stopping rule must not fail the candidate: train on
+            return True
+
+    return callback
+
+
+def failure(e: BaseException) -> dict[str, Any]:
+    """A failed result from an exception: its type and the first line of its message, Ray's wrapper and colour
+    codes removed (a task's own exception, not Ray's account of where it was raised)."""
+    cause = getattr(e, "cause", None) or e
+    lines = [l for l in re.sub(r"\x1b\[[0-9;]*m", "", str(cause)).strip().splitlines() if l.strip()]
+    return {"status": "failed", "error": f"{type(cause).__name__}: {lines[0] if lines else ''}"[:300]}
+
+
+def worker_died(e: BaseException) -> bool:
+    """Whether a task came back without a result because its worker process or its node died (killed, out of
+    memory): such a task is run again, up to ``Settings.retries`` times. An exception the task raised is not."""
+    from ray import exceptions as rx
+
+    return isinstance(e, (rx.WorkerCrashedError, rx.NodeDiedError, rx.OutOfMemoryError))
