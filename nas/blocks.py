@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from ._trace import Ref, Tracer
 from .errors import GenomeError
-from .registry import Param, instances, located, register
+from .registry import CHANNELS, Param, Width, instances, located, register
 
 CELL_OPS = ("none", "skip", "conv1x1", "conv3x3", "avgpool3x3")
 """Edge ops of the NAS-Bench-201 cell."""
@@ -66,7 +66,7 @@ def run_records(t: Tracer, x: Ref, records: Sequence[Any], path: str, scope: str
     return x
 
 
-_C = Param("channels", doc="output channels")
+_C = Param("channels", doc="output channels", width=CHANNELS)
 _K = Param("kernel", 3, "kernel size, an int or [h, w]")
 _S = Param("stride", 1, "stride (applied to the first repeat only)")
 _ACT = Param("act", "relu", "activation, or none")
@@ -98,7 +98,7 @@ def _projects(x: Ref, c: int, s: Any, p: dict[str, Any]) -> bool:
     "c": _C, "k": _K, "s": _S,
     "p": Param("pad", None, "padding, an int or [h, w]; default keeps the size at stride 1"),
     "d": Param("int", 1, "dilation"),
-    "groups": Param("int", 1, "groups (= c for depthwise)"),
+    "groups": Param("int", 1, "groups (= c for depthwise)", width=Width("groups", depthwise="c")),
     "bias": Param("bool", None, "conv bias; default: only when there is no norm"),
     "bn": Param("bool", True, "batch norm after the conv"),
     "act": _ACT, "pre": _PRE,
@@ -180,7 +180,7 @@ def _flatten(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
 
 
 @register("linear", {
-    "c": Param("channels", "classes", "output features (default: the number of classes)"),
+    "c": Param("channels", "classes", "output features (default: the number of classes)", width=CHANNELS),
     "bias": Param("bool", True, "bias"),
     "act": Param("act", None, "activation, or none"),
 }, example={"c": 32, "act": "relu"})
@@ -216,7 +216,10 @@ def _basic(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
 
 @register("bottleneck", {
     "c": _C, "s": _S,
-    "mid": Param("int", None, "bottleneck width (default c/4; ResNeXt and Wide ResNet widen it)"),
+    # A grouped bottleneck keeps its channels divisible through mid alone (written out when scaled), so its
+    # groups do not constrain the rest of the genome the way a grouped conv's do.
+    "mid": Param("int", None, "bottleneck width (default c/4; ResNeXt and Wide ResNet widen it)",
+                 width=Width("channels", per="groups", share=("c", 4))),
     "groups": Param("int", 1, "groups of the 3x3 conv (ResNeXt cardinality)"),
     "stride_on": Param("choice", "3x3", "which conv carries the stride (v1.5: 3x3, v1: 1x1)", choices=("3x3", "1x1")),
     "act": _ACT, "se": _SE, "preact": _PRE, "shortcut": _SHORTCUT, "drop_path": _DROP,
@@ -266,8 +269,9 @@ def _inverted(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
 
 @register("shuffle", {
     "c": _C, "s": _S,
-    "groups": Param("int", 3, "groups of the 1x1 convs"),
-    "mid": Param("int", None, "bottleneck width (default c/4)"),
+    # An unset mid is c / 4, grouped: the genome's channels then stay divisible by 4 x groups.
+    "groups": Param("int", 3, "groups of the 1x1 convs", width=Width("groups", share=("mid", 4))),
+    "mid": Param("int", None, "bottleneck width (default c/4)", width=Width("channels", per="groups")),
     "first": Param("bool", False, "plain (ungrouped) first 1x1 conv, for a unit fed by the stem"),
     "drop_path": _DROP,
 }, drop_path=True, example={"c": 32, "groups": 2, "s": 2})
@@ -305,9 +309,9 @@ def _inception(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
 
 
 @register("fire", {
-    "squeeze": Param("int", doc="channels of the 1x1 squeeze conv"),
-    "e1": Param("int", doc="channels of the 1x1 expand conv"),
-    "e3": Param("int", doc="channels of the 3x3 expand conv"),
+    "squeeze": Param("int", doc="channels of the 1x1 squeeze conv", width=CHANNELS),
+    "e1": Param("int", doc="channels of the 1x1 expand conv", width=CHANNELS),
+    "e3": Param("int", doc="channels of the 3x3 expand conv", width=CHANNELS),
     "bn": Param("bool", False, "batch norm after each conv"),
     "act": _ACT,
 }, example={"squeeze": 4, "e1": 8, "e3": 8})
@@ -318,8 +322,9 @@ def _fire(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
 
 
 @register("dense", {
-    "growth": Param("int", doc="channels each layer adds"),
-    "bn_size": Param("int", 4, "bottleneck width as a multiple of growth (0 = no 1x1 bottleneck)", lo=0),
+    "growth": Param("int", doc="channels each layer adds", width=Width("channels", narrow=True)),
+    "bn_size": Param("int", 4, "bottleneck width as a multiple of growth (0 = no 1x1 bottleneck)", lo=0,
+                     width=Width("ratio")),
     "drop": Param("float", 0.0, "dropout after the layer", hi=0.99),
 }, example={"growth": 8, "repeat": 3})
 def _dense(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
@@ -333,7 +338,7 @@ def _dense(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
 
 @register("transition", {
     "compression": Param("float", 0.5, "output channels as a fraction of the input", lo=0.01, hi=1.0),
-    "c": Param("int", None, "output channels (overrides compression)"),
+    "c": Param("int", None, "output channels (overrides compression)", width=CHANNELS),
 }, example={"compression": 0.5})
 def _transition(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
     """DenseNet transition: BN-ReLU-1x1 conv with compression, then a 2x2 average pool."""
