@@ -370,7 +370,7 @@ def _nodes(v: Any, specs: Mapping[str, Param], path: str) -> tuple[list[_Node], 
 def _node(i: int, n: Mapping[Any, Any], index: Mapping[str, int], all_nodes: Sequence[Mapping[Any, Any]],
           specs: Mapping[str, Param], known: Sequence[str], where: str) -> tuple[_Node, dict[str, Any]]:
     op_name = n.get("op")
-    if op_name not in OPS:
+    if not isinstance(op_name, str) or op_name not in OPS:
         raise GenomeError(f"unknown op {quote(op_name)}; valid ops: {', '.join(OPS)}", f"{where}.op")
     op = OPS[op_name]
     previous = "in" if i == 0 else all_nodes[i - 1].get("name", "")
