@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import nas
+from nas._limits import MAX_DEFINITION_NODES, MAX_EXPRESSION
 from nas.app.cli import main
 from nas.builder import build, count_params
 from nas.export import to_python
@@ -70,7 +71,8 @@ def genome(blocks: str, body: str, input: str = "[3, 16, 16]") -> str:
 
 
 GENOMES = {
-    "ghost": genome(GHOST, "stages:\n- [{type: ghost, c: 16, s: 2}, {type: ghost, c: 16, act: hardswish, repeat: 2}]\n"
+    "ghost": genome(GHOST, "stem: [{type: ghost, c: 8}]\n"
+                           "stages:\n- [{type: ghost, c: 16, s: 2}, {type: ghost, c: 16, act: hardswish, repeat: 2}]\n"
                            "head: [{type: gap}, {type: linear}]\n"),
     "se_res": genome(SE_RES, "stem: [{type: conv, c: 16}]\nstages: [[{type: se_res, repeat: 2}, {type: se_res, r: 8}]]\n"
                              "head: [{type: gap}, {type: linear}]\n"),
@@ -237,6 +239,11 @@ BAD = [
                       "[{type: unit, c: 8}]]}]]\n"),
      "blocks.unit.nodes[0].in: cannot split 5 channels into 2 equal parts "
      "(used by stages[0].blocks[0].branches[1][0])"),
+    ("too_many_nodes", genome("\n" + UNIT + "    - {op: bn}\n" * (MAX_DEFINITION_NODES + 1), "stages: [[{type: unit, c: 8}]]\n"),
+     f"blocks.unit.nodes: a defined block has at most {MAX_DEFINITION_NODES} nodes, got {MAX_DEFINITION_NODES + 1}"),
+    ("long_expression", genome("\n" + UNIT + f"    - {{op: conv, c: {'c + ' * MAX_EXPRESSION}c}}\n",
+                               "stages: [[{type: unit, c: 8}]]\n"),
+     f"blocks.unit.nodes[0].c: an expression is at most {MAX_EXPRESSION} characters"),
     ("not_a_mapping", "blocks: [ghost]\nstages: [[{type: conv, c: 8}]]\n",
      "blocks: expected a mapping of block type names to definitions"),
 ]
