@@ -61,9 +61,11 @@ def _layer(name: str) -> Op:
 
 def _mul(t: Tracer, xs: list[Ref], a: dict[str, Any]) -> Ref:
     x, gate = xs
-    if gate.shape != x.shape and gate.shape != (x.shape[0], 1, 1):  # the Tracer leaves this to its callers
-        raise GenomeError(f"cannot scale a {_fmt(x.shape)} map by a {_fmt(gate.shape)} gate; the gate must be "
-                          f"{x.shape[0]}x1x1 or {_fmt(x.shape)}")
+    # The Tracer leaves this check to its callers; a per-channel gate only broadcasts over a feature map.
+    channel_gate = len(x.shape) == 3 and gate.shape == (x.shape[0], 1, 1)
+    if gate.shape != x.shape and not channel_gate:
+        allowed = f"{x.shape[0]}x1x1 or {_fmt(x.shape)}" if len(x.shape) == 3 else _fmt(x.shape)
+        raise GenomeError(f"cannot scale {_fmt(x.shape)} by a {_fmt(gate.shape)} gate; the gate must be {allowed}")
     return t.mul(x, gate)
 
 

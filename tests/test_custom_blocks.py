@@ -227,7 +227,10 @@ BAD = [
      "blocks.unit.nodes[0].groups: 8 output channels are not divisible by 3 groups (used by stages[0].blocks[0])"),
     ("gate", genome("\n" + UNIT + "    - {name: a, op: conv, c: c}\n    - {op: mul, in: [a, in]}\n",
                     "stem: [{type: conv, c: 4}]\nstages: [[{type: unit, c: 8}]]\n"),
-     "blocks.unit.nodes[1].in: cannot scale a 8x16x16 map by a 4x16x16 gate"),
+     "blocks.unit.nodes[1].in: cannot scale 8x16x16 by a 4x16x16 gate; the gate must be 8x1x1 or 8x16x16"),
+    ("flat_gate", genome("\n" + UNIT + "    - {name: a, op: linear, c: c}\n    - {name: g, op: conv, in: in, c: c, k: 1}"
+                         "\n    - {op: mul, in: [a, g]}\n", "stem: [{type: gap}]\nstages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[2].in: cannot scale 8 by a 8x1x1 gate; the gate must be 8 (used by stages[0].blocks[0])"),
     ("flat", genome("\n" + UNIT + "    - {op: conv, c: in.h}\n", "stem: [{type: gap}, {type: flatten}]\n"
                     "stages: [[{type: unit, c: 8}]]\n"),
      "blocks.unit.nodes[0].c: in.h is not defined for a block input of 3 (used by stages[0].blocks[0])"),
