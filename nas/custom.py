@@ -290,7 +290,7 @@ def definition(name: Any, d: Any, path: str = "blocks") -> BlockDef:
     nodes, canon = _nodes(d.get("nodes"), specs, f"{where}.nodes")
     out = _out(d.get("out"), nodes, f"{where}.out")
     order = _order(nodes, out, f"{where}.nodes")
-    compiled = _Compiled(name, f"{where}.nodes", [nodes[i] for i in order], out)
+    compiled = _Compiled(f"{where}.nodes", [nodes[i] for i in order], out)
     bt = BlockType(name, compiled.expand, specs, "defined in the genome")
     return BlockDef(name, Params(written), tuple(canon), "" if out == len(nodes) - 1 else nodes[out].name, bt)
 
@@ -411,10 +411,9 @@ def _inputs(n: Mapping[Any, Any], op: Op, op_name: str, index: Mapping[str, int]
         return (i - 1,), ([previous] if previous else None)
     v = n["in"]
     names = [v] if isinstance(v, str) else v
-    paths = [f"{where}.in"] if isinstance(v, str) else [f"{where}.in[{j}]" for j in range(len(v))] \
-        if isinstance(v, (list, tuple)) else []
     if not isinstance(names, (list, tuple)) or not names:
         raise GenomeError(f"expected a node's name or a list of names, got {quote(v)}", f"{where}.in")
+    paths = [f"{where}.in"] if isinstance(v, str) else [f"{where}.in[{j}]" for j in range(len(names))]
     count = len(names)
     if (op.inputs == 0 and count < 2) or (op.inputs and count != op.inputs):
         want = "two or more" if op.inputs == 0 else {1: "one", 2: "two"}[op.inputs]
@@ -493,8 +492,8 @@ def _order(nodes: Sequence[_Node], out: int, path: str) -> list[int]:
 class _Compiled:
     """A checked definition, ready to expand: its nodes in computing order and the output node."""
 
-    def __init__(self, name: str, path: str, nodes: list[_Node], out: int) -> None:
-        self.name, self.path, self.nodes, self.out = name, path, nodes, out
+    def __init__(self, path: str, nodes: list[_Node], out: int) -> None:
+        self.path, self.nodes, self.out = path, nodes, out
 
     def expand(self, t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
         """Trace the nodes on the input ``x`` with the resolved parameters ``p``."""
