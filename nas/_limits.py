@@ -23,3 +23,9 @@ MAX_INSTANCES = 10_000
 MAX_INT = 1 << 24
 """Largest integer in a genome (channels, kernel sizes, input sides, classes): 16,777,216 keeps every cost
 figure far from float overflow and from Python's 4,300-digit limit on printing integers."""
+
+MAX_DEFINITION_NODES = 64
+"""Most nodes in one block type defined in the genome (a ShuffleNetV2 or ghost unit takes about ten)."""
+
+MAX_EXPRESSION = 120
+"""Longest arithmetic expression in a defined block's attribute (it also bounds the parser's recursion)."""

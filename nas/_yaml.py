@@ -155,7 +155,7 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _represent_dict(dumper: yaml.SafeDumper, data: dict[str, Any]) -> yaml.Node:
-    flow = "type" in data
+    flow = "type" in data or "op" in data or "kind" in data  # block records, defined blocks' nodes and params
     return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=flow)
 
 

@@ -52,6 +52,13 @@ def one_line(text: str) -> str:
     return text.translate(_NO_BREAKS)
 
 
+def join_path(outer: str, inner: str) -> str:
+    """``inner`` placed inside ``outer``: ``join_path("stages[0]", "k") == "stages[0].k"``, ``[1]`` joins without a dot."""
+    if not (outer and inner):
+        return outer or inner
+    return f"{outer}{'' if inner.startswith('[') else '.'}{inner}"
+
+
 class NasError(Exception):
     """An input mistake (bad YAML, unknown name, impossible genome, bad budget), never a bug.
 
@@ -67,9 +74,7 @@ class NasError(Exception):
 
     def at(self, path: str = "", source: str = "") -> "NasError":
         """Return a copy that names where the mistake is (an outer path is put in front of an inner one)."""
-        inner = self.path
-        joined = f"{path}{'' if not inner or inner.startswith('[') else '.'}{inner}" if path and inner else path or inner
-        return type(self)(self.message, joined, source or self.source)
+        return type(self)(self.message, join_path(path, self.path), source or self.source)
 
     def __str__(self) -> str:
         parts = [p for p in (self.source, self.path, self.message) if p]

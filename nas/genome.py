@@ -21,9 +21,10 @@ from ._frozen import Params, freeze
 from ._limits import MAX_BYTES, MAX_INSTANCES, MAX_INT, MAX_NESTING
 from ._yaml import YAMLInputError, dump_yaml, load_yaml
 from .errors import GenomeError, NasError, field as _field, quote
+from .custom import BlockDef, defined, definitions
 from .registry import block_type
 
-_TOP_KEYS = ("name", "input", "classes", "drop_path", "stem", "stages", "head")
+_TOP_KEYS = ("name", "input", "classes", "drop_path", "blocks", "stem", "stages", "head")
 _NAME_LIMIT = 200
 _SHAPE = re.compile(r"\s*([0-9]+)\s*x\s*([0-9]+)\s*x\s*([0-9]+)\s*\Z", re.ASCII | re.IGNORECASE)
 _NESTING: contextvars.ContextVar[int] = contextvars.ContextVar("nas_record_nesting", default=0)
@@ -182,7 +183,8 @@ class Stage:
 
 @dataclass(frozen=True, eq=True)
 class Genome:
-    """A whole network as plain, immutable data. ``drop_path`` is the largest drop-path rate of a linear ramp.
+    """A whole network as plain, immutable data. ``drop_path`` is the largest drop-path rate of a linear ramp;
+    ``definitions`` are the block types the genome defines for itself (its YAML's ``blocks:``, see ``nas.custom``).
 
     Edit one with ``dataclasses.replace`` (and ``Block.with_params`` for a record); nothing edits in place.
     """
@@ -194,15 +196,17 @@ class Genome:
     classes: int = 1000
     name: str = ""
     drop_path: float = 0.0
+    definitions: tuple[BlockDef, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("stages", "stem", "head", "input"):
+        for name in ("stages", "stem", "head", "input", "definitions"):
             v = getattr(self, name)
             if not isinstance(v, tuple):
                 object.__setattr__(self, name, tuple(freeze(v)))
 
     def __hash__(self) -> int:
-        return hash((self.stages, self.stem, self.head, self.input, self.classes, self.name, self.drop_path))
+        return hash((self.stages, self.stem, self.head, self.input, self.classes, self.name, self.drop_path,
+                     self.definitions))
 
     def short(self) -> str:
         """Compact one-line form: stages separated by ``|``, blocks by spaces (``conv_c32_s2 | inverted_c16_e1``)."""
@@ -249,15 +253,18 @@ class Genome:
         drop_path = d.get("drop_path", 0.0)
         if isinstance(drop_path, bool) or not isinstance(drop_path, (int, float)) or not 0 <= drop_path < 1:
             raise GenomeError(f"expected a rate in [0, 1), got {quote(drop_path)}", "drop_path")
-        g = cls(
-            stages=tuple(_stage(s, f"stages[{i}]") for i, s in enumerate(_list(d.get("stages"), "stages"))),
-            stem=_records(d.get("stem"), "stem"),
-            head=_records(d.get("head"), "head"),
-            input=parse_shape(d.get("input", [3, 224, 224]), "input"),
-            classes=classes,
-            name=name,
-            drop_path=drop_path,
-        )
+        defs = definitions(d.get("blocks"), "blocks")
+        with defined(defs):  # the records may name the genome's own block types
+            g = cls(
+                stages=tuple(_stage(s, f"stages[{i}]") for i, s in enumerate(_list(d.get("stages"), "stages"))),
+                stem=_records(d.get("stem"), "stem"),
+                head=_records(d.get("head"), "head"),
+                input=parse_shape(d.get("input", [3, 224, 224]), "input"),
+                classes=classes,
+                name=name,
+                drop_path=drop_path,
+                definitions=defs,
+            )
         _check_instances(g)
         return g
 
@@ -270,6 +277,8 @@ class Genome:
         out["classes"] = self.classes
         if self.drop_path:
             out["drop_path"] = self.drop_path
+        if self.definitions:
+            out["blocks"] = {d.name: d.to_dict() for d in self.definitions}
         if self.stem:
             out["stem"] = [b.to_dict() for b in self.stem]
         out["stages"] = [

@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 from . import blocks as _blocks  # noqa: F401  (registers the block types)
 from ._trace import Node, Ref, Shape, Tracer
+from .custom import BlockDef, defined
 from .errors import GenomeError
 from .genome import Block, Genome
 from .registry import BlockType, block_type, instances, located
@@ -53,6 +54,11 @@ def _records(g: Genome):
 
 def walk(g: Genome) -> Iterator[tuple[str, str, int, BlockType, dict[str, Any]]]:
     """Every block instance in order: (field path, label, repeat index, block type, resolved params)."""
+    with defined(g.definitions):  # resolved here, in full: the scope must not stay open across yields
+        return iter(list(_walk(g)))
+
+
+def _walk(g: Genome) -> Iterator[tuple[str, str, int, BlockType, dict[str, Any]]]:
     ramp = [b for _, _, b, staged in _records(g) if staged and block_type(b.type).drop_path]
     n_ramp, k = sum(b.repeat for b in ramp), 0
     for path, label, rec, staged in _records(g):
@@ -69,23 +75,26 @@ def trace(g: Genome) -> Trace:
     t = Tracer(g.input, classes=g.classes)
     x = t.input
     instances: list[Instance] = []
-    for path, label, r, bt, p in walk(g):
-        start = len(t.nodes)
-        t.begin(label)
-        try:
-            y = bt.expand(t, x, p)
-        except GenomeError as e:
-            raise located(e, path, r) from None
-        instances.append(Instance(label, path, r, bt.name, start, len(t.nodes), x, y))
-        x = y
+    with defined(g.definitions):  # records nested in records may name the genome's own types too
+        for path, label, r, bt, p in walk(g):
+            start = len(t.nodes)
+            t.begin(label)
+            try:
+                y = bt.expand(t, x, p)
+            except GenomeError as e:
+                raise located(e, path, r) from None
+            instances.append(Instance(label, path, r, bt.name, start, len(t.nodes), x, y))
+            x = y
     return Trace(g, t.nodes, instances, x)
 
 
 @lru_cache(maxsize=1 << 16)
-def _block_cost(kind: str, params: tuple[tuple[str, Any], ...], shape: Shape,
-                classes: int = 1000) -> tuple[Shape, int, int, int]:
+def _block_cost(kind: str, params: tuple[tuple[str, Any], ...], shape: Shape, classes: int = 1000,
+                defs: tuple[BlockDef, ...] = ()) -> tuple[Shape, int, int, int]:
+    # The genome's definitions are part of the key: two genomes may define one name differently.
     t = Tracer(shape, record=False, classes=classes)
-    y = block_type(kind).expand(t, t.input, dict(params))
+    with defined(defs):
+        y = block_type(kind).expand(t, t.input, dict(params))
     return y.shape, t.params, t.macs, t.activations
 
 
@@ -98,7 +107,7 @@ def block_costs(g: Genome) -> Iterator[tuple[str, str, Shape, int, int, int]]:
     shape: Shape = tuple(g.input)
     for path, label, r, bt, p in walk(g):
         try:
-            shape, params, macs, acts = _block_cost(bt.name, tuple(p.items()), shape, g.classes)
+            shape, params, macs, acts = _block_cost(bt.name, tuple(p.items()), shape, g.classes, g.definitions)
         except GenomeError as e:
             raise located(e, path, r) from None
         yield label, bt.name, shape, params, macs, acts

@@ -6,12 +6,15 @@ all read the same expansion, so adding a block type is one new entry here and no
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 import math
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from ._limits import MAX_INT
-from .errors import GenomeError, quote
+from .errors import GenomeError, join_path, quote
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._trace import Ref, Tracer
@@ -113,8 +116,30 @@ def instances(rec: "Block", classes: int) -> Iterator[tuple[int, BlockType, dict
         yield r, bt, p
 
 
+class DefinitionError(GenomeError):
+    """A mistake inside a block type defined in the genome that only shows where a record uses it (a shape).
+
+    ``path`` points into the definition (``blocks.ghost.nodes[2].in``); ``site`` names the record that used it
+    (``stages[0].blocks[1]``), which placing the error at an outer path extends instead of ``path``.
+    """
+
+    def __init__(self, message: str, path: str = "", source: str = "", site: str = "") -> None:
+        super().__init__(message, path, source)
+        self.site = site
+
+    def at(self, path: str = "", source: str = "") -> "DefinitionError":
+        """A copy used at the record ``path`` (an outer record is put in front of an inner one)."""
+        return DefinitionError(self.message, self.path, source or self.source, join_path(path, self.site))
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text} (used by {self.site})" if self.site else text
+
+
 def located(e: GenomeError, path: str, repeat: int) -> GenomeError:
     """``e`` placed at the record ``path`` (and its repeat, when not the first)."""
+    if isinstance(e, DefinitionError):  # its path stays in the definition; the record is where it was used
+        return e.at(f"{path} (repeat {repeat})" if repeat else path)
     out = e.at(path)
     if repeat:
         out.path += f" (repeat {repeat})"
@@ -137,12 +162,30 @@ def register(name: str, params: dict[str, Param], *, drop_path: bool = False, ex
     return deco
 
 
+# The block types a genome defines for itself, visible by name while that genome is read or expanded; they are
+# never added to REGISTRY, so two genomes may define the same name differently.
+_LOCAL: ContextVar[Mapping[str, BlockType]] = ContextVar("nas_local_block_types", default=MappingProxyType({}))
+
+
+@contextmanager
+def local_types(types: Mapping[str, BlockType]) -> Iterator[None]:
+    """Within the ``with``, ``block_type`` also finds ``types`` (a genome's own block types) by name."""
+    token = _LOCAL.set(types)
+    try:
+        yield
+    finally:
+        _LOCAL.reset(token)
+
+
 def block_type(name: Any, path: str = "type") -> BlockType:
-    """Look a block type up by name; an unknown name fails with the list of valid ones."""
-    if not isinstance(name, str) or name not in REGISTRY:
-        valid = ", ".join(sorted(REGISTRY))
-        raise GenomeError(f"unknown block type {quote(name)}; valid types: {valid}", path)
-    return REGISTRY[name]
+    """Look a block type up by name (the genome's own types first); an unknown name fails with the valid ones."""
+    local = _LOCAL.get()
+    if isinstance(name, str):
+        bt = local.get(name) or REGISTRY.get(name)
+        if bt is not None:
+            return bt
+    valid = ", ".join(sorted({*REGISTRY, *local}))
+    raise GenomeError(f"unknown block type {quote(name)}; valid types: {valid}", path)
 
 
 def block_types() -> list[str]:

@@ -1,0 +1,281 @@
+"""Block types defined in the genome's YAML (`blocks:`): every view agrees with the built model, the definitions
+round-trip, and every mistake is one line naming the field inside the definition (and the record that used it)."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import networkx as nx
+import pytest
+import torch
+
+import nas
+from nas._limits import MAX_DEFINITION_NODES, MAX_EXPRESSION
+from nas.app.cli import main
+from nas.builder import build, count_params
+from nas.export import to_python
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "shufflenet_v2_tiny.yaml"
+
+GHOST = """
+  ghost:
+    params: {c: channels, s: {kind: stride, default: 1}, act: {kind: act, default: relu}}
+    nodes:
+    - {name: primary, op: conv, c: c / 2, k: 1, s: s, act: act}
+    - {name: cheap, op: conv, c: c / 2, k: 3, groups: c / 2, act: act}
+    - {op: concat, in: [primary, cheap]}
+"""
+
+SE_RES = """
+  se_res:
+    params: {r: {kind: int, default: 4}}
+    nodes:
+    - {name: y, op: conv, c: in.c, k: [1, 3]}
+    - {op: gap}
+    - {op: conv, c: in.c / r, k: 1, bn: false}
+    - {name: gate, op: conv, c: in.c, k: 1, bn: false, act: sigmoid}
+    - {name: out, op: add, in: [in, scaled]}
+    - {name: scaled, op: mul, in: [y, gate]}
+    out: out
+"""
+
+POOLS = """
+  pools:
+    params: {k: {kind: kernel, default: 3}}
+    nodes:
+    - {name: mx, op: maxpool, k: k, s: 1, p: k // 2}
+    - {name: av, op: avgpool, in: in, k: k, s: 1, p: k // 2, count_include_pad: false}
+    - {name: both, op: mean, in: [mx, av]}
+    - {name: lo, op: slice, in: in, stop: in.c - 2}
+    - {name: hi, op: slice, in: both, start: in.c - 2, stop: in.c}
+    - {op: concat, in: [lo, hi]}
+"""
+
+CLASSIFIER = """
+  classifier:
+    params: {hidden: int, p: {kind: float, default: 0.1}}
+    nodes:
+    - {op: gap}
+    - {op: flatten}
+    - {op: linear, c: hidden, act: relu}
+    - {op: dropout, p: p}
+    - {op: linear}
+"""
+
+
+def genome(blocks: str, body: str, input: str = "[3, 16, 16]") -> str:
+    """A genome text with the definitions ``blocks`` (indented under ``blocks:``) and the records ``body``."""
+    return f"input: {input}\nclasses: 10\nblocks:{blocks}{body}"
+
+
+GENOMES = {
+    "ghost": genome(GHOST, "stem: [{type: ghost, c: 8}]\n"
+                           "stages:\n- [{type: ghost, c: 16, s: 2}, {type: ghost, c: 16, act: hardswish, repeat: 2}]\n"
+                           "head: [{type: gap}, {type: linear}]\n"),
+    "se_res": genome(SE_RES, "stem: [{type: conv, c: 16}]\nstages: [[{type: se_res, repeat: 2}, {type: se_res, r: 8}]]\n"
+                             "head: [{type: gap}, {type: linear}]\n"),
+    "pools_in_inception": genome(
+        POOLS + GHOST,
+        "stem: [{type: conv, c: 8}]\nstages:\n- [{type: inception, branches: [[{type: pools}], "
+        "[{type: ghost, c: 8}, {type: pools, k: 5}]]}]\nhead: [{type: gap}, {type: linear}]\n"),
+    "classifier_head": genome(CLASSIFIER, "stem: [{type: conv, c: 8, s: 2}]\nhead: [{type: classifier, hidden: 32}]\n"),
+}
+
+
+def load_cases() -> list[nas.Genome]:
+    return [nas.loads(t) for t in GENOMES.values()] + [nas.load(EXAMPLE)]
+
+
+@pytest.mark.parametrize("name", [*GENOMES, "example"])
+def test_cost_model_export_graph_and_round_trip_agree(name: str) -> None:
+    from conftest import assert_cost_matches_model
+
+    g = nas.load(EXAMPLE) if name == "example" else nas.loads(GENOMES[name])
+    c = assert_cost_matches_model(g)  # params and hook-counted MACs of the built model, and its output shape
+    assert c.output == (10,) and nas.cost(g, level="op").params == c.params
+    assert nas.loads(nas.dumps(g)) == g and hash(nas.loads(nas.dumps(g))) == hash(g)
+    assert pickle.loads(pickle.dumps(g)) == g
+    model = build(g).eval()
+    assert tuple(model(torch.randn(2, *g.input)).shape) == (2, 10)
+    ns: dict[str, object] = {}
+    exec(compile(to_python(g), f"{name}.py", "exec"), ns)
+    net = ns["Net"]().eval()  # type: ignore[operator]
+    assert sum(p.numel() for p in net.parameters()) == c.params == count_params(model)
+    assert tuple(net(torch.randn(2, *g.input)).shape) == (2, 10)
+    G = nas.graph(g)
+    assert nx.is_directed_acyclic_graph(G) and G.number_of_nodes() == len(nas.trace(g).nodes) + 1
+    assert sum(d["params"] for _, d in G.nodes(data=True)) == c.params
+
+
+def test_node_names_appear_in_the_graph_and_the_model() -> None:
+    g = nas.loads(GENOMES["ghost"])
+    G = nas.graph(g)
+    assert {"stages.0.0.primary.conv1", "stages.0.0.cheap.conv1", "stages.0.0.concat1"} <= set(G)
+    assert G.nodes["stages.0.0.cheap.conv1"]["groups"] == 8
+    assert "primary_conv1" in build(g).stages[0][0].ops
+
+
+def test_canonical_form_leaves_defaults_out_and_keeps_expressions() -> None:
+    g = nas.loads(GENOMES["ghost"])
+    d = g.to_dict()["blocks"]["ghost"]
+    assert d["params"] == {"c": "channels", "s": {"kind": "stride", "default": 1},
+                           "act": {"kind": "act", "default": "relu"}}
+    assert d["nodes"][1] == {"name": "cheap", "op": "conv", "c": "c / 2", "groups": "c / 2", "act": "act"}  # k: 3
+    text = nas.dumps(g)
+    assert "- {name: primary, op: conv, c: c / 2, k: 1, s: s, act: act}" in text
+
+
+def test_an_odd_node_order_is_computed_in_dependency_order() -> None:
+    g = nas.loads(GENOMES["se_res"])  # its output node is listed before the node it reads
+    ops = [n.op for n in nas.trace(g).nodes if n.name.startswith("stages.0.0.0.")]
+    assert ops[-2:] == ["mul", "add"]
+
+
+def test_the_stride_applies_to_the_first_repeat_only() -> None:
+    g = nas.loads(genome(GHOST, "stages: [[{type: ghost, c: 16, s: 2, repeat: 3}]]\n"))
+    assert [layer.output for layer in nas.cost(g).layers] == [(16, 8, 8)] * 3
+
+
+def test_definitions_are_per_genome_and_not_in_the_registry() -> None:
+    small = nas.loads(genome("\n  unit:\n    nodes: [{op: conv, c: 8}]\n", "stages: [[{type: unit}]]\n"))
+    big = nas.loads(genome("\n  unit:\n    nodes: [{op: conv, c: 32}]\n", "stages: [[{type: unit}]]\n"))
+    assert nas.cost(small).params != nas.cost(big).params  # the same name and record, costed by its own definition
+    assert nas.cost(small).params == nas.cost(nas.loads(nas.dumps(small))).params
+    assert "unit" not in nas.REGISTRY and "unit" not in nas.block_types()
+    with pytest.raises(nas.GenomeError, match="unknown block type 'unit'"):
+        nas.loads("stages: [[{type: unit}]]")
+
+
+def test_an_unused_definition_and_classes_channels() -> None:
+    g = nas.loads(genome(GHOST + "\n  logits:\n    params: {n: {kind: channels, default: classes}}\n"
+                         "    nodes: [{op: gap}, {op: linear, c: n}]\n", "head: [{type: logits}]\n", "[4, 8, 8]"))
+    assert nas.cost(g).output == (10,) and [d.name for d in g.definitions] == ["ghost", "logits"]
+
+
+def test_the_example_decodes_from_the_cli(capsys) -> None:
+    assert main(["decode", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out
+    assert "shuffle_down" in out and f"params {nas.cost(nas.load(EXAMPLE)).params:,}" in out
+
+
+# ---------------------------------------------------------------- mistakes: one line, the field, exit 2
+
+UNIT = "  unit:\n    params: {c: channels}\n    nodes:\n"
+BAD = [
+    ("unknown_op", genome("\n" + UNIT + "    - {op: convolution, c: c}\n", "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[0].op: unknown op 'convolution'; valid ops: conv, linear, bn, act, maxpool, avgpool, gap, "
+     "flatten, dropout, add, mean, concat, mul, shuffle, split, slice"),
+    ("cycle", genome("\n" + UNIT + "    - {name: a, op: conv, in: b, c: c}\n    - {name: b, op: conv, c: c}\n",
+                     "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[1].in: the nodes form a cycle: a -> b -> a"),
+    ("self_cycle", genome("\n" + UNIT + "    - {name: a, op: add, in: [in, a]}\n", "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[0].in: the nodes form a cycle: a -> a"),
+    ("dangling", genome("\n" + UNIT + "    - {name: a, op: conv, c: c}\n    - {op: add, in: [a, z]}\n",
+                        "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[1].in[1]: no node named 'z'; valid inputs: in, a (in is the block's input)"),
+    ("dangling_single", genome("\n" + UNIT + "    - {name: a, op: conv, in: inp, c: c}\n",
+                               "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[0].in: no node named 'inp'"),
+    ("add_shapes", genome("\n" + UNIT + "    - {name: a, op: conv, c: c}\n    - {op: add, in: [in, a]}\n",
+                          "stages: [[{type: conv, c: 8}, {type: unit, c: 16}]]\n"),
+     "blocks.unit.nodes[1].in: cannot add mismatched shapes 8x16x16 and 16x16x16 (used by stages[0].blocks[1])"),
+    ("concat_sizes", genome("\n" + UNIT + "    - {name: a, op: conv, c: c, s: 2}\n    - {op: concat, in: [in, a]}\n",
+                            "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[1].in: cannot concatenate maps of different spatial sizes (16x16, 8x8) "
+     "(used by stages[0].blocks[0])"),
+    ("odd_split", genome("\n" + UNIT + "    - {op: split, part: 1}\n    - {op: conv, c: c}\n",
+                         "stem: [{type: conv, c: 33}]\nstages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[0].in: cannot split 33 channels into 2 equal parts (used by stages[0].blocks[0])"),
+    ("odd_half", genome("\n" + UNIT + "    - {op: conv, c: c / 2}\n", "stages: [[{type: unit, c: 9}]]\n"),
+     "blocks.unit.nodes[0].c: 9 / 2 is not a whole number (// rounds down) (used by stages[0].blocks[0])"),
+    ("unknown_name", genome("\n" + UNIT + "    - {op: conv, c: d / 2}\n", "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[0].c: unknown name 'd' in 'd / 2'; known: c, in.c, in.h, in.w"),
+    ("missing_param", genome("\n" + UNIT + "    - {op: conv, c: c}\n", "stages: [[{type: unit, k: 3}]]\n"),
+     "stages[0].blocks[0].k: unknown parameter for block type 'unit'; valid: c"),
+    ("required_param", genome("\n" + UNIT + "    - {op: conv, c: c}\n", "stages: [[{type: conv, c: 4}, {type: unit}]]\n"),
+     "stages[0].blocks[1]: block type 'unit' needs parameter 'c' (channels)"),
+    ("shadow", genome("\n  conv:\n    nodes: [{op: bn}]\n", "stages: [[{type: conv, c: 8}]]\n"),
+     "blocks.conv: the name shadows the built-in block type 'conv'; choose another"),
+    ("unused", genome("\n" + UNIT + "    - {name: a, op: conv, c: c}\n    - {op: conv, in: in, c: c}\n",
+                      "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[0]: node 'a' does not lead to the block's output"),
+    ("duplicate", genome("\n" + UNIT + "    - {name: a, op: conv, c: c}\n    - {name: a, op: bn}\n",
+                         "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[1].name: two nodes are named 'a' (nodes[0] and this one)"),
+    ("arity", genome("\n" + UNIT + "    - {op: mul, in: [in]}\n", "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[0].in: op 'mul' takes two inputs, got 1"),
+    ("join_needs_in", genome("\n" + UNIT + "    - {op: concat}\n", "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[0]: op 'concat' takes two or more inputs: name them in 'in'"),
+    ("attribute", genome("\n" + UNIT + "    - {op: conv, c: c, kernel: 3}\n", "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[0].kernel: unknown attribute for op 'conv'; valid: name, op, in, c, k, s, p, d, groups"),
+    ("literal", genome("\n" + UNIT + "    - {op: conv, c: c, k: 0}\n", "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[0].k: kernel size must be positive, got 0"),
+    ("syntax", genome("\n" + UNIT + "    - {op: conv, c: (c + 2}\n", "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[0].c: cannot read '(c + 2': a '(' is not closed"),
+    ("kind", genome("\n  unit:\n    params: {c: width}\n    nodes: [{op: bn}]\n", "stages: [[{type: unit}]]\n"),
+     "blocks.unit.params.c: unknown parameter kind 'width'; valid: int, channels, kernel"),
+    ("default", genome("\n  unit:\n    params: {k: {kind: kernel, default: -1}}\n    nodes: [{op: bn}]\n",
+                       "stages: [[{type: unit}]]\n"),
+     "blocks.unit.params.k.default: kernel size must be positive, got -1"),
+    ("reserved", genome("\n  unit:\n    params: {repeat: int}\n    nodes: [{op: bn}]\n", "stages: [[{type: unit}]]\n"),
+     "blocks.unit.params.repeat: a parameter's name is a word of letters, digits and _ other than in, classes"),
+    ("out", genome("\n" + UNIT + "    - {op: conv, c: c}\n    out: last\n", "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.out: no node named 'last'"),
+    ("groups", genome("\n" + UNIT + "    - {op: conv, c: c, groups: 3}\n", "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[0].groups: 8 output channels are not divisible by 3 groups (used by stages[0].blocks[0])"),
+    ("gate", genome("\n" + UNIT + "    - {name: a, op: conv, c: c}\n    - {op: mul, in: [a, in]}\n",
+                    "stem: [{type: conv, c: 4}]\nstages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[1].in: cannot scale 8x16x16 by a 4x16x16 gate; the gate must be 8x1x1 or 8x16x16"),
+    ("flat_gate", genome("\n" + UNIT + "    - {name: a, op: linear, c: c}\n    - {name: g, op: conv, in: in, c: c, k: 1}"
+                         "\n    - {op: mul, in: [a, g]}\n", "stem: [{type: gap}]\nstages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[2].in: cannot scale 8 by a 8x1x1 gate; the gate must be 8 (used by stages[0].blocks[0])"),
+    ("flat", genome("\n" + UNIT + "    - {op: conv, c: in.h}\n", "stem: [{type: gap}, {type: flatten}]\n"
+                    "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[0].c: in.h is not defined for a block input of 3 (used by stages[0].blocks[0])"),
+    ("repeat", genome("\n" + UNIT + "    - {name: a, op: conv, c: c}\n    - {op: add, in: [in, a]}\n",
+                      "stem: [{type: conv, c: 8}]\nstages: [[{type: unit, c: 8}, {type: unit, c: 16, repeat: 2}]]\n"),
+     "blocks.unit.nodes[1].in: cannot add mismatched shapes 8x16x16 and 16x16x16 (used by stages[0].blocks[1])"),
+    ("nested", genome("\n" + UNIT + "    - {op: split}\n",
+                      "stem: [{type: conv, c: 5}]\nstages: [[{type: inception, branches: [[{type: conv, c: 4}], "
+                      "[{type: unit, c: 8}]]}]]\n"),
+     "blocks.unit.nodes[0].in: cannot split 5 channels into 2 equal parts "
+     "(used by stages[0].blocks[0].branches[1][0])"),
+    ("too_many_nodes", genome("\n" + UNIT + "    - {op: bn}\n" * (MAX_DEFINITION_NODES + 1), "stages: [[{type: unit, c: 8}]]\n"),
+     f"blocks.unit.nodes: a defined block has at most {MAX_DEFINITION_NODES} nodes, got {MAX_DEFINITION_NODES + 1}"),
+    ("long_expression", genome("\n" + UNIT + f"    - {{op: conv, c: {'c + ' * MAX_EXPRESSION}c}}\n",
+                               "stages: [[{type: unit, c: 8}]]\n"),
+     f"blocks.unit.nodes[0].c: an expression is at most {MAX_EXPRESSION} characters"),
+    ("not_a_mapping", "blocks: [ghost]\nstages: [[{type: conv, c: 8}]]\n",
+     "blocks: expected a mapping of block type names to definitions"),
+]
+
+
+@pytest.mark.parametrize("name, text, message", BAD, ids=[b[0] for b in BAD])
+def test_mistakes_name_the_field(name: str, text: str, message: str) -> None:
+    with pytest.raises(nas.GenomeError) as e:
+        nas.cost(nas.loads(text, source="g.yaml"))
+    line = str(e.value)  # shape mistakes show when costing, which knows no file name (the CLI adds it)
+    assert line.removeprefix("g.yaml: ").startswith(message), line
+    assert "\n" not in line
+
+
+@pytest.mark.parametrize("name, text, message", [b for b in BAD if b[0] in (
+    "unknown_op", "cycle", "dangling", "add_shapes", "odd_split", "unknown_name", "required_param", "shadow",
+    "nested")], ids=lambda v: v if isinstance(v, str) and "\n" not in v and ":" not in v else "")
+def test_mistakes_from_the_cli_exit_2_on_one_line(capsys, tmp_path, name: str, text: str, message: str) -> None:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    assert main(["decode", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"nas: error: {path}: {message}") and err.count("\n") == 1, err
+
+
+def test_the_repeat_is_named_when_a_later_repeat_fails() -> None:
+    text = genome("\n" + UNIT + "    - {op: split}\n    - {op: conv, c: c}\n",
+                  "stem: [{type: conv, c: 4}]\nstages: [[{type: unit, c: 7, repeat: 2}]]\n")
+    with pytest.raises(nas.GenomeError) as e:
+        nas.trace(nas.loads(text))
+    assert str(e.value) == ("blocks.unit.nodes[0].in: cannot split 7 channels into 2 equal parts "
+                            "(used by stages[0].blocks[0] (repeat 1))")
