@@ -125,3 +125,20 @@ def test_inverted_absolute_hidden_width() -> None:
     g = _genome([{"type": "inverted", "c": 24, "mid": 88}])
     assert [n.shape[0] for n in trace(g).nodes if n.op == "conv"][:2] == [88, 88]
     assert nas.cost(g).params == nas.cost(_genome([{"type": "inverted", "c": 24, "e": 88 / 24}])).params
+
+
+def test_python_export_of_split_identity_and_shuffle(tmp_path) -> None:
+    import runpy
+
+    from nas.export import to_python
+
+    g = _genome([{"type": "split", "branches": [[{"type": "identity"}], _branch(12)]}, {"type": "identity"},
+                 {"type": "channel_shuffle", "groups": 3}])
+    path = tmp_path / "net.py"
+    path.write_text(to_python(g))
+    exported, built = runpy.run_path(str(path))["Net"]().eval(), nas.build(g).eval()
+    with torch.no_grad():
+        for p, q in zip(built.parameters(), exported.parameters()):
+            q.copy_(p)
+        x = torch.randn(2, *g.input)
+        assert torch.allclose(exported(x), built(x), atol=1e-6)
