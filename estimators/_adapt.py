@@ -1,10 +1,11 @@
 """Genome transforms for proxy training: the width multiplier and the adaptation to a proxy data set.
 
-``scale_width`` multiplies every channel parameter (``c``, ``mid``, ``growth``, fire's ``squeeze/e1/e3``, hidden
-FC widths) and rounds it with ``nas.make_divisible``. Every distinct channel count maps through one function, so
-residual shapes that matched still match; the rounding unit is the lcm of the divisor and the genome's group
-counts, so grouped convs and ShuffleNet units stay divisible; depthwise convs follow their scaled input. The
-network's output width (the classifier) is never scaled.
+``scale_width`` multiplies every channel parameter and rounds it with ``nas.make_divisible``; which parameters
+are channel counts, which are group counts and what stays divisible by what is declared by each block type
+(``Param.width``, a ``nas.registry.Width``), so a new block type needs no entry here. Every distinct channel
+count maps through one function, so residual shapes that matched still match; the rounding unit is the lcm of
+the divisor and the genome's group counts, so grouped convs and ShuffleNet units stay divisible; depthwise convs
+follow their scaled input. The network's output width (the classifier) is never scaled.
 
 ``proxy_genome`` re-threads a (possibly width-scaled) genome for a data set's channels and classes at the
 proxy resolution: the native resolution of the data, raised to the smallest rung of ``RESOLUTIONS`` at which
@@ -18,7 +19,8 @@ import math
 from typing import Any, Callable
 
 import nas
-from nas import Block, Genome, GenomeError, NasError, Stage
+from nas import Block, Genome, GenomeError, NasError, Param, Stage
+from nas.registry import Width
 
 RESOLUTIONS = (8, 12, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256, 320, 384, 512)
 """The ladder of square proxy resolutions tried, smallest first."""
@@ -67,11 +69,25 @@ def scale_width(g: Genome, mult: float, divisor: int = 8) -> Genome:
     return out
 
 
+def _declared(rec: Block) -> tuple[dict[str, Any], list[tuple[str, Param, Width | None]]]:
+    """A record's resolved parameters (defaults matter: shuffle's groups is 3) and its parameter declarations."""
+    bt = nas.block_type(rec.type)
+    return bt.resolve(dict(rec.params)), [(k, spec, spec.width) for k, spec in bt.params.items()]
+
+
+def _nested(kind: str, value: Any) -> list[list[Block]]:
+    """The records a ``blocks`` or ``branches`` parameter holds, as lists of records; none for other kinds."""
+    if kind == "blocks":
+        return [list(value)]
+    return [list(branch) for branch in value] if kind == "branches" else []
+
+
 def _output_record(g: Genome) -> str:
     """Field path of the last record that sets channels: the classifier, whose width is never scaled."""
     last = ""
     for path, rec in g.blocks():
-        if any(k in rec.params for k in ("c", "e1", "e3", "growth")) or rec.type in ("linear", "conv"):
+        p, specs = _declared(rec)
+        if any(w is not None and w.kind == "channels" and p[k] is not None for k, _, w in specs):
             last = path
     return last
 
@@ -81,15 +97,12 @@ def _group_counts(g: Genome) -> list[int]:
     out: list[int] = []
 
     def visit(rec: Block, cin: int | None) -> None:
-        p = nas.block_type(rec.type).resolve(dict(rec.params))  # defaults matter: shuffle's groups is 3
-        groups = p.get("groups") or 1
-        if rec.type == "conv" and groups > 1 and groups != cin:
-            out.append(groups)
-        elif rec.type == "shuffle":
-            out.append(groups * (1 if p["mid"] else 4) if groups > 1 else 1)
-        elif rec.type == "inception":
-            for branch in p["branches"]:
-                for b in branch:
+        p, specs = _declared(rec)
+        for k, spec, w in specs:
+            if w is not None and w.kind == "groups" and p[k] > 1 and not (w.depthwise and p[k] == cin):
+                out.append(p[k] * (w.share[1] if w.share and not p[w.share[0]] else 1))
+            for records in _nested(spec.kind, p[k]):
+                for b in records:
                     visit(b, None)  # inside a branch the input width is not threaded: treat groups as grouped
 
     shape: Shape = tuple(g.input)
@@ -127,41 +140,37 @@ class _Scaler:
             raise NasError(f"cannot scale '{self.name}' to width {self.mult:g}: {where}: {e.message}") from None
 
     def _changes(self, rec: Block, old_in: Shape, new_in: Shape, path: str) -> dict[str, Any]:
-        p, f = nas.block_type(rec.type).resolve(dict(rec.params)), self.f
-        t = rec.type
+        """The scaled parameters of one record, as its block type's ``Param.width`` declarations say."""
+        p, specs = _declared(rec)
         ch: dict[str, Any] = {}
-        if t == "conv":
-            groups, c = p["groups"], p["c"]
-            if groups > 1 and len(old_in) == 3 and groups == old_in[0]:  # depthwise: follow the scaled input
-                if c == "classes" or c % groups:
-                    raise NasError(f"cannot scale width: {path}: a depthwise conv with {c} outputs on {groups} "
-                                   "input channels")
-                ch.update(c=new_in[0] * (c // groups), groups=new_in[0])
-            elif c != "classes":
-                ch["c"] = f(c)
-        elif t in ("dwsep", "basic", "inverted", "fractal"):
-            ch["c"] = f(p["c"])
-        elif t == "bottleneck":
-            ch["c"] = f(p["c"])
-            groups = p["groups"]
-            if p["mid"] or groups > 1:
-                mid = p["mid"] or p["c"] / 4
-                ch["mid"] = nas.make_divisible(mid * self.mult, math.lcm(self.divisor, groups))
-        elif t == "shuffle":
-            ch["c"] = f(p["c"])
-            if p["mid"]:
-                ch["mid"] = nas.make_divisible(p["mid"] * self.mult, math.lcm(self.divisor, p["groups"]))
-        elif t == "fire":
-            ch.update(squeeze=f(p["squeeze"]), e1=f(p["e1"]), e3=f(p["e3"]))
-        elif t == "dense":
-            ch["growth"] = nas.make_divisible(p["growth"] * self.mult, min(self.divisor, p["growth"]))
-        elif t == "transition" and p["c"]:
-            ch["c"] = f(p["c"])
-        elif t == "linear" and p["c"] != "classes":
-            ch["c"] = f(p["c"])
-        elif t == "inception":
-            ch["branches"] = [[self._nested(b, f"{path}.branches[{i}][{j}]") for j, b in enumerate(br)]
-                              for i, br in enumerate(p["branches"])]
+        cin = old_in[0] if len(old_in) == 3 else None
+        for k, _, w in specs:  # a depthwise conv first: its channels follow the scaled input, not the multiplier
+            if w is None or not w.depthwise or p[k] == 1 or p[k] != cin:
+                continue
+            groups, c = p[k], p[w.depthwise]
+            if c == "classes" or c % groups:
+                raise NasError(f"cannot scale width: {path}: a depthwise conv with {c} outputs on {groups} "
+                               "input channels")
+            ch.update({w.depthwise: new_in[0] * (c // groups), k: new_in[0]})
+        for k, spec, w in specs:
+            if spec.kind == "blocks":
+                ch[k] = [self._nested(b, f"{path}.{k}[{j}]") for j, b in enumerate(p[k])]
+            elif spec.kind == "branches":
+                ch[k] = [[self._nested(b, f"{path}.{k}[{i}][{j}]") for j, b in enumerate(branch)]
+                         for i, branch in enumerate(p[k])]
+            if w is None or w.kind != "channels" or k in ch:
+                continue
+            v = p[k]
+            if v is None and w.share and w.per and p[w.per] > 1:  # the expansion's share, written out
+                v = p[w.share[0]] / w.share[1]
+            if v is None or v == "classes":
+                continue
+            if w.narrow:
+                ch[k] = nas.make_divisible(v * self.mult, min(self.divisor, v))
+            elif w.per:
+                ch[k] = nas.make_divisible(v * self.mult, math.lcm(self.divisor, p[w.per]))
+            else:
+                ch[k] = self.f(v)
         return ch
 
     def _nested(self, rec: Block, path: str) -> dict[str, Any]:

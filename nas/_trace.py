@@ -18,6 +18,10 @@ from .errors import GenomeError
 Shape = tuple[int, ...]  # (C, H, W) for a feature map, (F,) for a flat vector
 
 
+POOLS = ("maxpool", "avgpool")
+"""The op names ``Tracer.pool`` records, one per kind of pooling."""
+
+
 class Ref(NamedTuple):
     """A traced value: the node that produced it and its shape (batch dimension left out)."""
 
@@ -148,6 +152,8 @@ class Tracer:
     def pool(self, x: Ref, kind: str, k: int | tuple[int, int], s: int | tuple[int, int] | None = None,
              p: int | tuple[int, int] = 0, ceil: bool = False, count_include_pad: bool = True) -> Ref:
         """Max or average pooling with PyTorch's output-size rule (``ceil`` mode included)."""
+        if kind not in POOLS:
+            raise ValueError(f"unknown pooling {kind!r}; pooling is one of {', '.join(POOLS)}")
         c, h, w = self._map(x, "pooling")
         (kh, kw) = _pair(k)
         (sh, sw) = _pair(k if s is None else s)

@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 from ._trace import Ref, Tracer
 from .errors import GenomeError
-from .registry import ACTIVATIONS, Param, instances, located, register
+from .registry import ACTIVATIONS, CHANNELS, Param, Width, instances, located, register
 
 CELL_OPS = ("none", "skip", "conv1x1", "conv3x3", "avgpool3x3")
 """Edge ops of the NAS-Bench-201 cell."""
@@ -66,7 +66,7 @@ def run_records(t: Tracer, x: Ref, records: Sequence[Any], path: str, scope: str
     return x
 
 
-_C = Param("channels", doc="output channels")
+_C = Param("channels", doc="output channels", width=CHANNELS)
 _K = Param("kernel", 3, "kernel size, an int or [h, w]")
 _S = Param("stride", 1, "stride (applied to the first repeat only)")
 _ACT = Param("act", "relu", "activation, or none")
@@ -74,7 +74,8 @@ _SE = Param("float", 0.0, "squeeze-and-excitation ratio (0 = off)", hi=1.0)
 _PRE = Param("bool", False, "pre-activation order (norm and activation before each conv)")
 _GATE = Param("choice", "sigmoid", "SE gate", choices=("sigmoid", "hardsigmoid"))
 _DROP = Param("float", 0.0, "drop-path rate; set by the network's ramp", hi=0.99)
-_SE_C = Param("int", 0, "squeeze-and-excitation width as a number of channels (0 = from the ratio se)", lo=0)
+_SE_C = Param("int", None, "squeeze-and-excitation width as a number of channels (instead of the ratio se)",
+              width=CHANNELS)
 _SE_BASE = Param("choice", "gated", "what the ratio se is of: the width the SE scales (gated; an inverted block's "
                  "expanded width) or the block's input (in, EfficientNet's rule)", choices=("gated", "in"))
 _SE_ACT = Param("choice", "auto", "activation between the SE's two 1x1 convs (auto: relu in inverted, the block's act "
@@ -133,7 +134,7 @@ def _projects(x: Ref, c: int, s: Any, p: dict[str, Any]) -> bool:
     "c": _C, "k": _K, "s": _S,
     "p": Param("pad", None, "padding, an int or [h, w]; default keeps the size at stride 1"),
     "d": Param("int", 1, "dilation"),
-    "groups": Param("int", 1, "groups (= c for depthwise)"),
+    "groups": Param("int", 1, "groups (= c for depthwise)", width=Width("groups", depthwise="c")),
     "bias": Param("bool", None, "conv bias; default: only when there is no norm"),
     "bn": Param("bool", True, "batch norm after the conv"),
     "act": _ACT, "pre": _PRE,
@@ -215,7 +216,7 @@ def _flatten(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
 
 
 @register("linear", {
-    "c": Param("channels", "classes", "output features (default: the number of classes)"),
+    "c": Param("channels", "classes", "output features (default: the number of classes)", width=CHANNELS),
     "bias": Param("bool", True, "bias"),
     "act": Param("act", None, "activation, or none"),
 }, example={"c": 32, "act": "relu"})
@@ -255,7 +256,10 @@ def _basic(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
 
 @register("bottleneck", {
     "c": _C, "s": _S,
-    "mid": Param("int", None, "bottleneck width (default c/4; ResNeXt and Wide ResNet widen it)"),
+    # A grouped bottleneck keeps its channels divisible through mid alone (written out when scaled), so its
+    # groups do not constrain the rest of the genome the way a grouped conv's do.
+    "mid": Param("int", None, "bottleneck width (default c/4; ResNeXt and Wide ResNet widen it)",
+                 width=Width("channels", per="groups", share=("c", 4))),
     "groups": Param("int", 1, "groups of the 3x3 conv (ResNeXt cardinality)"),
     "stride_on": Param("choice", "3x3", "which conv carries the stride (v1.5: 3x3, v1: 1x1)", choices=("3x3", "1x1")),
     "act": _ACT, "se": _SE, **_SE_OPTIONS, "se_pos": _SE_POS, "preact": _PRE, "shortcut": _SHORTCUT,
@@ -294,7 +298,7 @@ _E = Param("float", 6, "expansion ratio of the hidden width", lo=1.0, hi=16.0)
 
 @register("inverted", {
     "c": _C, "k": _K, "s": _S, "e": _E,
-    "mid": Param("int", None, "hidden width as a number of channels (instead of the ratio e)"),
+    "mid": Param("int", None, "hidden width as a number of channels (instead of the ratio e)", width=CHANNELS),
     "act": Param("act", "relu6", "activation of the expansion and depthwise convs"),
     "se": _SE, **_SE_OPTIONS, "se_gate": _GATE, "drop_path": _DROP,
 }, drop_path=True, example={"c": 16, "e": 4, "k": 5, "se": 0.25, "act": "hardswish", "se_gate": "hardsigmoid"},
@@ -317,8 +321,9 @@ def _inverted(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
 
 @register("shuffle", {
     "c": _C, "s": _S,
-    "groups": Param("int", 3, "groups of the 1x1 convs"),
-    "mid": Param("int", None, "bottleneck width (default c/4)"),
+    # An unset mid is c / 4, grouped: the genome's channels then stay divisible by 4 x groups.
+    "groups": Param("int", 3, "groups of the 1x1 convs", width=Width("groups", share=("mid", 4))),
+    "mid": Param("int", None, "bottleneck width (default c/4)", width=Width("channels", per="groups")),
     "first": Param("bool", False, "plain (ungrouped) first 1x1 conv, for a unit fed by the stem"),
     "drop_path": _DROP,
 }, drop_path=True, example={"c": 32, "groups": 2, "s": 2})
@@ -374,7 +379,7 @@ def _chunks(t: Tracer, x: Ref, n: int, field: str) -> list[Ref]:
                             [{"type": "maxpool", "k": 3, "s": 1, "p": 1}, {"type": "conv", "c": 6}],
                             [{"type": "channel_shuffle", "groups": 2}]]}])
 def _split(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
-    """Channel split (ShuffleNetV2): the input's channels divided equally among branches, each transformed, concatenated."""
+    """Channel split (ShuffleNetV2): the input's channels shared equally among branches, transformed, concatenated."""
     parts = _chunks(t, x, len(p["branches"]), "branches")
     return t.concat(*[run_records(t, part, br, f"branches[{i}]", f"b{i}")
                       for i, (part, br) in enumerate(zip(parts, p["branches"]))])
@@ -386,8 +391,9 @@ def _identity(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
     return x
 
 
-@register("channel_shuffle", {"groups": Param("int", 2, "groups whose channels are interleaved")},
-          example={"groups": 2}, examples=[{"groups": 4}])
+@register("channel_shuffle", {
+    "groups": Param("int", 2, "groups whose channels are interleaved", width=Width("groups")),
+}, example={"groups": 2}, examples=[{"groups": 4}])
 def _channel_shuffle(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
     """Channel shuffle: the channels of ``groups`` groups interleaved, so that the next grouped op mixes them."""
     return t.shuffle(x, p["groups"])
@@ -421,9 +427,9 @@ def _shuffle_v2(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
 
 
 @register("fire", {
-    "squeeze": Param("int", doc="channels of the 1x1 squeeze conv"),
-    "e1": Param("int", doc="channels of the 1x1 expand conv"),
-    "e3": Param("int", doc="channels of the 3x3 expand conv"),
+    "squeeze": Param("int", doc="channels of the 1x1 squeeze conv", width=CHANNELS),
+    "e1": Param("int", doc="channels of the 1x1 expand conv", width=CHANNELS),
+    "e3": Param("int", doc="channels of the 3x3 expand conv", width=CHANNELS),
     "bn": Param("bool", False, "batch norm after each conv"),
     "act": _ACT,
 }, example={"squeeze": 4, "e1": 8, "e3": 8})
@@ -434,8 +440,9 @@ def _fire(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
 
 
 @register("dense", {
-    "growth": Param("int", doc="channels each layer adds"),
-    "bn_size": Param("int", 4, "bottleneck width as a multiple of growth (0 = no 1x1 bottleneck)", lo=0),
+    "growth": Param("int", doc="channels each layer adds", width=Width("channels", narrow=True)),
+    "bn_size": Param("int", 4, "bottleneck width as a multiple of growth (0 = no 1x1 bottleneck)", lo=0,
+                     width=Width("ratio")),
     "drop": Param("float", 0.0, "dropout after the layer", hi=0.99),
 }, example={"growth": 8, "repeat": 3})
 def _dense(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
@@ -449,7 +456,7 @@ def _dense(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
 
 @register("transition", {
     "compression": Param("float", 0.5, "output channels as a fraction of the input", lo=0.01, hi=1.0),
-    "c": Param("int", None, "output channels (overrides compression)"),
+    "c": Param("int", None, "output channels (overrides compression)", width=CHANNELS),
 }, example={"compression": 0.5})
 def _transition(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
     """DenseNet transition: BN-ReLU-1x1 conv with compression, then a 2x2 average pool."""

@@ -9,7 +9,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._trace import Node
+from . import ops
 from .errors import NasError
 from .genome import Genome
 from .network import trace
@@ -52,98 +52,26 @@ def to_onnx(g: Genome, path: str | Path, opset: int = 18, model: "torch.nn.Modul
 # ---------------------------------------------------------------- standalone PyTorch source
 
 
-def _ctor(n: Node) -> str | None:
-    """The ``torch.nn`` constructor of a node with a module; ``None`` for ops written inline."""
-    a = n.attrs
-    if n.op == "conv":
-        return (f"nn.Conv2d({a['cin']}, {a['c']}, kernel_size={a['k']}, stride={a['s']}, padding={a['p']}, "
-                f"dilation={a['d']}, groups={a['groups']}, bias={a['bias']})")
-    if n.op == "linear":
-        return f"nn.Linear({a['cin']}, {a['c']}, bias={a['bias']})"
-    if n.op == "bn":
-        return f"nn.BatchNorm{2 if len(n.shape) == 3 else 1}d({a['c']})"
-    if n.op == "act":
-        from .builder import ACT_MODULES
-
-        name = ACT_MODULES[a["kind"]]().__class__.__name__
-        return "nn.LeakyReLU(0.01)" if name == "LeakyReLU" else f"nn.{name}()"
-    if n.op == "lrn":
-        return f"nn.LocalResponseNorm({a['size']}, alpha={a['alpha']}, beta={a['beta']}, k={a['k']})"
-    if n.op == "dropout":
-        return f"nn.Dropout({a['p']})"
-    if n.op == "droppath":
-        return f"DropPath({a['p']})"
-    if n.op == "maxpool":
-        return f"nn.MaxPool2d({a['k']}, stride={a['s']}, padding={a['p']}, ceil_mode={a['ceil']})"
-    if n.op == "avgpool":
-        return (f"nn.AvgPool2d({a['k']}, stride={a['s']}, padding={a['p']}, ceil_mode={a['ceil']}, "
-                f"count_include_pad={a['count_include_pad']})")
-    if n.op == "gap":
-        return "nn.AdaptiveAvgPool2d(1)"
-    return None
-
-
-def _inline(n: Node, args: list[str]) -> str:
-    if n.op == "add":
-        return " + ".join(args)
-    if n.op == "mean":
-        return f"torch.stack([{', '.join(args)}]).mean(0)"
-    if n.op == "concat":
-        return f"torch.cat([{', '.join(args)}], 1)"
-    if n.op == "mul":
-        return f"{args[0]} * {args[1]}"
-    if n.op == "zero":
-        return f"torch.zeros_like({args[0]})"
-    if n.op == "flatten":
-        return f"torch.flatten({args[0]}, 1)"
-    if n.op == "shuffle":
-        return f"channel_shuffle({args[0]}, {n.attrs['groups']})"
-    if n.op == "slice":
-        return f"{args[0]}[:, {n.attrs['start']}:{n.attrs['stop']}]"
-    raise AssertionError(f"no inline form for op {n.op!r}")  # a new primitive needs a line here
-
-
-_HELPERS = {
-    "shuffle": '''
-def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
-    """Interleave the channels of `groups` groups (ShuffleNet)."""
-    n, c, h, w = x.shape
-    return x.view(n, groups, c // groups, h, w).transpose(1, 2).reshape(n, c, h, w)
-''',
-    "droppath": '''
-class DropPath(nn.Module):
-    """Stochastic depth: drop a sample's residual branch with probability p in training."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = 1.0 - self.p
-        return x * x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep) / keep
-''',
-}
-
-
 def to_python(g: Genome, class_name: str = "Net") -> str:
-    """Source of a standalone module that builds the same network with plain ``torch.nn`` layers."""
+    """Source of a standalone module that builds the same network, with the builder's modules and initialization.
+
+    Every op is an attribute constructed from the table of primitive ops (``nas.ops``); the few modules torch has
+    no layer for, and ``init_weights``, are copied from it as source, so the file imports only torch.
+    """
     tr = trace(g)
     var = {"input": "x"}
     init, body = [], []
+    copied: dict[type, None] = {}  # the classes of nas.ops the file defines, in order of first use
     for n in tr.nodes:
         v = n.name.replace(".", "_")
         var[n.name] = v
-        args = [var[i] for i in n.inputs]
-        ctor = _ctor(n)
-        if ctor is None:
-            body.append(f"        {v} = {_inline(n, args)}")
-        else:
-            init.append(f"        self.{v} = {ctor}")
-            body.append(f"        {v} = self.{v}({args[0]})")
-    used = {n.op for n in tr.nodes}
-    helpers = "".join(src for op, src in _HELPERS.items() if op in used)
+        ctor, cls = ops.source(n)
+        if ops.own(cls):
+            copied[cls] = None
+        init.append(f"        self.{v} = {ctor}")
+        body.append(f"        {v} = self.{v}({', '.join(var[i] for i in n.inputs)})")
+    # The classes and the weight initialization are the builder's own, copied as source: one definition each.
+    helpers = "\n\n".join(ops.definition(d) for d in [*copied, ops.init_weights])
     title = g.name or "genome"
     c, h, w = g.input
     return f'''"""{title}: a standalone PyTorch model written by `nas decode --python` from its genome.
@@ -153,6 +81,8 @@ Input {c}x{h}x{w}, {g.classes} classes. Imports only torch.
 
 import torch
 from torch import nn
+
+
 {helpers}
 
 class {class_name}(nn.Module):
@@ -160,12 +90,8 @@ class {class_name}(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-{chr(10).join(init) or "        pass"}
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
+{chr(10).join(init)}
+        init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
 {chr(10).join(body)}

@@ -24,6 +24,34 @@ _NO_DEFAULT = object()
 
 
 @dataclass(frozen=True)
+class Width:
+    """What a width multiplier does to a parameter (``Param.width``); read by ``estimators.scale_width``.
+
+    ``channels``: a channel count, scaled and rounded to a multiple of the divisor and of every group count of
+    the genome; ``classes`` and ``None`` stay as they are. ``per`` names a group-count parameter of the same
+    block: the count is rounded to a multiple of it (and the divisor) instead. ``share`` = (param, n): while
+    unset, the expansion uses ``param / n``; when the ``per`` groups exceed 1 that share is scaled and written
+    out. ``narrow``: the rounding unit is at most the value itself (a dense layer's growth of 4 stays 4 at x1.5).
+
+    ``groups``: a group count the genome's scaled channels stay divisible by (times ``n`` of ``share`` while
+    that parameter is unset). ``depthwise`` names the channel parameter of a conv whose groups may equal its
+    input channels: then both follow the scaled input (the depthwise multiplier ``c / groups`` is kept).
+
+    ``ratio``: a multiple of another width parameter; scaling that one scales it, so it stays as it is.
+    """
+
+    kind: str  # channels, groups or ratio
+    per: str | None = None
+    share: tuple[str, int] | None = None
+    narrow: bool = False
+    depthwise: str | None = None
+
+
+CHANNELS = Width("channels")
+"""The common declaration: a channel count scaled with the network's width."""
+
+
+@dataclass(frozen=True)
 class Param:
     """One parameter of a block type: its kind, default and the range it must lie in.
 
@@ -38,6 +66,7 @@ class Param:
     lo: float | None = None
     hi: float | None = None
     choices: tuple[Any, ...] = ()
+    width: Width | None = None  # how a width multiplier treats it: None for what is no width at all
 
     @property
     def required(self) -> bool:

@@ -115,7 +115,7 @@ def test_se_activation_and_position() -> None:
 
 def test_se_defaults_leave_records_unchanged() -> None:
     plain = nas.Block.from_dict({"type": "bottleneck", "c": 64, "se": 0.25})
-    spelled = nas.Block.from_dict({"type": "bottleneck", "c": 64, "se": 0.25, "se_c": 0, "se_base": "gated",
+    spelled = nas.Block.from_dict({"type": "bottleneck", "c": 64, "se": 0.25, "se_base": "gated",
                                    "se_act": "auto", "se_pos": "end"})
     assert plain == spelled and plain.to_dict() == {"type": "bottleneck", "c": 64, "se": 0.25}
 
