@@ -302,10 +302,11 @@ _E = Param("float", 6, "expansion ratio of the hidden width", lo=1.0, hi=16.0)
     "act": Param("act", "relu6", "activation of the expansion and depthwise convs"),
     "se": _SE, **_SE_OPTIONS, "se_gate": _GATE, "drop_path": _DROP,
 }, drop_path=True, example={"c": 16, "e": 4, "k": 5, "se": 0.25, "act": "hardswish", "se_gate": "hardsigmoid"},
-    examples=[{"c": 24, "mid": 88, "se_c": 20, "se_act": "hardswish", "se_gate": "hardsigmoid"},  # MobileNetV3-Small
+    # a MobileNetV3-Small unit (24 -> 88 -> 24) and an EfficientNet MBConv (SE on the input width, SiLU inside)
+    examples=[{"c": 24, "mid": 88, "se_c": 20, "se_act": "hardswish", "se_gate": "hardsigmoid"},
               {"c": 24, "s": 2, "e": 6, "k": 5, "se": 0.25, "se_base": "in", "se_act": "silu", "act": "silu"}])
 def _inverted(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
-    """Inverted residual with linear bottleneck (MobileNetV2): 1x1 expand, kxk depthwise, optional SE, 1x1 project."""
+    """Inverted residual (MobileNetV2/V3, EfficientNet MBConv): 1x1 expand, kxk depthwise, optional SE, 1x1 project."""
     cin, c, s, act = x.shape[0], p["c"], p["s"], p["act"]
     if p["mid"] and p["e"] != _E.default:
         raise GenomeError("set either the expansion ratio e or the hidden width mid, not both", "mid")
@@ -395,7 +396,7 @@ def _identity(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
     "groups": Param("int", 2, "groups whose channels are interleaved", width=Width("groups")),
 }, example={"groups": 2}, examples=[{"groups": 4}])
 def _channel_shuffle(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
-    """Channel shuffle: the channels of ``groups`` groups interleaved, so that the next grouped op mixes them."""
+    """Channel shuffle: the channels of its groups interleaved, so that the next grouped op mixes them (ShuffleNet)."""
     return t.shuffle(x, p["groups"])
 
 

@@ -36,6 +36,7 @@ def test_examples_match_torchvision(name: str, params: int, gmacs: float) -> Non
 
 
 def _genome(blocks: list[dict], input: tuple[int, int, int] = (24, 8, 8)) -> nas.Genome:
+    """One stage of ``blocks`` on a small input, with a pooled classifier."""
     return nas.Genome.from_dict({"input": list(input), "classes": 3, "stages": [{"blocks": blocks}],
                                  "head": [{"type": "gap"}, {"type": "linear"}]})
 
@@ -54,6 +55,7 @@ def _same_function(a: nas.Genome, b: nas.Genome) -> None:
 
 
 def _branch(c: int, s: int = 1) -> list[dict]:
+    """ShuffleNetV2's transforming branch as plain conv records."""
     return [{"type": "conv", "c": c, "k": 1}, {"type": "conv", "c": c, "s": s, "groups": c, "act": "none"},
             {"type": "conv", "c": c, "k": 1}]
 
