@@ -410,15 +410,14 @@ def _shuffle_v2_branch(t: Tracer, x: Ref, c: int, s: Any) -> Ref:
 @register("shuffle_v2", {"c": _C, "s": _S}, example={"c": 32, "s": 2}, examples=[{"c": 16}])
 def _shuffle_v2(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
     """ShuffleNetV2 unit: split the channels, transform one half, concatenate, shuffle; stride 2 transforms both."""
-    c, s = p["c"], p["s"]
+    c, s, cin = p["c"], p["s"], t.map_shape(x, "a ShuffleNetV2 unit")[0]
     if c % 2:
         raise GenomeError(f"a ShuffleNetV2 unit's output is two equal halves; {c} channels are odd", "c")
     if s == 1:
-        if x.shape[0] != c:
-            raise GenomeError(f"a stride-1 unit keeps its {x.shape[0]} input channels, got {c}", "c")
+        if cin != c:
+            raise GenomeError(f"a stride-1 unit keeps its {cin} input channels, got {c}", "c")
         left, right = _chunks(t, x, 2, "c")
     else:  # both branches see the whole input: one downsamples it as it is, the other transforms it
-        cin = t.map_shape(x, "a ShuffleNetV2 unit")[0]
         with t.scope("b0"):
             left = cna(t, cna(t, x, cin, 3, s, groups=cin, act=None), c // 2, 1)
         right = x
