@@ -75,7 +75,7 @@ def _declared(rec: Block) -> tuple[dict[str, Any], list[tuple[str, Param, Width 
     return bt.resolve(dict(rec.params)), [(k, spec, spec.width) for k, spec in bt.params.items()]
 
 
-def _nested(kind: str, value: Any) -> list[list[Block]]:
+def _record_lists(kind: str, value: Any) -> list[list[Block]]:
     """The records a ``blocks`` or ``branches`` parameter holds, as lists of records; none for other kinds."""
     if kind == "blocks":
         return [list(value)]
@@ -101,7 +101,7 @@ def _group_counts(g: Genome) -> list[int]:
         for k, spec, w in specs:
             if w is not None and w.kind == "groups" and p[k] > 1 and not (w.depthwise and p[k] == cin):
                 out.append(p[k] * (w.share[1] if w.share and not p[w.share[0]] else 1))
-            for records in _nested(spec.kind, p[k]):
+            for records in _record_lists(spec.kind, p[k]):
                 for b in records:
                     visit(b, None)  # inside a branch the input width is not threaded: treat groups as grouped
 

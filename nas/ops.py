@@ -143,11 +143,11 @@ def _conv(a: dict[str, Any], n: Node) -> Call:
 
 def _pool(cls: type[nn.Module], **extra: str) -> Callable[[dict[str, Any], Node], Call]:
     """A pooling entry; ``extra`` maps further keyword arguments to the attributes they come from."""
-    def call(a: dict[str, Any], n: Node) -> Call:
+    def entry(a: dict[str, Any], n: Node) -> Call:
         kw = {"stride": a["s"], "padding": a["p"], "ceil_mode": a["ceil"], **{k: a[v] for k, v in extra.items()}}
         return (cls, (a["k"],), kw)
 
-    return call
+    return entry
 
 
 def _plain(cls: type[nn.Module], *args: Any) -> Callable[[dict[str, Any], Node], Call]:

@@ -94,7 +94,7 @@ def test_every_channel_count_parameter_is_declared(name: str) -> None:
         if spec.kind != "int" or not (value is None or isinstance(value, int)):
             continue
         value = value or 0  # an unset int (a default of None) is probed too
-        for probe in (value + 8, 2 * value + 8):
+        for probe in (value + 8, 2 * value + 24):
             g = with_param(name, key, probe)
             assert g is None or channel_counts(g) == base, \
                 f"{name}.{key} changes channel counts: declare its width (Param(..., width=...))"
