@@ -90,6 +90,11 @@ class Tracer:
         return Ref(name, shape)
 
     @staticmethod
+    def map_shape(x: Ref, what: str) -> tuple[int, int, int]:
+        """The CxHxW shape of ``x``, or a GenomeError saying that ``what`` needs a feature map."""
+        return Tracer._map(x, what)
+
+    @staticmethod
     def _map(x: Ref, what: str) -> tuple[int, int, int]:
         if len(x.shape) != 3:
             raise GenomeError(f"{what} needs a feature map CxHxW, got a flat vector of {x.shape[0]}")
@@ -207,7 +212,7 @@ class Tracer:
 
     def shuffle(self, x: Ref, groups: int) -> Ref:
         """Channel shuffle across ``groups`` (ShuffleNet)."""
-        c = x.shape[0]
+        c = self._map(x, "a channel shuffle")[0]
         if c % groups:
             raise GenomeError(f"{c} channels cannot be shuffled across {groups} groups", "groups")
         return self._add("shuffle", (x,), {"groups": groups}, x.shape)

@@ -6,11 +6,11 @@ stride to the first repeat only and set the block's drop-path rate) and reads li
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ._trace import Ref, Tracer
 from .errors import GenomeError
-from .registry import CHANNELS, Param, Width, instances, located, register
+from .registry import ACTIVATIONS, CHANNELS, Param, Width, instances, located, register
 
 CELL_OPS = ("none", "skip", "conv1x1", "conv3x3", "avgpool3x3")
 """Edge ops of the NAS-Bench-201 cell."""
@@ -74,8 +74,44 @@ _SE = Param("float", 0.0, "squeeze-and-excitation ratio (0 = off)", hi=1.0)
 _PRE = Param("bool", False, "pre-activation order (norm and activation before each conv)")
 _GATE = Param("choice", "sigmoid", "SE gate", choices=("sigmoid", "hardsigmoid"))
 _DROP = Param("float", 0.0, "drop-path rate; set by the network's ramp", hi=0.99)
+_SE_C = Param("int", None, "squeeze-and-excitation width as a number of channels (instead of the ratio se)",
+              width=CHANNELS)
+_SE_BASE = Param("choice", "gated", "what the ratio se is of: the width the SE scales (gated; an inverted block's "
+                 "expanded width) or the block's input (in, EfficientNet's rule)", choices=("gated", "in"))
+_SE_ACT = Param("choice", "auto", "activation between the SE's two 1x1 convs (auto: relu in inverted, the block's act "
+                "in basic and bottleneck)", choices=("auto", *ACTIVATIONS))
+_SE_POS = Param("choice", "end", "where the SE sits: at the end of the branch, or after the (first) 3x3 conv",
+                choices=("end", "3x3"))
+_SE_OPTIONS = {"se_c": _SE_C, "se_base": _SE_BASE, "se_act": _SE_ACT}
+"""The SE options every block type with an ``se`` ratio takes; their defaults are the block's old fixed rule."""
 _SHORTCUT = Param("choice", "auto", "shortcut: a 1x1 projection only when the shape changes (auto), always (conv), "
                   "or never (identity)", choices=("auto", "conv", "identity"))
+
+
+def _se(t: Tracer, y: Ref, cin: int, p: dict[str, Any], inner: str | None, gated_width: Callable[[float], int]) -> Ref:
+    """The block's squeeze-and-excitation on ``y``, or ``y`` when it has none.
+
+    ``cin`` is the block's input width (for ``se_base: in``), ``inner`` the SE activation ``se_act: auto`` means
+    and ``gated_width`` the block type's rounding of ``se`` times the width the SE scales (its rule before the
+    options existed, so that a record without them builds what it always built).
+    """
+    if p["se"] and p["se_c"]:
+        raise GenomeError("set either the ratio se or the width se_c, not both", "se_c")
+    if p["se_c"]:
+        squeeze = p["se_c"]
+    elif not p["se"]:
+        return y
+    elif p["se_base"] == "in":
+        squeeze = max(1, int(cin * p["se"]))  # EfficientNet: input_channels // 4, no rounding to 8
+    else:
+        squeeze = gated_width(y.shape[0] * p["se"])
+    act = inner if p["se_act"] == "auto" else p["se_act"]
+    return squeeze_excite(t, y, squeeze, act, p.get("se_gate", "sigmoid"))
+
+
+def _plain_width(v: float) -> int:
+    """The SE width of the ResNet units: the ratio's product, floored, at least 1."""
+    return max(1, int(v))
 
 
 def _residual(t: Tracer, x: Ref, y: Ref, shortcut: Ref, p: dict[str, Any], field: str = "shortcut") -> Ref:
@@ -192,24 +228,28 @@ def _linear(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
 # ---------------------------------------------------------------- residual units
 
 
-@register("basic", {"c": _C, "s": _S, "act": _ACT, "se": _SE, "preact": _PRE, "shortcut": _SHORTCUT,
-                   "drop_path": _DROP},
-          drop_path=True, example={"c": 16, "s": 2})
+@register("basic", {"c": _C, "s": _S, "act": _ACT, "se": _SE, **_SE_OPTIONS, "se_pos": _SE_POS, "preact": _PRE,
+                   "shortcut": _SHORTCUT, "drop_path": _DROP},
+          drop_path=True, example={"c": 16, "s": 2},
+          examples=[{"c": 16, "se": 0.25, "se_pos": "3x3", "se_base": "in", "se_act": "silu"},
+                    {"c": 16, "s": 2, "preact": True, "se_c": 6, "se_pos": "3x3"}])
 def _basic(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
     """ResNet basic unit: two 3x3 convs and a shortcut (a 1x1 projection when the shape changes)."""
-    c, s, act = p["c"], p["s"], p["act"]
+    c, s, act, cin = p["c"], p["s"], p["act"], x.shape[0]
     project = _projects(x, c, s, p)
+    se_mid = p["se_pos"] == "3x3"
     if p["preact"]:
         xa = t.act(t.bn(x), act)
         y = t.conv(xa, c, 3, s)
+        y = _se(t, y, cin, p, act, _plain_width) if se_mid else y
         y = cna(t, y, c, 3, pre=True, act=act)
         shortcut = t.conv(xa, c, 1, s) if project else x
     else:
         y = cna(t, x, c, 3, s, act=act)
+        y = _se(t, y, cin, p, act, _plain_width) if se_mid else y
         y = cna(t, y, c, 3, act=None)
         shortcut = cna(t, x, c, 1, s, act=None) if project else x
-    if p["se"]:
-        y = squeeze_excite(t, y, max(1, int(c * p["se"])), act, "sigmoid")
+    y = y if se_mid else _se(t, y, cin, p, act, _plain_width)
     y = _residual(t, x, y, shortcut, p)
     return y if p["preact"] else t.act(y, act)
 
@@ -222,45 +262,58 @@ def _basic(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
                  width=Width("channels", per="groups", share=("c", 4))),
     "groups": Param("int", 1, "groups of the 3x3 conv (ResNeXt cardinality)"),
     "stride_on": Param("choice", "3x3", "which conv carries the stride (v1.5: 3x3, v1: 1x1)", choices=("3x3", "1x1")),
-    "act": _ACT, "se": _SE, "preact": _PRE, "shortcut": _SHORTCUT, "drop_path": _DROP,
-}, drop_path=True, example={"c": 32, "s": 2, "groups": 2, "se": 0.25})
+    "act": _ACT, "se": _SE, **_SE_OPTIONS, "se_pos": _SE_POS, "preact": _PRE, "shortcut": _SHORTCUT,
+    "drop_path": _DROP,
+}, drop_path=True, example={"c": 32, "s": 2, "groups": 2, "se": 0.25},
+    # RegNetY's unit: the SE after the grouped 3x3, its width a quarter of the block's input
+    examples=[{"c": 32, "mid": 16, "groups": 2, "se": 0.25, "se_base": "in", "se_pos": "3x3"},
+              {"c": 32, "s": 2, "preact": True, "se_c": 4, "se_act": "hardswish", "se_pos": "3x3"}])
 def _bottleneck(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
     """ResNet bottleneck unit: 1x1 reduce, 3x3 (grouped), 1x1 expand, and a shortcut."""
-    c, s, act, g = p["c"], p["s"], p["act"], p["groups"]
+    c, s, act, g, cin = p["c"], p["s"], p["act"], p["groups"], x.shape[0]
     mid = p["mid"] or max(1, c // 4)
     s1, s3 = (s, 1) if p["stride_on"] == "1x1" else (1, s)
     project = _projects(x, c, s, p)
+    se_mid = p["se_pos"] == "3x3"
     if p["preact"]:
         xa = t.act(t.bn(x), act)
         y = t.conv(xa, mid, 1, s1)
         y = cna(t, y, mid, 3, s3, groups=g, act=act, pre=True)
+        y = _se(t, y, cin, p, act, _plain_width) if se_mid else y
         y = cna(t, y, c, 1, act=act, pre=True)
         shortcut = t.conv(xa, c, 1, s) if project else x
     else:
         y = cna(t, x, mid, 1, s1, act=act)
         y = cna(t, y, mid, 3, s3, groups=g, act=act)
+        y = _se(t, y, cin, p, act, _plain_width) if se_mid else y
         y = cna(t, y, c, 1, act=None)
         shortcut = cna(t, x, c, 1, s, act=None) if project else x
-    if p["se"]:
-        y = squeeze_excite(t, y, max(1, int(c * p["se"])), act, "sigmoid")
+    y = y if se_mid else _se(t, y, cin, p, act, _plain_width)
     y = _residual(t, x, y, shortcut, p)
     return y if p["preact"] else t.act(y, act)
 
 
+_E = Param("float", 6, "expansion ratio of the hidden width", lo=1.0, hi=16.0)
+
+
 @register("inverted", {
-    "c": _C, "k": _K, "s": _S,
-    "e": Param("float", 6, "expansion ratio of the hidden width", lo=1.0, hi=16.0),
+    "c": _C, "k": _K, "s": _S, "e": _E,
+    "mid": Param("int", None, "hidden width as a number of channels (instead of the ratio e)", width=CHANNELS),
     "act": Param("act", "relu6", "activation of the expansion and depthwise convs"),
-    "se": _SE, "se_gate": _GATE, "drop_path": _DROP,
-}, drop_path=True, example={"c": 16, "e": 4, "k": 5, "se": 0.25, "act": "hardswish", "se_gate": "hardsigmoid"})
+    "se": _SE, **_SE_OPTIONS, "se_gate": _GATE, "drop_path": _DROP,
+}, drop_path=True, example={"c": 16, "e": 4, "k": 5, "se": 0.25, "act": "hardswish", "se_gate": "hardsigmoid"},
+    # a MobileNetV3-Small unit (24 -> 88 -> 24) and an EfficientNet MBConv (SE on the input width, SiLU inside)
+    examples=[{"c": 24, "mid": 88, "se_c": 20, "se_act": "hardswish", "se_gate": "hardsigmoid"},
+              {"c": 24, "s": 2, "e": 6, "k": 5, "se": 0.25, "se_base": "in", "se_act": "silu", "act": "silu"}])
 def _inverted(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
-    """Inverted residual with linear bottleneck (MobileNetV2): 1x1 expand, kxk depthwise, optional SE, 1x1 project."""
+    """Inverted residual (MobileNetV2/V3, EfficientNet MBConv): 1x1 expand, kxk depthwise, optional SE, 1x1 project."""
     cin, c, s, act = x.shape[0], p["c"], p["s"], p["act"]
-    mid = int(round(cin * p["e"]))
+    if p["mid"] and p["e"] != _E.default:
+        raise GenomeError("set either the expansion ratio e or the hidden width mid, not both", "mid")
+    mid = p["mid"] or int(round(cin * p["e"]))
     y = x if mid == cin else cna(t, x, mid, 1, act=act)
     y = cna(t, y, mid, p["k"], s, groups=mid, act=act)
-    if p["se"]:
-        y = squeeze_excite(t, y, make_divisible(mid * p["se"], 8), "relu", p["se_gate"])
+    y = _se(t, y, cin, p, "relu", lambda v: make_divisible(v, 8))  # MobileNetV3 rounds the SE to multiples of 8
     y = cna(t, y, c, 1, act=None)
     if s == 1 and cin == c:
         y = _residual(t, x, y, x, p)
@@ -306,6 +359,71 @@ def _inception(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
     """Inception module: parallel branches of block records concatenated along channels (nest one for 1xn | nx1)."""
     outs = [run_records(t, x, br, f"branches[{i}]", f"b{i}") for i, br in enumerate(p["branches"])]
     return t.concat(*outs)
+
+
+def _chunks(t: Tracer, x: Ref, n: int, field: str) -> list[Ref]:
+    """The channels of ``x`` cut into ``n`` equal consecutive parts; a count that does not divide blames ``field``."""
+    c = t.map_shape(x, "a channel split")[0]
+    if c % n:
+        raise GenomeError(f"{c} input channels cannot be split evenly into {n} parts", field)
+    w = c // n
+    return [t.slice(x, i * w, (i + 1) * w) for i in range(n)]
+
+
+@register("split", {
+    "branches": Param("branches", doc="branches, each a list of block records on an equal share of the input "
+                                      "channels (an identity record passes its share through); outputs concatenated"),
+}, example={"branches": [[{"type": "identity"}],
+                         [{"type": "conv", "c": 8, "k": 1}, {"type": "conv", "c": 8, "groups": 8, "act": "none"},
+                          {"type": "conv", "c": 8, "k": 1}]]},
+    examples=[{"branches": [[{"type": "conv", "c": 4, "k": 1}], [{"type": "identity"}],
+                            [{"type": "maxpool", "k": 3, "s": 1, "p": 1}, {"type": "conv", "c": 6}],
+                            [{"type": "channel_shuffle", "groups": 2}]]}])
+def _split(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """Channel split (ShuffleNetV2): the input's channels shared equally among branches, transformed, concatenated."""
+    parts = _chunks(t, x, len(p["branches"]), "branches")
+    return t.concat(*[run_records(t, part, br, f"branches[{i}]", f"b{i}")
+                      for i, (part, br) in enumerate(zip(parts, p["branches"]))])
+
+
+@register("identity", {}, example={})
+def _identity(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """Pass-through: the input unchanged (a split branch that keeps its share of the channels)."""
+    return x
+
+
+@register("channel_shuffle", {
+    "groups": Param("int", 2, "groups whose channels are interleaved", width=Width("groups")),
+}, example={"groups": 2}, examples=[{"groups": 4}])
+def _channel_shuffle(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """Channel shuffle: the channels of its groups interleaved, so that the next grouped op mixes them (ShuffleNet)."""
+    return t.shuffle(x, p["groups"])
+
+
+def _shuffle_v2_branch(t: Tracer, x: Ref, c: int, s: Any) -> Ref:
+    """ShuffleNetV2's transforming branch: 1x1 conv-BN-ReLU, 3x3 depthwise conv-BN (stride ``s``), 1x1 conv-BN-ReLU."""
+    y = cna(t, x, c, 1)
+    y = cna(t, y, c, 3, s, groups=c, act=None)
+    return cna(t, y, c, 1)
+
+
+@register("shuffle_v2", {"c": _C, "s": _S}, example={"c": 32, "s": 2}, examples=[{"c": 16}])
+def _shuffle_v2(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
+    """ShuffleNetV2 unit: split the channels, transform one half, concatenate, shuffle; stride 2 transforms both."""
+    c, s, cin = p["c"], p["s"], t.map_shape(x, "a ShuffleNetV2 unit")[0]
+    if c % 2:
+        raise GenomeError(f"a ShuffleNetV2 unit's output is two equal halves; {c} channels are odd", "c")
+    if s == 1:
+        if cin != c:
+            raise GenomeError(f"a stride-1 unit keeps its {cin} input channels, got {c}", "c")
+        left, right = _chunks(t, x, 2, "c")
+    else:  # both branches see the whole input: one downsamples it as it is, the other transforms it
+        with t.scope("b0"):
+            left = cna(t, cna(t, x, cin, 3, s, groups=cin, act=None), c // 2, 1)
+        right = x
+    with t.scope("b1"):
+        right = _shuffle_v2_branch(t, right, c // 2, s)
+    return t.shuffle(t.concat(left, right), 2)
 
 
 @register("fire", {

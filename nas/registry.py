@@ -11,7 +11,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 import math
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from ._limits import MAX_INT
 from .errors import GenomeError, join_path, quote
@@ -90,6 +90,12 @@ class BlockType:
     doc: str
     drop_path: bool = False  # takes a rate from the network's drop-path ramp
     example: dict[str, Any] = field(default_factory=dict)
+    more_examples: tuple[dict[str, Any], ...] = ()  # further records that exercise the options ``example`` leaves off
+
+    @property
+    def examples(self) -> tuple[dict[str, Any], ...]:
+        """Every example record of this type, ``example`` first; the contract tests run each one."""
+        return (self.example, *self.more_examples)
 
     def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Parameters with defaults filled in (the genome keeps only what was written)."""
@@ -149,14 +155,20 @@ def located(e: GenomeError, path: str, repeat: int) -> GenomeError:
 REGISTRY: dict[str, BlockType] = {}
 
 
-def register(name: str, params: dict[str, Param], *, drop_path: bool = False, example: dict[str, Any] | None = None):
-    """Decorator that adds an expansion rule to the registry; a duplicate name is a bug and raises."""
+def register(name: str, params: dict[str, Param], *, drop_path: bool = False, example: dict[str, Any] | None = None,
+             examples: Sequence[dict[str, Any]] = ()) -> Callable[[Callable[..., "Ref"]], Callable[..., "Ref"]]:
+    """Decorator that adds an expansion rule to the registry; a duplicate name is a bug and raises.
+
+    ``example`` is the record that shows the type; ``examples`` adds records for the options it leaves off, so
+    that the contract tests (cost equals the built model, YAML round trip) reach every option.
+    """
 
     def deco(fn: Callable[..., "Ref"]) -> Callable[..., "Ref"]:
         if name in REGISTRY:
             raise ValueError(f"block type {name!r} is registered twice")
         doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        REGISTRY[name] = BlockType(name, fn, params, doc, drop_path, dict(example or {}))
+        REGISTRY[name] = BlockType(name, fn, params, doc, drop_path, dict(example or {}),
+                                   tuple(dict(e) for e in examples))
         return fn
 
     return deco

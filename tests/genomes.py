@@ -19,12 +19,38 @@ def _choice(rng: np.random.Generator, xs: list[Any]) -> Any:
     return xs[int(rng.integers(len(xs)))]
 
 
+def _se_options(rng: np.random.Generator, ratio: float, pos: bool = False) -> dict[str, Any]:
+    """A random squeeze-and-excitation setting: none, a ratio (of the gated width or the input), or a width."""
+    form = int(rng.integers(4))
+    out: dict[str, Any] = [{}, {"se": ratio}, {"se": ratio, "se_base": "in"}, {"se_c": _choice(rng, [1, 4])}][form]
+    if form:
+        out["se_act"] = _choice(rng, ["auto", "relu", "silu", "hardswish"])
+        if pos:
+            out["se_pos"] = _choice(rng, ["end", "3x3"])
+    return out
+
+
+def _branch(rng: np.random.Generator, c: int, h: int, depth: int) -> list[dict[str, Any]]:
+    """One to two random records for a branch of an inception or split block, keeping the spatial size."""
+    branch = [random_block(rng, c, h, depth + 1) for _ in range(int(rng.integers(1, 3)))]
+    for b in branch:  # branches must keep the spatial size
+        if "s" in b:
+            b["s"] = 1
+        if b["type"] in ("maxpool", "avgpool"):
+            b.update(k=3, s=1, p=1)
+        if b["type"] == "conv":
+            b["d"] = 1
+            b["groups"] = 1
+    return branch
+
+
 def random_block(rng: np.random.Generator, c: int, h: int, depth: int = 0) -> dict[str, Any]:
     """A random block record that fits a c x h x h input (h >= 4)."""
     kinds = ["conv", "dwsep", "basic", "bottleneck", "inverted", "shuffle", "inception", "fire", "dense",
-             "transition", "fractal", "cell", "maxpool", "avgpool", "bn", "act", "lrn", "dropout"]
+             "transition", "fractal", "cell", "maxpool", "avgpool", "bn", "act", "lrn", "dropout", "split",
+             "channel_shuffle", "shuffle_v2", "identity"]
     if depth:
-        kinds = ["conv", "maxpool", "avgpool", "dwsep", "act"]
+        kinds = ["conv", "maxpool", "avgpool", "dwsep", "act", "identity"]
     kind = _choice(rng, kinds)
     s = int(rng.integers(1, 3)) if h >= 8 else 1
     width = int(_choice(rng, [4, 8, 12, 16, 24]))
@@ -37,17 +63,30 @@ def random_block(rng: np.random.Generator, c: int, h: int, depth: int = 0) -> di
     if kind == "dwsep":
         return {"type": "dwsep", "c": width, "k": _choice(rng, [3, 5]), "s": s, "act": _choice(rng, ACTS)}
     if kind == "basic":
-        return {"type": "basic", "c": width, "s": s, "se": _choice(rng, [0, 0.25]), "preact": bool(rng.integers(2)),
-                "repeat": int(rng.integers(1, 3))}
+        return {"type": "basic", "c": width, "s": s, **_se_options(rng, 0.25, pos=True),
+                "preact": bool(rng.integers(2)), "repeat": int(rng.integers(1, 3))}
     if kind == "bottleneck":
         g = _choice(rng, [1, 2, 4])
         return {"type": "bottleneck", "c": 4 * width, "mid": 4 * g, "groups": g, "s": s,
-                "stride_on": _choice(rng, ["3x3", "1x1"]), "se": _choice(rng, [0, 0.0625]),
+                "stride_on": _choice(rng, ["3x3", "1x1"]), **_se_options(rng, 0.0625, pos=True),
                 "preact": bool(rng.integers(2)), "repeat": int(rng.integers(1, 3))}
     if kind == "inverted":
-        return {"type": "inverted", "c": width, "e": _choice(rng, [1, 3, 4, 6]), "k": _choice(rng, [3, 5, 7]),
-                "s": s, "se": _choice(rng, [0, 0.25]), "act": _choice(rng, ["relu6", "hardswish", "silu"]),
+        hidden = {"e": _choice(rng, [1, 3, 4, 6])} if rng.integers(2) else {"mid": _choice(rng, [c, 2 * c + 4])}
+        return {"type": "inverted", "c": width, **hidden, "k": _choice(rng, [3, 5, 7]),
+                "s": s, **_se_options(rng, 0.25), "act": _choice(rng, ["relu6", "hardswish", "silu"]),
                 "se_gate": _choice(rng, ["sigmoid", "hardsigmoid"]), "repeat": int(rng.integers(1, 3))}
+    if kind == "split":
+        n = _choice(rng, [d for d in (2, 3, 4) if c % d == 0] or [1])
+        return {"type": "split", "branches": [[{"type": "identity"}] if rng.integers(3) == 0
+                                              else _branch(rng, c // n, h, depth) for _ in range(n)]}
+    if kind == "channel_shuffle":
+        return {"type": "channel_shuffle", "groups": _choice(rng, _divisors(c))}
+    if kind == "shuffle_v2":
+        if s == 1 and c % 2 == 0:
+            return {"type": "shuffle_v2", "c": c, "repeat": int(rng.integers(1, 3))}
+        return {"type": "shuffle_v2", "c": 2 * width, "s": 2}
+    if kind == "identity":
+        return {"type": "identity"}
     if kind == "shuffle":
         g = _choice(rng, [1, 2, 4])
         if s == 2:
@@ -57,18 +96,7 @@ def random_block(rng: np.random.Generator, c: int, h: int, depth: int = 0) -> di
         return {"type": "shuffle", "c": c + 8, "mid": 8, "groups": 1, "s": 2}
     if kind == "inception":
         n = int(rng.integers(2, 4))
-        branches = []
-        for _ in range(n):
-            branch = [random_block(rng, c, h, depth + 1) for _ in range(int(rng.integers(1, 3)))]
-            for b in branch:  # branches must keep the spatial size
-                if "s" in b:
-                    b["s"] = 1
-                if b["type"] in ("maxpool", "avgpool"):
-                    b.update(k=3, s=1, p=1)
-                if b["type"] == "conv":
-                    b["d"] = 1
-                    b["groups"] = 1
-            branches.append(branch)
+        branches = [_branch(rng, c, h, depth) for _ in range(n)]
         if rng.integers(2):  # a nested 1xn | nx1 pair, as in Inception-v3
             branches.append([{"type": "conv", "c": 8, "k": 1},
                              {"type": "inception", "branches": [[{"type": "conv", "c": 4, "k": [1, 3]}],

@@ -179,6 +179,20 @@ BAD = [
     ("concat.yaml", "stages: [[{type: inception, branches: [[{type: conv, c: 4}], [{type: conv, c: 4, s: 2}]]}]]",
      "stages[0].blocks[0]: cannot concatenate maps of different spatial sizes (224x224, 112x112)"),
     ("binary.yaml", b"\xff\xfe\x00", "not a text file"),
+    ("split.yaml", "input: [3, 8, 8]\nstages: [[{type: conv, c: 15}, {type: split, branches: [[{type: identity}], "
+     "[{type: conv, c: 4}]]}]]", "stages[0].blocks[1].branches: 15 input channels cannot be split evenly into 2 parts"),
+    ("nested_split.yaml", "stages: [[{type: inception, branches: [[{type: split, branches: [[{type: identity}], "
+     "[{type: identity}]]}]]}]]", "stages[0].blocks[0].branches[0][0].branches: 3 input channels cannot be split"),
+    ("mid.yaml", "stages: [[{type: inverted, c: 24, e: 4, mid: 88}]]",
+     "stages[0].blocks[0].mid: set either the expansion ratio e or the hidden width mid, not both"),
+    ("se_c.yaml", "stages: [[{type: basic, c: 24, se: 0.25, se_c: 8}]]",
+     "stages[0].blocks[0].se_c: set either the ratio se or the width se_c, not both"),
+    ("se_base.yaml", "stages: [[{type: inverted, c: 24, se: 0.25, se_base: out}]]",
+     "stages[0].blocks[0].se_base: expected one of gated, in, got 'out'"),
+    ("shuffle_v2.yaml", "stages: [[{type: shuffle_v2, c: 15, s: 2}]]",
+     "stages[0].blocks[0].c: a ShuffleNetV2 unit's output is two equal halves; 15 channels are odd"),
+    ("channel_shuffle.yaml", "stages: [[{type: conv, c: 15}, {type: channel_shuffle}]]",
+     "stages[0].blocks[1].groups: 15 channels cannot be shuffled across 2 groups"),
 ]
 
 

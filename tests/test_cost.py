@@ -10,12 +10,12 @@ import torch
 import nas
 from conftest import assert_cost_matches_model
 from genomes import random_genome
-from test_genome import single_block_genome
+from test_genome import BLOCK_EXAMPLES, single_block_genome
 
 
-@pytest.mark.parametrize("name", nas.block_types())
-def test_cost_matches_model_for_every_block_type(name: str) -> None:
-    assert_cost_matches_model(single_block_genome(name))
+@pytest.mark.parametrize("name, example", BLOCK_EXAMPLES)
+def test_cost_matches_model_for_every_block_type(name: str, example: int) -> None:
+    assert_cost_matches_model(single_block_genome(name, example))
 
 
 def test_cost_matches_model_for_200_random_genomes() -> None:

@@ -20,7 +20,7 @@ import nas
 from nas import _trace, ops
 from nas._trace import Node
 from nas.export import to_onnx, to_python
-from test_genome import single_block_genome
+from test_genome import BLOCK_EXAMPLES, single_block_genome
 
 SMALL_SEEDS = [s for s in nas.seeds() if nas.cost(nas.seed(s)).params <= 2_000_000]
 """Seeds small enough to build twice and run on one image in a test."""
@@ -82,14 +82,14 @@ def assert_export_matches_build(g: nas.Genome) -> None:
         torch.testing.assert_close(model(x), built(x), rtol=1e-4, atol=1e-5)
 
 
-def block_genome(name: str) -> nas.Genome:
-    """The registry example of ``name`` in a small genome, with a drop-path ramp so drop-path ops are traced."""
-    return replace(single_block_genome(name), drop_path=0.2)
+def block_genome(name: str, example: int = 0) -> nas.Genome:
+    """A registry example of ``name`` in a small genome, with a drop-path ramp so drop-path ops are traced."""
+    return replace(single_block_genome(name, example), drop_path=0.2)
 
 
-@pytest.mark.parametrize("name", nas.block_types())
-def test_every_block_type_exports_to_python(name: str) -> None:
-    assert_export_matches_build(block_genome(name))
+@pytest.mark.parametrize("name, example", BLOCK_EXAMPLES)
+def test_every_block_type_exports_to_python(name: str, example: int) -> None:
+    assert_export_matches_build(block_genome(name, example))
 
 
 @pytest.mark.parametrize("name", SMALL_SEEDS)
@@ -131,15 +131,15 @@ def test_every_ops_module_and_its_source_compute_the_same() -> None:
             torch.testing.assert_close(written(*xs), built(*xs))
 
 
-@pytest.mark.parametrize("name", nas.block_types())
-def test_every_block_type_exports_to_onnx(name: str, tmp_path) -> None:
+@pytest.mark.parametrize("name, example", BLOCK_EXAMPLES)
+def test_every_block_type_exports_to_onnx(name: str, example: int, tmp_path) -> None:
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxscript")
-    g = replace(block_genome(name), input=(3, 12, 12))
+    g = replace(block_genome(name, example), input=(3, 12, 12))
     try:
         nas.cost(g)
     except nas.GenomeError:
-        g = block_genome(name)
+        g = block_genome(name, example)
     built = nas.build(g).eval()
     path = to_onnx(g, tmp_path / f"{name}.onnx", model=built)  # onnx.checker runs inside
     x = np.random.default_rng(0).standard_normal((2, *g.input)).astype(np.float32)

@@ -19,20 +19,25 @@ from nas._frozen import Params
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def single_block_genome(name: str) -> nas.Genome:
-    """A small genome around the registered example of one block type."""
+def single_block_genome(name: str, example: int = 0) -> nas.Genome:
+    """A small genome around one registered example of one block type (its first by default)."""
     bt = nas.REGISTRY[name]
     return nas.Genome.from_dict({
         "name": f"one_{name}", "input": [3, 16, 16], "classes": 5,
         "stem": [{"type": "conv", "c": 16, "k": 3}],
-        "stages": [{"blocks": [{"type": name, **bt.example}]}],
+        "stages": [{"blocks": [{"type": name, **bt.examples[example]}]}],
         "head": [{"type": "linear"}],
     })
 
 
-@pytest.mark.parametrize("name", nas.block_types())
-def test_every_block_type_round_trips(name: str) -> None:
-    g = single_block_genome(name)
+BLOCK_EXAMPLES = [pytest.param(name, i, id=f"{name}-{i}" if i else name)
+                  for name in nas.block_types() for i in range(len(nas.REGISTRY[name].examples))]
+"""Every registered example of every block type, so that the contract tests reach every option."""
+
+
+@pytest.mark.parametrize("name, example", BLOCK_EXAMPLES)
+def test_every_block_type_round_trips(name: str, example: int) -> None:
+    g = single_block_genome(name, example)
     text = nas.dumps(g)
     assert nas.loads(text) == g
     assert nas.dumps(nas.loads(text)) == text
