@@ -16,21 +16,43 @@ genuine final map of at least 1x1 rather than a chain of padded 1x1 maps).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from dataclasses import replace
+from functools import wraps
+from typing import Any, Callable, TypeVar
 
 import nas
 from nas import Block, Genome, GenomeError, NasError, Param, Stage
+from nas.custom import defined
 from nas.registry import Width
 
 RESOLUTIONS = (8, 12, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256, 320, 384, 512)
 """The ladder of square proxy resolutions tried, smallest first."""
 
 Shape = tuple[int, ...]
+T = TypeVar("T")
 
 
 # ---------------------------------------------------------------- width
 
 
+def _rebuilt(g: Genome, parts: dict[str, list[Block]], stages: list[list[Block]]) -> Genome:
+    """``g`` with new records in its sections; everything else (its own block types included) kept."""
+    return replace(g, stages=tuple(Stage(tuple(b), s.name) for b, s in zip(stages, g.stages)),
+                   stem=tuple(parts["stem"]), head=tuple(parts["head"]))
+
+
+def _in_scope(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run ``fn(g, ...)`` where ``g``'s records may name the block types ``g`` defines for itself."""
+
+    @wraps(fn)
+    def inner(g: Genome, *args: Any, **kwargs: Any) -> T:
+        with defined(g.definitions):
+            return fn(g, *args, **kwargs)
+
+    return inner
+
+
+@_in_scope
 def scale_width(g: Genome, mult: float, divisor: int = 8) -> Genome:
     """``g`` with every channel parameter times ``mult`` (rounded with ``make_divisible``); raises NasError if it can't.
 
@@ -49,7 +71,7 @@ def scale_width(g: Genome, mult: float, divisor: int = 8) -> Genome:
     def f(c: int) -> int:
         return nas.make_divisible(c * mult, unit)
 
-    scaler = _Scaler(f, mult, divisor, g.classes, g.name)
+    scaler = _Scaler(f, mult, divisor, g.classes, g.name, g.definitions)
     keep = _output_record(g)
     shape: tuple[Shape, Shape] = (tuple(g.input), tuple(g.input))
     parts: dict[str, list[Block]] = {"stem": [], "head": []}
@@ -60,8 +82,7 @@ def scale_width(g: Genome, mult: float, divisor: int = 8) -> Genome:
             stages[int(path[7:path.index("]")])].append(new)
         else:
             parts[path.split("[")[0]].append(new)
-    out = Genome(stages=tuple(Stage(tuple(b), s.name) for b, s in zip(stages, g.stages)), stem=tuple(parts["stem"]),
-                 head=tuple(parts["head"]), input=g.input, classes=g.classes, name=g.name, drop_path=g.drop_path)
+    out = _rebuilt(g, parts, stages)
     try:
         nas.cost(out)
     except GenomeError as e:
@@ -108,24 +129,26 @@ def _group_counts(g: Genome) -> list[int]:
     shape: Shape = tuple(g.input)
     for _, rec in g.blocks():
         visit(rec, shape[0] if len(shape) == 3 else None)
-        shape = _out(rec, shape, g.classes)
+        shape = _out(rec, shape, g.classes, g.definitions)
     return out
 
 
-def _out(rec: Block, shape: Shape, classes: int) -> Shape:
+def _out(rec: Block, shape: Shape, classes: int, defs: tuple[Any, ...] = ()) -> Shape:
     """Output shape of one record (all its repeats) on ``shape``; a flat input only meets linear layers."""
     if len(shape) != 3:
         c = rec.params.get("c", "classes") if rec.type == "linear" else None
         return ((classes if c == "classes" else c),) if c is not None else shape
-    one = Genome(stages=(Stage((rec,)),), input=shape, classes=classes)  # type: ignore[arg-type]
+    one = Genome(stages=(Stage((rec,)),), input=shape, classes=classes, definitions=defs)  # type: ignore[arg-type]
     return tuple(nas.cost(one).output)
 
 
 class _Scaler:
     """Scales one record at a time, threading the original and the scaled input shapes."""
 
-    def __init__(self, f: Callable[[int], int], mult: float, divisor: int, classes: int, name: str) -> None:
+    def __init__(self, f: Callable[[int], int], mult: float, divisor: int, classes: int, name: str,
+                 defs: tuple[Any, ...] = ()) -> None:
         self.f, self.mult, self.divisor, self.classes, self.name = f, mult, divisor, classes, name or "genome"
+        self.defs = defs  # the genome's own block types, which its records may name
 
     def record(self, rec: Block, shape: tuple[Shape, Shape], keep: bool,
                path: str) -> tuple[Block, tuple[Shape, Shape]]:
@@ -133,7 +156,7 @@ class _Scaler:
         changes = {} if keep else self._changes(rec, old_in, new_in, path)
         new = rec.with_params(**changes) if changes else rec
         try:
-            return new, (_out(rec, old_in, self.classes), _out(new, new_in, self.classes))
+            return new, (_out(rec, old_in, self.classes, self.defs), _out(new, new_in, self.classes, self.defs))
         except GenomeError as e:  # the one-record genome names its field stages[0].blocks[0]; name the real one
             inner = e.path.removeprefix("stages[0].blocks[0]").lstrip(".")
             where = f"{path}.{inner}" if inner and not inner.startswith("[") else path + inner
@@ -204,6 +227,7 @@ def _misfit(g: Genome) -> str | None:
     return None
 
 
+@_in_scope
 def min_resolution(g: Genome, channels: int | None = None, classes: int | None = None) -> int:
     """The smallest rung of ``RESOLUTIONS`` at which ``g`` (for ``channels`` and ``classes``) fits; else NasError."""
     c = channels or g.input[0]
@@ -216,6 +240,7 @@ def min_resolution(g: Genome, channels: int | None = None, classes: int | None =
     raise NasError(f"'{g.name or 'genome'}' fits no {c}-channel proxy input up to {top}x{top}: {why}")
 
 
+@_in_scope
 def proxy_genome(g: Genome, shape: tuple[int, int, int], classes: int, *, width: float = 1.0,
                  resolution: int | None = None, floor: int = 1) -> Genome:
     """``g`` for a proxy data set of image ``shape`` (C, H, W) and ``classes``, at the proxy resolution.
@@ -256,6 +281,7 @@ DROPPABLE = ("conv", "dwsep", "inverted", "basic", "bottleneck", "maxpool", "avg
 """Record types whose stride can become 1 without changing their channels (shuffle and transition units can't)."""
 
 
+@_in_scope
 def drop_strides(g: Genome, floor: int) -> Genome:
     """``g`` with every stride that would take a map below ``floor`` x ``floor`` set to 1 (earlier strides kept).
 
@@ -277,7 +303,7 @@ def drop_strides(g: Genome, floor: int) -> Genome:
             strided = s not in (None, 1, (1, 1), [1, 1])
             if strided:
                 try:
-                    after = _out(rec, shape, g.classes)
+                    after = _out(rec, shape, g.classes, g.definitions)
                 except GenomeError:
                     after = (0, 0, 0)
                 if len(after) == 3 and min(after[1:]) < floor:
@@ -286,7 +312,7 @@ def drop_strides(g: Genome, floor: int) -> Genome:
                         new = new.with_params(k=1)  # an unpadded window at stride 1 would shrink the map
                     changed = True
         try:
-            shape = _out(new, shape, g.classes)
+            shape = _out(new, shape, g.classes, g.definitions)
         except GenomeError:  # it does not fit this input at all: the caller climbs to a larger one
             return g
         if path.startswith("stages["):
@@ -295,8 +321,7 @@ def drop_strides(g: Genome, floor: int) -> Genome:
             parts[path.split("[")[0]].append(new)
     if not changed:
         return g
-    return Genome(stages=tuple(Stage(tuple(b), s.name) for b, s in zip(stages, g.stages)), stem=tuple(parts["stem"]),
-                  head=tuple(parts["head"]), input=g.input, classes=g.classes, name=g.name, drop_path=g.drop_path)
+    return _rebuilt(g, parts, stages)
 
 
 def maps(g: Genome) -> list[int]:
@@ -338,6 +363,7 @@ def signature(g: Genome) -> tuple[Any, ...]:
     return tuple(out)
 
 
+@_in_scope
 def _classifier_to_classes(g: Genome) -> Genome:
     """A classifier written with the deployment class count (``c: 1000``) follows the data's classes instead."""
     path = _output_record(g)

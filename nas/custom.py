@@ -30,7 +30,7 @@ from ._frozen import Params
 from ._limits import MAX_DEFINITION_NODES, MAX_EXPRESSION
 from ._trace import Ref, Tracer
 from .errors import GenomeError, field as _field, quote
-from .registry import REGISTRY, BlockType, DefinitionError, Param, local_types
+from .registry import REGISTRY, BlockType, DefinitionError, Param, Width, local_types
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,59}\Z")
 _KINDS = ("int", "channels", "kernel", "stride", "pad", "float", "bool", "act", "choice")
@@ -317,7 +317,8 @@ def _params(v: Any, path: str) -> tuple[dict[str, Param], dict[str, Any]]:
             at = f"{where}.kind" if isinstance(s, Mapping) else where
             raise GenomeError(f"unknown parameter kind {quote(kind)}; valid: {', '.join(_KINDS)}", at)
         choices = _choices(spec, kind, f"{where}.choices")
-        p = Param(kind, doc=kind, choices=choices)
+        # a channel count is scaled with the network's width (estimators.scale_width), like a built-in one
+        p = Param(kind, doc=kind, choices=choices, width=Width("channels") if kind == "channels" else None)
         canon: dict[str, Any] = {"kind": kind}
         if choices:
             canon["choices"] = list(choices)

@@ -279,3 +279,34 @@ def test_the_repeat_is_named_when_a_later_repeat_fails() -> None:
         nas.trace(nas.loads(text))
     assert str(e.value) == ("blocks.unit.nodes[0].in: cannot split 7 channels into 2 equal parts "
                             "(used by stages[0].blocks[0] (repeat 1))")
+
+
+@pytest.mark.parametrize("name", [*GENOMES, "example"])
+def test_the_python_export_computes_what_the_builder_does(name: str) -> None:
+    from test_export import assert_export_matches_build
+
+    assert_export_matches_build(nas.load(EXAMPLE) if name == "example" else nas.loads(GENOMES[name]))
+
+
+def test_the_example_exports_to_onnx(tmp_path) -> None:
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    from nas.export import to_onnx
+
+    g = nas.load(EXAMPLE)
+    path = to_onnx(g, tmp_path / "unit.onnx")  # onnx.checker runs inside
+    assert path.stat().st_size > 0
+
+
+@pytest.mark.parametrize("mult", [0.5, 1.5])
+def test_width_scaling_keeps_the_definitions_and_scales_their_channels(mult: float) -> None:
+    from conftest import assert_cost_matches_model
+    from estimators import proxy_genome, scale_width
+
+    g = nas.load(EXAMPLE)
+    h = scale_width(g, mult)
+    assert h.definitions == g.definitions
+    assert (nas.cost(h).params > nas.cost(g).params) == (mult > 1)
+    assert_cost_matches_model(h)
+    p = proxy_genome(g, (1, 28, 28), 10, width=mult)
+    assert p.definitions == g.definitions and nas.cost(p).output == (10,)
