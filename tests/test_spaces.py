@@ -159,3 +159,21 @@ def test_cost_at_another_input() -> None:
     g = small.sample(np.random.default_rng(0), "20M")
     assert g.input == (3, 96, 96) and g.classes == 10 and nas.cost(g).macs <= 20_000_000
     assert small.contains(replace(nas.seed("mobilenet_v2"), input=(3, 96, 96), classes=10))
+
+
+def test_seeds_are_points_of_the_space(space: Space) -> None:
+    """Each seed is the decode of its config, exactly: the space builds its skeleton from the zoo's definition."""
+    for name in space.seeds:
+        g = nas.seed(name).with_input(space.input, space.classes)
+        assert space.decode(space.encode(g)) == replace(g, name=space.name), name
+
+
+def test_fast_cost_is_the_cost_model_over_every_choice(space: Space) -> None:
+    """The space's own costing (its sampling fast path) equals ``nas.cost`` of the built genome for every choice
+    of every dimension, each set in turn on the largest config (all gated dimensions on) and on a sampled one."""
+    for base in (space.extreme(True), space.sample_config(np.random.default_rng(8), None)):
+        for d in space.dimensions:
+            for v in d.choices:
+                config = space._fill({**base, d.name: v}, np.random.default_rng(9))
+                c = nas.cost(space.decode(config))
+                assert space.cost(config) == (c.macs, c.params, c.activations), (d.name, v)

@@ -12,10 +12,10 @@ registered from a table. Channel counts are resolved here, so a genome holds pla
 from __future__ import annotations
 
 import math
-from functools import partial
+from functools import lru_cache, partial
 
 from ..blocks import make_divisible
-from ..genome import Genome
+from ..genome import Block, Genome, Stage
 from . import Figure, register_seed
 
 # ---------------------------------------------------------------- MobileNet v1
@@ -54,21 +54,41 @@ register_seed(
 
 # ---------------------------------------------------------------- MobileNet v2
 
-_MOBILENET_V2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-                 (6, 320, 1, 1)]
-"""Inverted residual sequences (expansion t, channels c, repeats n, stride s) of Sandler et al. 2018, Table 2."""
+MOBILENET_V2: tuple[tuple[int, int, int, int], ...] = (
+    (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+"""Inverted residual sequences (expansion t, channels c, repeats n, stride s) of Sandler et al. 2018, Table 2.
+
+The one definition of the family: the seeds and the mobilenet search space both build from it."""
+
+
+@lru_cache(maxsize=None)
+def mobilenet_v2_stem(width: float) -> tuple[Block, ...]:
+    """The 3x3 stride-2 stem conv at width multiplier ``width`` (torchvision's rounding to multiples of 8)."""
+    return (Block.of("conv", c=make_divisible(32 * width), k=3, s=2, act="relu6"),)
+
+
+@lru_cache(maxsize=None)
+def mobilenet_v2_head(width: float) -> tuple[Block, ...]:
+    """The 1x1 conv to 1280 channels (never narrowed below 1x), pooling, dropout and the classifier."""
+    return (Block.of("conv", c=make_divisible(1280 * max(1.0, width)), k=1, act="relu6"), Block.of("gap"),
+            Block.of("dropout", p=0.2), Block.of("linear"))
+
+
+@lru_cache(maxsize=1 << 12)
+def mobilenet_v2_unit(stage: int, width: float, first: bool, k: int = 3, e: float | None = None, se: float = 0.0,
+                      act: str = "relu6") -> Block:
+    """An inverted residual of ``stage``: the stage's stride on its ``first`` unit; ``e`` defaults to Table 2's t."""
+    t, c, _, s = MOBILENET_V2[stage]
+    return Block.of("inverted", c=make_divisible(c * width), s=s if first else 1, k=k, e=t if e is None else e,
+                    act=act, se=se, se_gate="hardsigmoid" if se and act == "hardswish" else "sigmoid")
 
 
 def _mobilenet_v2(width: float, res: int = 224) -> Genome:
     """MobileNet v2 at width multiplier ``width`` (torchvision's rounding to multiples of 8) and input ``res``."""
-    return Genome.from_dict({
-        "input": [3, res, res], "classes": 1000,
-        "stem": [{"type": "conv", "c": make_divisible(32 * width), "k": 3, "s": 2, "act": "relu6"}],
-        "stages": [{"blocks": [{"type": "inverted", "c": make_divisible(c * width), "s": s, "e": t, "repeat": n}]}
-                   for t, c, n, s in _MOBILENET_V2],
-        "head": [{"type": "conv", "c": make_divisible(1280 * max(1.0, width)), "k": 1, "act": "relu6"},
-                 {"type": "gap"}, {"type": "dropout", "p": 0.2}, {"type": "linear"}],
-    })
+    stages = tuple(Stage((mobilenet_v2_unit(i, width, True).with_repeat(n),)) for i, (_, _, n, _) in
+                   enumerate(MOBILENET_V2))
+    return Genome(stages=stages, stem=mobilenet_v2_stem(width), head=mobilenet_v2_head(width), input=(3, res, res),
+                  classes=1000)
 
 
 _V2_SOURCE = "Sandler et al. 2018, Table 2; torchvision mobilenet_v2"
