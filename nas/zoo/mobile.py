@@ -111,35 +111,49 @@ register_seed(
 
 # ---------------------------------------------------------------- ShuffleNet v1
 
-_SHUFFLENET_STAGE2 = {1: 144, 2: 200, 3: 240, 4: 272, 8: 384}
+SHUFFLENET_V1_STAGE2 = {1: 144, 2: 200, 3: 240, 4: 272, 8: 384}
 """Stage-2 output channels of ShuffleNet 1x per group count (Zhang et al. 2018, Table 1); stages 3-4 double it."""
 
-_SHUFFLENET_REPEATS = (4, 8, 4)
+SHUFFLENET_V1_REPEATS = (4, 8, 4)
+"""Units per stage in Table 1, the stride-2 unit included."""
 
 
-def _shufflenet_stem(groups: int, width: float) -> int:
-    """Stem width: 24 at 1x, scaled with the width but never below 12, rounded to a multiple of ``groups``.
+def shufflenet_v1_channels(groups: int, width: float) -> tuple[int, int]:
+    """(stem, first stage) channels at ``groups`` and scale ``width``; the later stages double the first's.
 
-    This is megvii's official choice (12 at 0.5x, 16 for g8 at 0.5x, 48 at 2x); the floor keeps 0.25x at 13M.
+    The stem is 24 at 1x, scaled with the width but never below 12, rounded to a multiple of ``groups``: megvii's
+    official choice (12 at 0.5x, 16 for g8 at 0.5x, 48 at 2x); the floor keeps 0.25x at 13M. The stages round so
+    that the bottleneck (a quarter of the channels) divides into the groups.
+
+    >>> shufflenet_v1_channels(3, 1.0), shufflenet_v1_channels(8, 0.25)
+    ((24, 240), (16, 96))
     """
-    return make_divisible(24 * max(width, 0.5), groups)
+    return (make_divisible(24 * max(width, 0.5), groups),
+            make_divisible(SHUFFLENET_V1_STAGE2[groups] * width, 4 * groups))
+
+
+@lru_cache(maxsize=None)
+def shufflenet_v1_stem(groups: int, width: float) -> tuple[Block, ...]:
+    """The 3x3 stride-2 conv at the stem width, then a 3x3 stride-2 max pool."""
+    return (Block.of("conv", c=shufflenet_v1_channels(groups, width)[0], k=3, s=2),
+            Block.of("maxpool", k=3, s=2, p=1))
+
+
+@lru_cache(maxsize=None)
+def shufflenet_v1_stage(i: int, groups: int, width: float, depth: int) -> tuple[Block, ...]:
+    """Stage ``i``: a stride-2 unit (with an ungrouped first 1x1 in the first stage), then ``depth - 1`` units."""
+    c = shufflenet_v1_channels(groups, width)[1] * 2**i
+    down = Block.of("shuffle", c=c, s=2, groups=groups, first=i == 0)
+    return (down, Block.of("shuffle", repeat=depth - 1, c=c, groups=groups)) if depth > 1 else (down,)
+
+
+SHUFFLENET_V1_HEAD = (Block.of("gap"), Block.of("linear"))
 
 
 def _shufflenet_v1(groups: int, width: float) -> Genome:
     """ShuffleNet v1 with ``groups`` groups at scale ``width``: bottlenecks of c/4, an ungrouped first 1x1, FC head."""
-    base = make_divisible(_SHUFFLENET_STAGE2[groups] * width, 4 * groups)  # bottleneck c/4 divisible by groups
-    stages = []
-    for i, n in enumerate(_SHUFFLENET_REPEATS):
-        c = base * 2**i
-        down = {"type": "shuffle", "c": c, "s": 2, "groups": groups, **({"first": True} if i == 0 else {})}
-        stages.append({"blocks": [down, {"type": "shuffle", "c": c, "groups": groups, "repeat": n - 1}]})
-    return Genome.from_dict({
-        "input": [3, 224, 224], "classes": 1000,
-        "stem": [{"type": "conv", "c": _shufflenet_stem(groups, width), "k": 3, "s": 2},
-                 {"type": "maxpool", "k": 3, "s": 2, "p": 1}],
-        "stages": stages,
-        "head": [{"type": "gap"}, {"type": "linear"}],
-    })
+    stages = tuple(Stage(shufflenet_v1_stage(i, groups, width, n)) for i, n in enumerate(SHUFFLENET_V1_REPEATS))
+    return Genome(stages=stages, stem=shufflenet_v1_stem(groups, width), head=SHUFFLENET_V1_HEAD)
 
 
 _SHUFFLE_SOURCE = "Zhang et al. 2018, Table 1 (layers, 1x complexity), Tables 2-3 (scaled)"
@@ -169,7 +183,7 @@ _MEGVII = "; equals megvii's official ShuffleNetV1 model"
 def _register_shufflenets() -> None:
     """Register each ShuffleNet v1 variant with its paper complexity and a tolerance for what the paper rounds."""
     for name, groups, width, params, total, paper, table in _SHUFFLENETS:
-        fc = 4 * make_divisible(_SHUFFLENET_STAGE2[groups] * width, 4 * groups) * 1000  # final channels x classes
+        fc = 4 * shufflenet_v1_channels(groups, width)[1] * 1000  # final channels x classes
         slack = 500_000 + (fc if table == 1 else 0)
         note = (_TABLE1_NOTE if table == 1 else _SCALED_NOTE).format(
             conv=total - fc, paper=paper, fc=fc, total=total, table=table)
