@@ -1,7 +1,8 @@
 """The residual networks as seeds: ResNet (v1.5 and v1), Wide ResNet, ResNeXt, SE-ResNet, pre-activation ResNet,
 ResNet with stochastic depth, and FractalNet, the residual-free network of the same lecture.
 
-Every ImageNet ResNet here is one builder, ``_resnet``: a 7x7 stride-2 stem with a 3x3 max pool, four stages of
+Every ImageNet ResNet here is one builder, ``_resnet``, made of ``resnet_stem``, ``resnet_stage`` and
+``resnet_head`` (which the resnet search space builds from too): a 7x7 stride-2 stem with a 3x3 max pool, four stages of
 ``basic`` or ``bottleneck`` units (64, 128, 256, 512 channels, times 4 for bottlenecks; stride 2 on the first unit
 of stages 2-4), then global average pooling and the classifier. A projection shortcut (1x1 conv and BN) appears
 where the shape changes ("option B" of He et al. 2016). The variants only set options of the units.
@@ -9,15 +10,14 @@ where the shape changes ("option B" of He et al. 2016). The variants only set op
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Sequence
 
-from ..genome import Genome
+from ..genome import Block, Genome, Stage
 from . import Figure, register_seed
 
-Rec = dict[str, Any]
-
-WIDTHS = (64, 128, 256, 512)
-"""Base widths of the four stages; a bottleneck unit outputs four times as many channels."""
+STEM_WIDTH = 64
+"""Channels of the 7x7 stem conv, whatever the stage widths (as in torchvision)."""
 
 ARCH: dict[int, tuple[str, tuple[int, int, int, int]]] = {
     18: ("basic", (2, 2, 2, 2)),
@@ -35,46 +35,54 @@ TV_PARAMS = "torchvision num_params"
 TV_MACS = "torchvision _ops (conv + linear MACs)"
 
 
-def _resnet(block: str, depths: Sequence[int], *, mid: float = 0.0, groups: int = 1, stride_on: str = "3x3",
-            se: float = 0.0, preact: bool = False, drop_path: float = 0.0) -> Genome:
+@lru_cache(maxsize=None)
+def resnet_stem(preact: bool = False) -> tuple[Block, ...]:
+    """The 7x7 stride-2 conv and a 3x3 stride-2 max pool.
+
+    A pre-activation network leaves the stem conv bare: the first unit's BN-ReLU follows it (after the max pool,
+    which commutes with a monotone BN-ReLU).
+    """
+    conv = Block.of("conv", c=STEM_WIDTH, k=7, s=2, **({"bias": False, "bn": False, "act": None} if preact else {}))
+    return conv, Block.of("maxpool", k=3, s=2, p=1)
+
+
+@lru_cache(maxsize=None)
+def resnet_head(preact: bool = False) -> tuple[Block, ...]:
+    """Global average pooling and the classifier, after one closing BN-ReLU in a pre-activation network."""
+    return ((Block.of("bn"), Block.of("act")) if preact else ()) + (Block.of("gap"), Block.of("linear"))
+
+
+@lru_cache(maxsize=1 << 12)
+def resnet_stage(i: int, block: str, depth: int, base: int = 64, groups: int = 1, width_per_group: int = 64,
+                 stride_on: str = "3x3", se: float = 0.0, preact: bool = False) -> tuple[Block, ...]:
+    """Stage ``i``: ``depth`` ``block`` units of ``base * 2**i`` planes, the first with stride 2 from stage 1 on.
+
+    A bottleneck outputs 4 x planes; its 3x3 convs are ``groups`` x ``width_per_group`` wide in torchvision's
+    rule ``mid = int(planes * width_per_group / 64) * groups``, which covers ResNeXt's cardinality and Wide
+    ResNet's widening; ``stride_on`` says which of its convs downsamples. ``se`` adds squeeze-and-excitation.
+    """
+    planes = base * 2**i
+    extra: dict[str, Any] = {"se": se, "preact": preact}
+    if block == "bottleneck":
+        c = 4 * planes
+        mid = int(planes * width_per_group / 64) * groups
+        extra.update(mid=None if mid == planes else mid, groups=groups, stride_on=stride_on)
+    else:
+        c = planes
+    extra = {k: v for k, v in extra.items() if v is not None}
+    return (Block.of(block, repeat=depth, c=c, s=1 if i == 0 else 2, **extra),)
+
+
+def _resnet(block: str, depths: Sequence[int], *, groups: int = 1, width_per_group: int = 64,
+            stride_on: str = "3x3", se: float = 0.0, preact: bool = False, drop_path: float = 0.0) -> Genome:
     """An ImageNet ResNet (3x224x224, 1000 classes) of ``block`` units, ``depths[i]`` of them in stage i.
 
-    ``mid`` sets a bottleneck's inner width to ``mid * c`` (default c/4), ``groups`` its 3x3 cardinality,
-    ``stride_on`` which conv of a bottleneck downsamples; ``se`` adds squeeze-and-excitation of ratio ``se``;
-    ``preact`` uses pre-activation units with a bare stem conv and a final BN-ReLU; ``drop_path`` is the
-    largest drop-path rate of the linear stochastic-depth ramp.
+    ``groups``, ``width_per_group``, ``stride_on``, ``se`` and ``preact`` set the units (``resnet_stage``);
+    ``drop_path`` is the largest drop-path rate of the linear stochastic-depth ramp.
     """
-    expansion = 4 if block == "bottleneck" else 1
-    stages = []
-    for i, (n, w) in enumerate(zip(depths, WIDTHS)):
-        c = w * expansion
-        unit: Rec = {"type": block, "c": c, "s": 1 if i == 0 else 2, "repeat": n}
-        if mid:
-            unit["mid"] = int(c * mid)
-        if groups != 1:
-            unit["groups"] = groups
-        if stride_on != "3x3":
-            unit["stride_on"] = stride_on
-        if se:
-            unit["se"] = se
-        if preact:
-            unit["preact"] = True
-        stages.append({"blocks": [unit]})
-    # A pre-activation network leaves the stem conv bare: the first unit's BN-ReLU follows it (after the max
-    # pool, which commutes with a monotone BN-ReLU), and one BN-ReLU closes the last stage before pooling.
-    stem_conv: Rec = {"type": "conv", "c": 64, "k": 7, "s": 2}
-    if preact:
-        stem_conv.update(bn=False, act=None, bias=False)
-    head: list[Rec] = [{"type": "bn"}, {"type": "act"}] if preact else []
-    d: Rec = {
-        "input": [3, 224, 224], "classes": 1000,
-        "stem": [stem_conv, {"type": "maxpool", "k": 3, "s": 2, "p": 1}],
-        "stages": stages,
-        "head": head + [{"type": "gap"}, {"type": "linear"}],
-    }
-    if drop_path:
-        d["drop_path"] = drop_path
-    return Genome.from_dict(d)
+    stages = tuple(Stage(resnet_stage(i, block, n, 64, groups, width_per_group, stride_on, se, preact))
+                   for i, n in enumerate(depths))
+    return Genome(stages=stages, stem=resnet_stem(preact), head=resnet_head(preact), drop_path=drop_path)
 
 
 def _seed(name: str, family: str, source: str, depth: int, *, params: Figure, macs: Figure, note: str = "",
@@ -130,12 +138,12 @@ del _name, _depth, _params, _macs, _paper, _base
 _seed("wide_resnet50_2", "wide_resnet", "Zagoruyko & Komodakis 2016 (WRN-50-2-bottleneck); torchvision "
       "wide_resnet50_2", 50, params=Figure(68_883_240, source=TV_PARAMS), macs=Figure(11_398_021_120, source=TV_MACS),
       note="ResNet-50 with bottlenecks twice as wide (inner width c/2 instead of c/4); outer widths unchanged",
-      mid=0.5)
+      width_per_group=128)
 
 _seed("resnext50_32x4d", "resnext", "Xie et al. 2017, Table 1 (ResNeXt-50 32x4d); torchvision resnext50_32x4d",
       50, params=Figure(25_028_904, source=TV_PARAMS), macs=Figure(4_230_479_872, source=TV_MACS),
       note="ResNet-50 whose 3x3 conv has 32 groups of 4 channels per group in stage 1 (inner width c/2)",
-      mid=0.5, groups=32)
+      groups=32, width_per_group=4)
 
 # ---------------------------------------------------------------- squeeze-and-excitation
 
