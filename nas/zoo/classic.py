@@ -7,9 +7,11 @@ before the classifier is left out since it is the identity at the nets' own inpu
 
 from __future__ import annotations
 
+from functools import lru_cache
+from itertools import groupby
 from typing import Any
 
-from ..genome import Genome
+from ..genome import Block, Genome, Stage
 from . import Figure, register_seed
 
 Rec = dict[str, Any]
@@ -136,27 +138,52 @@ def zfnet() -> Genome:
 
 # ---------------------------------------------------------------- VGG
 
-# Per stage: the convs as (channels, kernel, repeat) runs, followed by a 2x2 max pool.
-VGG_CONFIGS: dict[str, list[list[tuple[int, int, int]]]] = {
-    "A": [[(64, 3, 1)], [(128, 3, 1)], [(256, 3, 2)], [(512, 3, 2)], [(512, 3, 2)]],
-    "B": [[(64, 3, 2)], [(128, 3, 2)], [(256, 3, 2)], [(512, 3, 2)], [(512, 3, 2)]],
-    "C": [[(64, 3, 2)], [(128, 3, 2)], [(256, 3, 2), (256, 1, 1)], [(512, 3, 2), (512, 1, 1)],
-          [(512, 3, 2), (512, 1, 1)]],
-    "D": [[(64, 3, 2)], [(128, 3, 2)], [(256, 3, 3)], [(512, 3, 3)], [(512, 3, 3)]],
-    "E": [[(64, 3, 2)], [(128, 3, 2)], [(256, 3, 4)], [(512, 3, 4)], [(512, 3, 4)]],
+VGG_PLAN = (64, 128, 256, 512, 512)
+"""Table 1's conv width per stage, the same in every config."""
+
+VGG_CONFIGS: dict[str, tuple[tuple[int, ...], ...]] = {
+    "A": ((3,), (3,), (3, 3), (3, 3), (3, 3)),
+    "B": ((3, 3), (3, 3), (3, 3), (3, 3), (3, 3)),
+    "C": ((3, 3), (3, 3), (3, 3, 1), (3, 3, 1), (3, 3, 1)),
+    "D": ((3, 3), (3, 3), (3, 3, 3), (3, 3, 3), (3, 3, 3)),
+    "E": ((3, 3), (3, 3), (3, 3, 3, 3), (3, 3, 3, 3), (3, 3, 3, 3)),
 }
+"""The kernel of each conv, per stage, of Table 1's configs A to E; each stage closes with a 2x2 max pool."""
+
+VGG_NORMS = ("none", "lrn", "bn")
+"""Conv biases and no norm (the paper), config A-LRN's LRN after the first conv, or BN after every conv; in cost
+order (LRN adds one map's activations, BN a map and 2 params per channel), which the vgg search space relies on."""
+
+VGG_POOL = Block.from_dict(maxpool(2))
+VGG_CLASSIFIER = tuple(Block.from_dict(r) for r in classifier((4096, 4096), 0.5))
+"""torchvision's classifier: flatten, FC 4096, ReLU, dropout, FC 4096, ReLU, dropout, FC to the classes."""
+_VGG_LRN = Block.from_dict(LRN_KRIZHEVSKY)
 
 
-def _vgg(cfg: str, bn: bool = False, lrn: bool = False) -> Genome:
-    """VGG config ``cfg`` (Simonyan & Zisserman Table 1) with torchvision's classifier; ``lrn`` after the first conv."""
-    stages = []
-    for i, runs in enumerate(VGG_CONFIGS[cfg]):
-        blocks = [conv(c, k, p=k // 2, bn=bn, repeat=n) for c, k, n in runs]
-        if lrn and i == 0:
-            blocks.insert(1, LRN_KRIZHEVSKY)
-        stages.append({"blocks": [*blocks, maxpool(2)]})
-    return Genome.from_dict({"input": [3, 224, 224], "classes": 1000, "stages": stages,
-                             "head": classifier((4096, 4096), 0.5)})
+@lru_cache(maxsize=None)
+def vgg_conv(c: int, k: int, norm: str, repeat: int = 1) -> Block:
+    """A conv-ReLU record with same padding; with BN the conv keeps its bias (as torchvision's ``vgg*_bn``)."""
+    return Block.from_dict(conv(c, k, p=k // 2, bn=norm == "bn", repeat=repeat))
+
+
+@lru_cache(maxsize=1 << 14)
+def vgg_stage(c: int, kernels: tuple[int, ...], norm: str, first: bool) -> tuple[Block, ...]:
+    """One stage: convs of ``kernels`` (equal neighbours folded into ``repeat``), LRN after the very first conv
+    when ``norm`` is ``lrn`` and this is the ``first`` stage, then the max pool."""
+    split = first and norm == "lrn"  # the LRN splits the first run of convs after its first conv
+    records: list[Block] = []
+    for j, part in enumerate((kernels[:1], kernels[1:]) if split else (kernels,)):
+        if j:
+            records.append(_VGG_LRN)
+        records += [vgg_conv(c, k, norm, len(list(run))) for k, run in groupby(part)]
+    return (*records, VGG_POOL)
+
+
+def _vgg(cfg: str, norm: str = "none") -> Genome:
+    """VGG config ``cfg`` (Simonyan & Zisserman Table 1) with torchvision's classifier and ``norm``."""
+    stages = tuple(Stage(vgg_stage(c, kernels, norm, i == 0))
+                   for i, (c, kernels) in enumerate(zip(VGG_PLAN, VGG_CONFIGS[cfg])))
+    return Genome(stages=stages, head=VGG_CLASSIFIER)
 
 
 _VGG_SRC = "Simonyan & Zisserman 2015, Table 1 config {}; torchvision {}"
@@ -176,7 +203,7 @@ def vgg11() -> Genome:
                note="batch norm after every conv; the convs keep their bias as in torchvision")
 def vgg11_bn() -> Genome:
     """VGG-11 (config A) with batch norm."""
-    return _vgg("A", bn=True)
+    return _vgg("A", "bn")
 
 
 @register_seed("vgg_a_lrn", family="vgg", source="Simonyan & Zisserman 2015, Table 1 config A-LRN",
@@ -185,7 +212,7 @@ def vgg11_bn() -> Genome:
                note="LRN with Krizhevsky et al.'s parameters after the first conv; otherwise config A")
 def vgg_a_lrn() -> Genome:
     """VGG config A-LRN: config A with local response normalization after the first conv."""
-    return _vgg("A", lrn=True)
+    return _vgg("A", "lrn")
 
 
 @register_seed("vgg13", family="vgg", source=_VGG_SRC.format("B", "vgg13"),
