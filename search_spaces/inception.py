@@ -4,8 +4,8 @@ The skeleton is GoogLeNet's (Szegedy et al. 2015, Table 1) as the zoo defines it
 stem (7x7/2 conv, max pool, 1x1 and 3x3 convs, max pool), modules 3a 3b, a max pool, 4a to 4e, a max pool, 5a
 5b, then the head. Each module keeps Table 1's four branches; the search sets, per module, the 1x1 branch's
 width, the 3x3 branch's reduce width, width and kind, the "5x5" branch's reduce width, width and kind, and the
-pool projection's width. Widths are
-0.5x to 1.5x of Table 1's, rounded to multiples of 8 (Table 1's own value is always a choice).
+pool projection's width. Widths are 0.5x to 1.5x of Table 1's, rounded to multiples of 8 (Table 1's own value
+is always a choice).
 
 Branch kinds, after the 1x1 reduce conv (``r`` its width, ``c`` the branch's):
 
