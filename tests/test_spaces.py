@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import replace
 
@@ -166,6 +167,32 @@ def test_seeds_are_points_of_the_space(space: Space) -> None:
     for name in space.seeds:
         g = nas.seed(name).with_input(space.input, space.classes)
         assert space.decode(space.encode(g)) == replace(g, name=space.name), name
+
+
+# What each space takes from its family's one definition in the zoo: the seeds are built from the same objects.
+SHARED = {
+    "mobilenet": ("nas.zoo.mobile", ("MOBILENET_V2", "mobilenet_v2_stem", "mobilenet_v2_unit", "mobilenet_v2_head")),
+    "shufflenet": ("nas.zoo.mobile", ("SHUFFLENET_V1_HEAD", "shufflenet_v1_channels", "shufflenet_v1_stem",
+                                      "shufflenet_v1_stage")),
+    "densenet": ("nas.zoo.dense", ("DENSENET_HEAD", "densenet_stem", "densenet_stage", "densenet_transition")),
+    "resnet": ("nas.zoo.resnet", ("resnet_stem", "resnet_stage", "resnet_head")),
+    "vgg": ("nas.zoo.classic", ("VGG_PLAN", "VGG_NORMS", "VGG_POOL", "VGG_CLASSIFIER", "vgg_stage")),
+    "inception": ("nas.zoo.inception", ("GOOGLENET_STAGES", "GOOGLENET_MODULES", "GOOGLENET_KINDS", "googlenet_stem",
+                                        "googlenet_module", "googlenet_head", "googlenet_conv", "googlenet_tail")),
+}
+
+
+def test_every_space_with_seeds_builds_from_the_zoo(space: Space) -> None:
+    """The skeleton is the zoo's own objects, so a family is changed in one place: the seeds follow with it."""
+    if not space.seeds:
+        return
+    zoo, names = SHARED[space.name]
+    module = importlib.import_module(type(space).__module__)
+    for name in names:
+        assert getattr(module, name) is getattr(importlib.import_module(zoo), name), name
+    for seed in space.seeds:  # and the seeds are made in that module
+        make = nas.get_seed(seed).make
+        assert getattr(make, "func", make).__module__ == zoo, seed
 
 
 def test_fast_cost_is_the_cost_model_over_every_choice(space: Space) -> None:
