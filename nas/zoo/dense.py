@@ -56,8 +56,8 @@ def _seed(name: str, growth: int, depths: tuple[int, int, int, int], params: int
 
     make.__name__ = make.__qualname__ = name
     make.__doc__ = f"{name}: {source}."
-    register_seed(name, "densenet", source, params=Figure(params, source="torchvision num_params"),
-                  macs=Figure(macs, source="torchvision _ops (conv + linear MACs)"),
+    register_seed(name, "densenet", source, params=Figure(params, kind="reference", source="torchvision num_params"),
+                  macs=Figure(macs, kind="reference", source="torchvision _ops (conv + linear MACs)"),
                   note=f"growth {growth}, {2 * growth}-channel stem, dense blocks of {'-'.join(map(str, depths))} layers, "
                        "bottleneck 4 x growth, compression 0.5",
                   test_input=test_input)(make)

@@ -137,8 +137,8 @@ def _googlenet(bn: bool, head: str, k5: str) -> Genome:
 
 @register_seed(
     "googlenet_tv", family="inception", source="torchvision googlenet (Szegedy et al. 2015 with batch norm)",
-    params=Figure(6_624_904, source="torchvision num_params"),
-    macs=Figure(1_498_376_192, source="torchvision _ops"),
+    params=Figure(6_624_904, kind="reference", source="torchvision num_params"),
+    macs=Figure(1_498_376_192, kind="reference", source="torchvision _ops"),
     note="BN after every conv (no conv bias), 3x3 kernels in the '5x5' branch as in torchvision, ceil-mode max "
          "pools, no LRN and no auxiliary heads",
     test_input=(3, 96, 96),
@@ -150,8 +150,8 @@ def googlenet_tv() -> Genome:
 
 @register_seed(
     "googlenet", family="inception", source="Szegedy et al. 2015, Table 1 and Fig. 3 (GoogLeNet)",
-    params=Figure(6_800_000, tol=0.03, source="paper Table 1: about 6.8M"),
-    macs=Figure(1_500_000_000, tol=0.06, source="paper Sec. 5 and Table 1: about 1.5G"),
+    params=Figure(6_800_000, tol=0.03, kind="published", source="paper Table 1: about 6.8M"),
+    macs=Figure(1_500_000_000, tol=0.06, kind="published", source="paper Sec. 5 and Table 1: about 1.5G"),
     note="Table 1's conv 7x7/2 row lists 2.7K params and 34M ops, but a 7x7 conv from 3 to 64 channels at "
          "112x112 has 9,408 weights (+64 biases) and 118,013,952 MACs; this seed follows the arithmetic, so its "
          "total is 1.58G MACs where the table's rows sum to about 1.5G. Per module it reproduces the table's ops "
@@ -232,8 +232,8 @@ def _inc_e() -> Rec:
 
 @register_seed(
     "inception_v3", family="inception", source="Szegedy et al. 2016, Table 1 and Figs. 5-7; torchvision inception_v3",
-    params=Figure(23_834_568, source="torchvision num_params (without the auxiliary head)"),
-    macs=Figure(5_713_216_096, source="torchvision _ops (without the auxiliary head)"),
+    params=Figure(23_834_568, kind="reference", source="torchvision num_params (without the auxiliary head)"),
+    macs=Figure(5_713_216_096, kind="reference", source="torchvision _ops (without the auxiliary head)"),
     note="3x299x299; BN after every conv, no auxiliary head",
     test_input=(3, 139, 139),
 )

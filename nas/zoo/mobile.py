@@ -38,16 +38,16 @@ _V1_SOURCE = "Howard et al. 2017, Table 1 (layers), Tables 6-9 (figures)"
 
 register_seed(
     "mobilenet_v1", family="mobilenet", source=_V1_SOURCE,
-    params=Figure(4_231_976, source="computed (issue 3); paper Table 8: 4.2M, i.e. 4,210,088 weights without BN"),
-    macs=Figure(569e6, tol=0.001, source="Howard et al. 2017 Table 8: 569M Mult-Adds"),
+    params=Figure(4_231_976, kind="computed", source="with BN; paper Table 8: 4.2M, i.e. 4,210,088 weights without BN"),
+    macs=Figure(569e6, tol=0.001, kind="published", source="Howard et al. 2017 Table 8: 569M Mult-Adds"),
     note="568,740,352 MACs with the 1000-way FC; the convolutions alone are 567.7M, which the authors' slides round "
          "to 568M while Table 8 lists 569M.",
 )(partial(_mobilenet_v1, 1.0, 224))
 
 register_seed(
     "mobilenet_v1_050_160", family="mobilenet", source=_V1_SOURCE,
-    params=Figure(1_331_592, source="computed (issue 3); paper Table 9: 1.32M, i.e. 1,320,648 weights without BN"),
-    macs=Figure(76e6, tol=0.01, source="Howard et al. 2017 Table 9: 76M Mult-Adds"),
+    params=Figure(1_331_592, kind="computed", source="with BN; paper Table 9: 1.32M, i.e. 1,320,648 weights without BN"),
+    macs=Figure(76e6, tol=0.01, kind="published", source="Howard et al. 2017 Table 9: 76M Mult-Adds"),
     note="76,524,800 MACs with the FC layer (about 76.5M); the paper's 76M matches the convolutions alone "
          "(76,012,800), so the tolerance (1%) covers the FC's 512,000.",
 )(partial(_mobilenet_v1, 0.5, 160))
@@ -95,15 +95,15 @@ _V2_SOURCE = "Sandler et al. 2018, Table 2; torchvision mobilenet_v2"
 
 register_seed(
     "mobilenet_v2", family="mobilenet", source=_V2_SOURCE,
-    params=Figure(3_504_872, source="torchvision num_params"),
-    macs=Figure(300_774_272, source="torchvision _ops (conv + FC)"),
+    params=Figure(3_504_872, kind="reference", source="torchvision num_params"),
+    macs=Figure(300_774_272, kind="reference", source="torchvision _ops (conv + FC)"),
 )(partial(_mobilenet_v2, 1.0))
 
 register_seed(
     "mobilenet_v2_140", family="mobilenet", source=_V2_SOURCE + " (width_mult=1.4)",
-    params=Figure(6_108_776, source="computed: torchvision MobileNetV2(width_mult=1.4); TF-slim lists 6.06M "
+    params=Figure(6_108_776, kind="computed", source="torchvision MobileNetV2(width_mult=1.4); TF-slim lists 6.06M "
                                     "(6,060,840 without BN)"),
-    macs=Figure(582e6, tol=0.001, source="TF-slim mobilenet_v2_1.4_224 checkpoint table: 582M MACs"),
+    macs=Figure(582e6, tol=0.001, kind="published", source="TF-slim mobilenet_v2_1.4_224 checkpoint table: 582M MACs"),
     note="Sandler et al. Table 4 lists 6.9M params and 585M MAdds for width 1.4; the arithmetic of Table 2 "
          "(channels rounded to multiples of 8, last conv 1792) gives 6,108,776 params (6,060,840 without BN) and "
          "582,195,824 MACs, as TF-slim's own checkpoint table does.",
@@ -190,8 +190,8 @@ def _register_shufflenets() -> None:
         official = groups in (3, 8) and width in (0.5, 1.0, 2.0)
         register_seed(
             name, family="shufflenet", source=_SHUFFLE_SOURCE,
-            params=Figure(params, source="computed (the paper gives none)" + (_MEGVII if official else "")),
-            macs=Figure(paper * 1e6, tol=math.ceil(slack / paper / 100) / 1e4,
+            params=Figure(params, kind="computed", source="the paper gives none" + (_MEGVII if official else "")),
+            macs=Figure(paper * 1e6, kind="published", tol=math.ceil(slack / paper / 100) / 1e4,
                         source=f"Zhang et al. 2018, Table {table}: {paper} MFLOPs (multiply-adds)"),
             note=note,
         )(partial(_shufflenet_v1, groups, width))

@@ -109,7 +109,7 @@ _V15 = [  # name, depth, params, MACs: torchvision's figures, reproduced exactly
 ]
 for _name, _depth, _params, _macs in _V15:
     _seed(_name, "resnet", f"He et al. 2016, Table 1 (ResNet-{_depth}); torchvision {_name} (v1.5)", _depth,
-          params=Figure(_params, source=TV_PARAMS), macs=Figure(_macs, source=TV_MACS),
+          params=Figure(_params, kind="reference", source=TV_PARAMS), macs=Figure(_macs, kind="reference", source=TV_MACS),
           note="" if ARCH[_depth][0] == "basic" else
           "v1.5: a downsampling bottleneck strides its 3x3 conv (torchvision, fb.resnet.torch); see the _v1 seed",
           test_input=None if _depth == 18 else SMALL)
@@ -118,16 +118,16 @@ _V15_PARAMS = {name: params for name, _, params, _ in _V15}
 # ---------------------------------------------------------------- ResNet v1 (the paper's Caffe models)
 
 _V1 = [  # name, depth, MACs as counted here, the paper's Table 1 FLOPs (multiply-adds)
-    ("resnet50_v1", 50, 3.86e9, 3.8e9),
-    ("resnet101_v1", 101, 7.57e9, 7.6e9),
-    ("resnet152_v1", 152, 11.28e9, 11.3e9),
+    ("resnet50_v1", 50, 3_857_973_248, 3.8e9),
+    ("resnet101_v1", 101, 7_570_194_432, 7.6e9),
+    ("resnet152_v1", 152, 11_282_415_616, 11.3e9),
 ]
 for _name, _depth, _macs, _paper in _V1:
     _base = _name.removesuffix("_v1")
     _seed(_name, "resnet", f"He et al. 2016, Table 1 (ResNet-{_depth}); original Caffe model (v1)", _depth,
-          params=Figure(_V15_PARAMS[_base], source=f"as {_base}: moving the stride adds no weights"),
-          macs=Figure(_macs, tol=0.005, source=f"issue 3: {_macs / 1e9:.2f}G conv + linear MACs (the paper's "
-                                                 f"Table 1 rounds to {_paper / 1e9:g} x 10^9 FLOPs)"),
+          params=Figure(_V15_PARAMS[_base], kind="computed", source=f"as {_base}: moving the stride adds no weights"),
+          macs=Figure(_macs, kind="computed", source=f"conv + linear MACs, {_macs / 1e9:.2f}G; the paper's Table 1 "
+                                                      f"gives {_paper / 1e9:g} x 10^9 FLOPs (multiply-adds)"),
           note="v1: a downsampling bottleneck strides its first 1x1 conv, so its 3x3 runs at the reduced "
                "resolution; same weights as v1.5 and fewer MACs",
           stride_on="1x1")
@@ -136,21 +136,21 @@ del _name, _depth, _params, _macs, _paper, _base
 # ---------------------------------------------------------------- wider and grouped bottlenecks
 
 _seed("wide_resnet50_2", "wide_resnet", "Zagoruyko & Komodakis 2016 (WRN-50-2-bottleneck); torchvision "
-      "wide_resnet50_2", 50, params=Figure(68_883_240, source=TV_PARAMS), macs=Figure(11_398_021_120, source=TV_MACS),
+      "wide_resnet50_2", 50, params=Figure(68_883_240, kind="reference", source=TV_PARAMS), macs=Figure(11_398_021_120, kind="reference", source=TV_MACS),
       note="ResNet-50 with bottlenecks twice as wide (inner width c/2 instead of c/4); outer widths unchanged",
       width_per_group=128)
 
 _seed("resnext50_32x4d", "resnext", "Xie et al. 2017, Table 1 (ResNeXt-50 32x4d); torchvision resnext50_32x4d",
-      50, params=Figure(25_028_904, source=TV_PARAMS), macs=Figure(4_230_479_872, source=TV_MACS),
+      50, params=Figure(25_028_904, kind="reference", source=TV_PARAMS), macs=Figure(4_230_479_872, kind="reference", source=TV_MACS),
       note="ResNet-50 whose 3x3 conv has 32 groups of 4 channels per group in stage 1 (inner width c/2)",
       groups=32, width_per_group=4)
 
 # ---------------------------------------------------------------- squeeze-and-excitation
 
 _seed("se_resnet50", "senet", "Hu et al. 2018, Table 2 (SE-ResNet-50, reduction 16)", 50,
-      params=Figure(28_088_024, source="computed (issue 3); ResNet-50 plus about 2.5M SE weights"),
-      macs=Figure(3.8605e9, tol=1e-4, source="computed (issue 3): 3,860,488,192 MACs; the paper: 3.87 GFLOPs "
-                                              "beside 3.86 for its ResNet-50"),
+      params=Figure(28_088_024, kind="computed", source="ResNet-50 plus about 2.5M SE weights"),
+      macs=Figure(3_860_488_192, kind="computed", source="the paper gives 3.87 GFLOPs beside 3.86 for its "
+                                                         "ResNet-50"),
       note="reduction 16 (se: 0.0625 of the unit's output channels), SE before the residual addition; stride on "
            "the first 1x1 conv (v1, the paper's Caffe models): that placement gives the computed 3.8605G, while "
            "striding the 3x3 (v1.5) would give 4.0917G",
@@ -164,19 +164,19 @@ _PREACT_NOTE = ("pre-activation units (BN-ReLU-conv; the projection shortcut is 
                 "instead gives the stem conv a BN-ReLU and drops it from the units of stage 1")
 _seed("preact_resnet18", "preact_resnet", "He et al. 2016, 'Identity Mappings in Deep Residual Networks', "
       "Fig. 1(b) and 4(e), on the ResNet-18 layout", 18,
-      params=Figure(11_687_720, source="computed"), macs=Figure(1_814_073_344, source="computed: as resnet18"),
+      params=Figure(11_687_720, kind="computed", source="the paper gives none"), macs=Figure(1_814_073_344, kind="computed", source="as resnet18: pre-activation moves no MACs"),
       note=_PREACT_NOTE, test_input=None, preact=True)
 _seed("preact_resnet50", "preact_resnet", "He et al. 2016, 'Identity Mappings in Deep Residual Networks', "
       "Fig. 1(b) and 4(e), on the ResNet-50 layout", 50,
-      params=Figure(25_549_352, source="computed"), macs=Figure(4_089_184_256, source="computed: as resnet50"),
+      params=Figure(25_549_352, kind="computed", source="the paper gives none"), macs=Figure(4_089_184_256, kind="computed", source="as resnet50: pre-activation moves no MACs"),
       note=_PREACT_NOTE, preact=True)
 
 # ---------------------------------------------------------------- stochastic depth
 
 _seed("resnet152_stochastic_depth", "resnet", "Huang et al. 2016, 'Deep Networks with Stochastic Depth', "
       "Sec. 3 (linear decay, p_L = 0.5) and Sec. 4 (ImageNet, 152-layer ResNet)", 152,
-      params=Figure(60_192_808, source="as resnet152: stochastic depth adds no weights"),
-      macs=Figure(11_513_626_624, source="as resnet152: the test-time network is the full one"),
+      params=Figure(60_192_808, kind="computed", source="as resnet152: stochastic depth adds no weights"),
+      macs=Figure(11_513_626_624, kind="computed", source="as resnet152: the test-time network is the full one"),
       note="resnet152 (v1.5, fb.resnet.torch's layout) with drop_path 0.5: unit l of L = 50 drops its residual "
            "branch with probability 0.5 l / L in training, i.e. survival decays linearly from 1 to 0.5",
       drop_path=0.5)
@@ -189,8 +189,8 @@ _seed("resnet152_stochastic_depth", "resnet", "Huang et al. 2016, 'Deep Networks
     "fractalnet", family="fractalnet",
     source="Larsson et al. 2017, 'FractalNet: Ultra-Deep Neural Networks without Residuals', Sec. 2 and 4 "
            "(CIFAR: B = 5 blocks, C = 4 columns, 40 layers)",
-    params=Figure(76_106_634, source="computed"),
-    macs=Figure(2_036_077_568, source="computed"),
+    params=Figure(76_106_634, kind="computed", source="the paper's rounded counts are for its Caffe layers (see the note)"),
+    macs=Figure(2_036_077_568, kind="computed", source="the paper gives none"),
     note="C = 4 columns (15 conv-BN-ReLU units per block, deepest path 8), mean joins, 64-128-256-512-512 "
          "channels, a 2x2 max pool after each block (the paper pools each column before the block's last join, "
          "the same cost), a linear classifier on the 512x1x1 output. The paper's rounded parameter counts could "
