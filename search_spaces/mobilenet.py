@@ -15,7 +15,7 @@ from nas.network import section_cost
 from nas.zoo.mobile import MOBILENET_V2, mobilenet_v2_head, mobilenet_v2_stem, mobilenet_v2_unit
 
 from . import register
-from ._base import Config, Dim, Space, expand, outside, resolved, runs
+from ._base import Config, Dim, Space, expand, outside, resolved
 
 MAX_DEPTHS = (2, 4, 4, 5, 4, 4, 2)
 """Largest depth per stage of ``MOBILENET_V2``; MobileNetV2's depths 1-2-3-4-3-3-1 lie inside."""
@@ -60,10 +60,17 @@ class MobileNetSpace(Space):
         w = config["width"]
         stages = []
         for i, (depth, act, names) in enumerate(self._names):
+            # Equal neighbours fold into one record with a repeat count, as ``runs`` folds them (only the first
+            # unit has a stride, which its run keeps), compared by their choices: the sampler's hot path.
+            folded: list[list[Any]] = []
+            for k, e, se in names[:config[depth]]:
+                v = (config[k], config[e], config[se])
+                if folded and folded[-1][0] == v:
+                    folded[-1][1] += 1
+                else:
+                    folded.append([v, 1])
             a = config[act]
-            blocks = [mobilenet_v2_unit(i, w, j == 0, config[k], config[e], config[se], a)
-                      for j, (k, e, se) in enumerate(names[:config[depth]])]
-            stages.append(runs(blocks))
+            stages.append(tuple(mobilenet_v2_unit(i, w, j == 0, *v, a, n) for j, (v, n) in enumerate(folded)))
         return mobilenet_v2_stem(w), stages, mobilenet_v2_head(w)
 
     def cost(self, config: Mapping[str, Any]) -> Costs:

@@ -13,6 +13,7 @@ import nas
 import search_spaces
 from conftest import assert_cost_matches_model
 from search_spaces import Budget, Space
+from search_spaces._base import expand, runs
 
 SPACES = search_spaces.names()
 
@@ -204,3 +205,16 @@ def test_fast_cost_is_the_cost_model_over_every_choice(space: Space) -> None:
                 config = space._fill({**base, d.name: v}, np.random.default_rng(9))
                 c = nas.cost(space.decode(config))
                 assert space.cost(config) == (c.macs, c.params, c.activations), (d.name, v)
+
+
+def test_mobilenet_folds_equal_units_as_runs_does() -> None:
+    """The mobilenet space folds equal neighbours by their choices; the records are the ones ``runs`` folds to."""
+    space = search_spaces.get("mobilenet")
+    rng = np.random.default_rng(10)
+    for _ in range(200):
+        config = space.sample_config(rng, None)
+        for _, _, names in space._names:  # make runs of equal units likely: half the stages copy their first unit
+            if rng.random() < 0.5:
+                config.update({n: config[first] for unit in names[1:] for n, first in zip(unit, names[0])})
+        for stage in space.decode(config).stages:
+            assert stage.blocks == runs(expand(stage.blocks))

@@ -74,19 +74,19 @@ def mobilenet_v2_head(width: float) -> tuple[Block, ...]:
             Block.of("dropout", p=0.2), Block.of("linear"))
 
 
-@lru_cache(maxsize=1 << 12)
+@lru_cache(maxsize=1 << 16)  # the mobilenet space's records: each built once
 def mobilenet_v2_unit(stage: int, width: float, first: bool, k: int = 3, e: float | None = None, se: float = 0.0,
-                      act: str = "relu6") -> Block:
-    """An inverted residual of ``stage``: the stage's stride on its ``first`` unit; ``e`` defaults to Table 2's t."""
+                      act: str = "relu6", repeat: int = 1) -> Block:
+    """``repeat`` inverted residuals of ``stage``, with the stage's stride when they are its ``first``; ``e``
+    defaults to Table 2's t."""
     t, c, _, s = MOBILENET_V2[stage]
-    return Block.of("inverted", c=make_divisible(c * width), s=s if first else 1, k=k, e=t if e is None else e,
+    return Block.of("inverted", repeat, c=make_divisible(c * width), s=s if first else 1, k=k, e=t if e is None else e,
                     act=act, se=se, se_gate="hardsigmoid" if se and act == "hardswish" else "sigmoid")
 
 
 def _mobilenet_v2(width: float, res: int = 224) -> Genome:
     """MobileNet v2 at width multiplier ``width`` (torchvision's rounding to multiples of 8) and input ``res``."""
-    stages = tuple(Stage((mobilenet_v2_unit(i, width, True).with_repeat(n),)) for i, (_, _, n, _) in
-                   enumerate(MOBILENET_V2))
+    stages = tuple(Stage((mobilenet_v2_unit(i, width, True, repeat=n),)) for i, (_, _, n, _) in enumerate(MOBILENET_V2))
     return Genome(stages=stages, stem=mobilenet_v2_stem(width), head=mobilenet_v2_head(width), input=(3, res, res),
                   classes=1000)
 
