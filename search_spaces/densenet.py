@@ -1,10 +1,10 @@
 """The DenseNet-BC space: growth rate, bottleneck width, compression and the depth of each of four dense blocks.
 
-The skeleton is torchvision's DenseNet (Huang et al. 2017, Table 1) as the zoo defines it (``nas.zoo.dense``):
-a 7x7 stride-2 conv to 2 x growth channels and a 3x3 stride-2 max pool, four dense blocks of ``dense`` layers with a transition (BN-ReLU-1x1 conv,
-compression, 2x2 average pool) after each of the first three, then BN, ReLU, pooling and the classifier.
-Growth, bottleneck width and compression are shared by the whole network, as in the paper. Contains
-densenet121, densenet161, densenet169 and densenet201.
+The skeleton is torchvision's DenseNet (Huang et al. 2017, Table 1) as the zoo defines it (``nas.zoo.dense``): a
+7x7 stride-2 conv to 2 x growth channels and a 3x3 stride-2 max pool, four dense blocks of ``dense`` layers with a
+transition (BN-ReLU-1x1 conv, compression, 2x2 average pool) after each of the first three, then BN, ReLU, pooling
+and the classifier. Growth, bottleneck width and compression are shared by the whole network, as in the paper.
+Contains densenet121, densenet161, densenet169 and densenet201.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """The VGG space: per stage depth, width and per-conv kernel; the normalization (none, LRN or BN) for all.
 
-The skeleton is VGG's (Simonyan & Zisserman 2015, Table 1) as the zoo defines it (``nas.zoo.classic``): five
-stages of plain conv-ReLU layers with "same" padding, each closed by a 2x2/2 max pool, then torchvision's classifier (flatten, FC 4096, ReLU, dropout, FC
-4096, ReLU, dropout, FC to the classes), which stays fixed. Each stage has 1 to 4 convs of one width,
-0.25x to 1x of the 64-128-256-512-512 plan, and each conv a 1x1, 3x3 or 5x5 kernel. ``norm`` is ``none``
-(conv biases, the paper), ``lrn`` (config A-LRN: Krizhevsky's LRN after the first conv) or ``bn`` (batch
-norm after every conv, the convs keeping their bias as in torchvision's ``vgg*_bn``). Contains configs A to E:
-vgg11, vgg11_bn, vgg_a_lrn, vgg13, vgg_c (its 1x1 convs), vgg16 and vgg19.
+The skeleton is VGG's (Simonyan & Zisserman 2015, Table 1) as the zoo defines it (``nas.zoo.classic``): five stages
+of plain conv-ReLU layers with "same" padding, each closed by a 2x2/2 max pool, then torchvision's classifier
+(flatten, FC 4096, ReLU, dropout, FC 4096, ReLU, dropout, FC to the classes), which stays fixed. Each stage has 1
+to 4 convs of one width, 0.25x to 1x of the 64-128-256-512-512 plan, and each conv a 1x1, 3x3 or 5x5 kernel.
+``norm`` is ``none`` (conv biases, the paper), ``lrn`` (config A-LRN: Krizhevsky's LRN after the first conv) or
+``bn`` (batch norm after every conv, the convs keeping their bias as in torchvision's ``vgg*_bn``). Contains
+configs A to E: vgg11, vgg11_bn, vgg_a_lrn, vgg13, vgg_c (its 1x1 convs), vgg16 and vgg19.
 """
 
 from __future__ import annotations

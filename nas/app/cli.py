@@ -297,7 +297,7 @@ def cmd_seeds(a: argparse.Namespace) -> int:
     return 0
 
 
-SEEDS_MARKDOWN_NOTE = (
+_SEEDS_MARKDOWN_NOTE = (
     "Input 3x224x224 and 1000 classes unless noted. Each figure says what it is: \"matches torchvision ...\" is "
     "torchvision's own count, reproduced to the last parameter and MAC; a published figure (a paper's or a model "
     "table's, usually rounded) is matched exactly or within the stated tolerance; \"computed\" is a count worked "
@@ -308,8 +308,8 @@ SEEDS_MARKDOWN_NOTE = (
 
 def _seeds_markdown(rows: list[dict]) -> str:
     """The README's seed table: figures with what each one is (``nas seeds --format markdown``)."""
-    out = [textwrap.fill(SEEDS_MARKDOWN_NOTE, 115), "", "| seed | family | input | params | MACs | params figure | MACs figure |",
-           "|---|---|---|---:|---:|---|---|"]
+    out = [textwrap.fill(_SEEDS_MARKDOWN_NOTE, 115), "",
+           "| seed | family | input | params | MACs | params figure | MACs figure |", "|---|---|---|---:|---:|---|---|"]
     for r in rows:
         out.append(f"| {r['name']} | {r['family']} | {'x'.join(map(str, r['input']))} | {r['params']:,} | "
                    f"{r['macs']:,} | {r.get('params_label', '')} | {r.get('macs_label', '')} |")

@@ -155,6 +155,7 @@ VGG_NORMS = ("none", "lrn", "bn")
 order (LRN adds one map's activations, BN a map and 2 params per channel), which the vgg search space relies on."""
 
 VGG_POOL = Block.from_dict(maxpool(2))
+"""The 2x2/2 max pool that closes every stage."""
 VGG_CLASSIFIER = tuple(Block.from_dict(r) for r in classifier((4096, 4096), 0.5))
 """torchvision's classifier: flatten, FC 4096, ReLU, dropout, FC 4096, ReLU, dropout, FC to the classes."""
 _VGG_LRN = Block.from_dict(LRN_KRIZHEVSKY)

@@ -1,9 +1,9 @@
 """The densely connected networks as seeds: DenseNet-121, -161, -169 and -201 (torchvision's DenseNet-BC).
 
-The stem is twice the growth rate wide (64 channels at k = 32, 96 at k = 48). A ``dense`` record is one dense layer (BN-ReLU-1x1 conv to ``bn_size * growth`` channels, BN-ReLU-3x3 conv to
-``growth`` channels, concatenated to its input), so a dense block is a ``dense`` record with ``repeat: n``.
-Each stage is a dense block followed, except in the last stage, by a transition (BN-ReLU-1x1 conv halving the
-channels, 2x2 average pool).
+The stem is twice the growth rate wide (64 channels at k = 32, 96 at k = 48). A ``dense`` record is one dense layer
+(BN-ReLU-1x1 conv to ``bn_size * growth`` channels, BN-ReLU-3x3 conv to ``growth`` channels, concatenated to its
+input), so a dense block is a ``dense`` record with ``repeat: n``. Each stage is a dense block followed, except in
+the last stage, by a transition (BN-ReLU-1x1 conv halving the channels, 2x2 average pool).
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ def _seed(name: str, growth: int, depths: tuple[int, int, int, int], params: int
     make.__doc__ = f"{name}: {source}."
     register_seed(name, "densenet", source, params=Figure(params, kind="reference", source="torchvision num_params"),
                   macs=Figure(macs, kind="reference", source="torchvision _ops (conv + linear MACs)"),
-                  note=f"growth {growth}, {2 * growth}-channel stem, dense blocks of {'-'.join(map(str, depths))} layers, "
-                       "bottleneck 4 x growth, compression 0.5",
+                  note=f"growth {growth}, {2 * growth}-channel stem, dense blocks of {'-'.join(map(str, depths))} "
+                       "layers, bottleneck 4 x growth, compression 0.5",
                   test_input=test_input)(make)
 
 

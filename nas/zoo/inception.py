@@ -74,6 +74,7 @@ width). Table 1's are ``3x3`` and ``5x5`` (torchvision's "5x5" branch is ``3x3``
 Fig. 5 and module A, ``1x3-3x1`` and ``1x5-5x1`` its Fig. 6 and module C."""
 
 GOOGLENET_HEADS = ("paper", "torchvision")
+"""The two heads and stage-5 pools: the paper's and torchvision's (``googlenet_head``, ``GOOGLENET_POOL5``)."""
 
 
 @lru_cache(maxsize=None)
@@ -91,7 +92,9 @@ def googlenet_tail(kind: str, r: int, c: int, bn: bool) -> tuple[Block, ...]:
 
 
 GOOGLENET_PROJ_POOL = Block.from_dict(pool("maxpool", 3, 1, 1, ceil=True))
+"""The 3x3/1 max pool of a module's pool-projection branch."""
 GOOGLENET_DOWN = Block.from_dict(pool("maxpool", 3, 2, ceil=True))
+"""The 3x3/2 ceil-mode max pool that closes the stem and opens stage 4."""
 GOOGLENET_POOL5 = {"paper": GOOGLENET_DOWN, "torchvision": Block.from_dict(pool("maxpool", 2, 2, ceil=True))}
 """The max pool that opens stage 5: 3x3/2 in the paper, 2x2/2 in torchvision (7x7 at 224 either way)."""
 

@@ -46,7 +46,8 @@ register_seed(
 
 register_seed(
     "mobilenet_v1_050_160", family="mobilenet", source=_V1_SOURCE,
-    params=Figure(1_331_592, kind="computed", source="with BN; paper Table 9: 1.32M, i.e. 1,320,648 weights without BN"),
+    params=Figure(1_331_592, kind="computed",
+                  source="with BN; paper Table 9: 1.32M, i.e. 1,320,648 weights without BN"),
     macs=Figure(76e6, tol=0.01, kind="published", source="Howard et al. 2017 Table 9: 76M Mult-Adds"),
     note="76,524,800 MACs with the FC layer (about 76.5M); the paper's 76M matches the convolutions alone "
          "(76,012,800), so the tolerance (1%) covers the FC's 512,000.",
@@ -148,6 +149,7 @@ def shufflenet_v1_stage(i: int, groups: int, width: float, depth: int) -> tuple[
 
 
 SHUFFLENET_V1_HEAD = (Block.of("gap"), Block.of("linear"))
+"""Global average pooling and the classifier."""
 
 
 def _shufflenet_v1(groups: int, width: float) -> Genome:

@@ -109,7 +109,8 @@ _V15 = [  # name, depth, params, MACs: torchvision's figures, reproduced exactly
 ]
 for _name, _depth, _params, _macs in _V15:
     _seed(_name, "resnet", f"He et al. 2016, Table 1 (ResNet-{_depth}); torchvision {_name} (v1.5)", _depth,
-          params=Figure(_params, kind="reference", source=TV_PARAMS), macs=Figure(_macs, kind="reference", source=TV_MACS),
+          params=Figure(_params, kind="reference", source=TV_PARAMS),
+          macs=Figure(_macs, kind="reference", source=TV_MACS),
           note="" if ARCH[_depth][0] == "basic" else
           "v1.5: a downsampling bottleneck strides its 3x3 conv (torchvision, fb.resnet.torch); see the _v1 seed",
           test_input=None if _depth == 18 else SMALL)
@@ -136,12 +137,14 @@ del _name, _depth, _params, _macs, _paper, _base
 # ---------------------------------------------------------------- wider and grouped bottlenecks
 
 _seed("wide_resnet50_2", "wide_resnet", "Zagoruyko & Komodakis 2016 (WRN-50-2-bottleneck); torchvision "
-      "wide_resnet50_2", 50, params=Figure(68_883_240, kind="reference", source=TV_PARAMS), macs=Figure(11_398_021_120, kind="reference", source=TV_MACS),
+      "wide_resnet50_2", 50, params=Figure(68_883_240, kind="reference", source=TV_PARAMS),
+      macs=Figure(11_398_021_120, kind="reference", source=TV_MACS),
       note="ResNet-50 with bottlenecks twice as wide (inner width c/2 instead of c/4); outer widths unchanged",
       width_per_group=128)
 
 _seed("resnext50_32x4d", "resnext", "Xie et al. 2017, Table 1 (ResNeXt-50 32x4d); torchvision resnext50_32x4d",
-      50, params=Figure(25_028_904, kind="reference", source=TV_PARAMS), macs=Figure(4_230_479_872, kind="reference", source=TV_MACS),
+      50, params=Figure(25_028_904, kind="reference", source=TV_PARAMS),
+      macs=Figure(4_230_479_872, kind="reference", source=TV_MACS),
       note="ResNet-50 whose 3x3 conv has 32 groups of 4 channels per group in stage 1 (inner width c/2)",
       groups=32, width_per_group=4)
 
@@ -164,11 +167,13 @@ _PREACT_NOTE = ("pre-activation units (BN-ReLU-conv; the projection shortcut is 
                 "instead gives the stem conv a BN-ReLU and drops it from the units of stage 1")
 _seed("preact_resnet18", "preact_resnet", "He et al. 2016, 'Identity Mappings in Deep Residual Networks', "
       "Fig. 1(b) and 4(e), on the ResNet-18 layout", 18,
-      params=Figure(11_687_720, kind="computed", source="the paper gives none"), macs=Figure(1_814_073_344, kind="computed", source="as resnet18: pre-activation moves no MACs"),
+      params=Figure(11_687_720, kind="computed", source="the paper gives none"),
+      macs=Figure(1_814_073_344, kind="computed", source="as resnet18: pre-activation moves no MACs"),
       note=_PREACT_NOTE, test_input=None, preact=True)
 _seed("preact_resnet50", "preact_resnet", "He et al. 2016, 'Identity Mappings in Deep Residual Networks', "
       "Fig. 1(b) and 4(e), on the ResNet-50 layout", 50,
-      params=Figure(25_549_352, kind="computed", source="the paper gives none"), macs=Figure(4_089_184_256, kind="computed", source="as resnet50: pre-activation moves no MACs"),
+      params=Figure(25_549_352, kind="computed", source="the paper gives none"),
+      macs=Figure(4_089_184_256, kind="computed", source="as resnet50: pre-activation moves no MACs"),
       note=_PREACT_NOTE, preact=True)
 
 # ---------------------------------------------------------------- stochastic depth
@@ -189,7 +194,8 @@ _seed("resnet152_stochastic_depth", "resnet", "Huang et al. 2016, 'Deep Networks
     "fractalnet", family="fractalnet",
     source="Larsson et al. 2017, 'FractalNet: Ultra-Deep Neural Networks without Residuals', Sec. 2 and 4 "
            "(CIFAR: B = 5 blocks, C = 4 columns, 40 layers)",
-    params=Figure(76_106_634, kind="computed", source="the paper's rounded counts are for its Caffe layers (see the note)"),
+    params=Figure(76_106_634, kind="computed",
+                  source="the paper's rounded counts are for its Caffe layers (see the note)"),
     macs=Figure(2_036_077_568, kind="computed", source="the paper gives none"),
     note="C = 4 columns (15 conv-BN-ReLU units per block, deepest path 8), mean joins, 64-128-256-512-512 "
          "channels, a 2x2 max pool after each block (the paper pools each column before the block's last join, "
