@@ -1,19 +1,19 @@
 """The DenseNet-BC space: growth rate, bottleneck width, compression and the depth of each of four dense blocks.
 
-The skeleton is torchvision's DenseNet (Huang et al. 2017, Table 1): a 7x7 stride-2 conv to 2 x growth channels
-and a 3x3 stride-2 max pool, four dense blocks of ``dense`` layers with a transition (BN-ReLU-1x1 conv,
-compression, 2x2 average pool) after each of the first three, then BN, ReLU, pooling and the classifier.
-Growth, bottleneck width and compression are shared by the whole network, as in the paper. Contains
-densenet121, densenet161, densenet169 and densenet201.
+The skeleton is torchvision's DenseNet (Huang et al. 2017, Table 1) as the zoo defines it (``nas.zoo.dense``): a
+7x7 stride-2 conv to 2 x growth channels and a 3x3 stride-2 max pool, four dense blocks of ``dense`` layers with a
+transition (BN-ReLU-1x1 conv, compression, 2x2 average pool) after each of the first three, then BN, ReLU, pooling
+and the classifier. Growth, bottleneck width and compression are shared by the whole network, as in the paper.
+Contains densenet121, densenet161, densenet169 and densenet201.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
 from nas import Block, Genome
 from nas.network import section_cost
+from nas.zoo.dense import DENSENET_HEAD, densenet_stage, densenet_stem, densenet_transition
 
 from . import register
 from ._base import Config, Dim, Space, expand, outside, resolved
@@ -26,8 +26,6 @@ cheapest on a thin input and the costliest on a wide one. 2 comes first because 
 COMPRESSIONS = (0.5, 0.75, 1.0)
 DEPTHS = ((2, 4, 6, 8, 10, 12), (4, 6, 8, 12, 16, 24), (8, 12, 16, 24, 32, 36, 48, 64), (4, 8, 12, 16, 24, 32, 48))
 """Dense layers per block; DenseNet-121/161/169/201's 6-12-24-16, 6-12-36-24, 6-12-32-32, 6-12-48-32 lie inside."""
-
-HEAD = (Block.of("bn"), Block.of("act"), Block.of("gap"), Block.of("linear"))
 
 Costs = tuple[int, int, int]  # (MACs, params, activations)
 Section = tuple[tuple[int, int, int], int, int, int]  # (output shape, MACs, params, activations)
@@ -58,33 +56,16 @@ class DenseNetSpace(Space):
 
     def sections(self, config: Mapping[str, Any]) -> Sections:
         g, bn, comp = config["growth"], config["bn_size"], config["compression"]
-        stages = [self._stage(i == len(DEPTHS) - 1, g, bn, config[f"b{i}.depth"], comp) for i in range(len(DEPTHS))]
-        return self._stem(g), stages, HEAD
-
-    @staticmethod
-    @lru_cache(maxsize=None)
-    def _stem(growth: int) -> tuple[Block, Block]:
-        """torchvision's stem: a 7x7 stride-2 conv to twice the growth rate, then a 3x3 stride-2 max pool."""
-        return Block.of("conv", c=2 * growth, k=7, s=2), Block.of("maxpool", k=3, s=2, p=1)
-
-    @staticmethod
-    @lru_cache(maxsize=None)
-    def _stage(last: bool, growth: int, bn_size: int, depth: int, compression: float) -> tuple[Block, ...]:
-        """A dense block as one repeated ``dense`` record, and its transition unless it is the ``last`` block."""
-        dense = Block.of("dense", repeat=depth, growth=growth, bn_size=bn_size)
-        return (dense,) if last else (dense, *DenseNetSpace._transition(compression))
-
-    @staticmethod
-    @lru_cache(maxsize=None)
-    def _transition(compression: float) -> tuple[Block]:
-        return (Block.of("transition", compression=compression),)
+        last = len(DEPTHS) - 1
+        stages = [densenet_stage(i == last, g, bn, config[f"b{i}.depth"], comp) for i in range(len(DEPTHS))]
+        return densenet_stem(g), stages, DENSENET_HEAD
 
     def cost(self, config: Mapping[str, Any]) -> Costs:
         """The section-by-section cost from remembered pieces and per-layer slopes (the sampler's hot path)."""
         g, bn, comp = config["growth"], config["bn_size"], config["compression"]
         stem = self._stems.get(g)
         if stem is None:
-            stem = self._stems[g] = self._section(self._stem(g), self.input)
+            stem = self._stems[g] = self._section(densenet_stem(g), self.input)
         (c, h, w), macs, params, acts = stem
         last = len(DEPTHS) - 1
         for i in range(len(DEPTHS)):
@@ -100,11 +81,11 @@ class DenseNetSpace(Space):
             if i < last:
                 t = self._transitions.get((c, h, w, comp))
                 if t is None:
-                    t = self._transitions[(c, h, w, comp)] = self._section(self._transition(comp), (c, h, w))
+                    t = self._transitions[(c, h, w, comp)] = self._section(densenet_transition(comp), (c, h, w))
                 (c, h, w), macs, params, acts = t[0], macs + t[1], params + t[2], acts + t[3]
         head = self._heads.get((c, h, w))
         if head is None:
-            head = self._heads[(c, h, w)] = self._section(HEAD, (c, h, w))[1:]
+            head = self._heads[(c, h, w)] = self._section(DENSENET_HEAD, (c, h, w))[1:]
         return macs + head[0], params + head[1], acts + head[2]
 
     def _line(self, h: int, w: int, growth: int, bn_size: int) -> tuple[Costs, Costs]:
@@ -113,7 +94,7 @@ class DenseNetSpace(Space):
         Every op that reads the input (its BN and ReLU, the first conv, the concatenation) is linear in its channels,
         which is what lets a whole dense block be costed in closed form; a third probe, at 256 channels, checks it.
         """
-        layer = (Block.of("dense", growth=growth, bn_size=bn_size),)
+        layer = densenet_stage(True, growth, bn_size, 1, 1.0)  # one dense layer (a last block has no transition)
         one, two, far = (self._section(layer, (c, h, w))[1:] for c in (1, 2, 256))
         slope = tuple(y - x for x, y in zip(one, two))
         fixed = tuple(x - s for x, s in zip(one, slope))

@@ -1,10 +1,11 @@
 """The GoogLeNet space: per module, the width of every branch and the kind of the 3x3 and "5x5" branches.
 
-The skeleton is GoogLeNet's (Szegedy et al. 2015, Table 1): a fixed stem (7x7/2 conv, max pool, 1x1 and 3x3
-convs, max pool), modules 3a 3b, a max pool, 4a to 4e, a max pool, 5a 5b, then the head. Each module keeps
-Table 1's four branches; the search sets, per module, the 1x1 branch's width, the 3x3 branch's reduce width,
-width and kind, the "5x5" branch's reduce width, width and kind, and the pool projection's width. Widths are
-0.5x to 1.5x of Table 1's, rounded to multiples of 8 (Table 1's own value is always a choice).
+The skeleton is GoogLeNet's (Szegedy et al. 2015, Table 1) as the zoo defines it (``nas.zoo.inception``): a fixed
+stem (7x7/2 conv, max pool, 1x1 and 3x3 convs, max pool), modules 3a 3b, a max pool, 4a to 4e, a max pool, 5a
+5b, then the head. Each module keeps Table 1's four branches; the search sets, per module, the 1x1 branch's
+width, the 3x3 branch's reduce width, width and kind, the "5x5" branch's reduce width, width and kind, and the
+pool projection's width. Widths are 0.5x to 1.5x of Table 1's, rounded to multiples of 8 (Table 1's own value
+is always a choice).
 
 Branch kinds, after the 1x1 reduce conv (``r`` its width, ``c`` the branch's):
 
@@ -22,44 +23,27 @@ average pool, flatten and 20% dropout). Contains googlenet (the paper's form) an
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import lru_cache
 from operator import itemgetter
 from typing import Any, Iterable, Mapping
 
 from nas import Block, Genome, Stage, make_divisible
 from nas.network import section_cost
-from nas.zoo.inception import GOOGLENET_MODULES, LRN_GOOGLENET
+from nas.zoo.inception import (GOOGLENET_DOWN, GOOGLENET_HEADS, GOOGLENET_KINDS, GOOGLENET_MODULES, GOOGLENET_POOL5,
+                               GOOGLENET_PROJ_POOL, GOOGLENET_STAGES, googlenet_conv, googlenet_head, googlenet_module,
+                               googlenet_stem, googlenet_tail)
 
 from . import register
 from ._base import Config, Dim, Space, expand, outside, resolved
 
-STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("inception3", ("3a", "3b")),
-    ("inception4", ("4a", "4b", "4c", "4d", "4e")),
-    ("inception5", ("5a", "5b")),
-)
-"""(stage name, its modules); a 3x3/2 max pool (2x2/2 before 5a in torchvision's head) opens stages 4 and 5."""
-
 SCALES = (0.5, 0.75, 1.0, 1.25, 1.5)
 """Multiples of Table 1's width offered for every branch width."""
-
-KINDS: dict[str, tuple[tuple[Any, ...], bool]] = {
-    "3x3": ((3,), False),
-    "5x5": ((5,), False),
-    "3x3-3x3": ((3, 3), False),
-    "1x3-3x1": (((1, 3), (3, 1)), True),
-    "1x5-5x1": (((1, 5), (5, 1)), True),
-}
-"""Branch kind: (kernels of the convs after the reduce conv, whether the inner convs keep the reduce width)."""
 
 # Categorical: which kind is cheaper depends on the widths. Each lists first the kind with the fewest MACs and
 # params at the smallest widths and last the one with the most at the largest widths (see ``extreme``).
 KINDS_3X3 = ("1x3-3x1", "3x3")
 KINDS_5X5 = ("1x5-5x1", "3x3", "5x5", "3x3-3x3")
-HEADS = ("paper", "torchvision")
 
 _MODULE_CACHE = 1 << 16  # remembered module costs before the cache starts over (about 20 MB)
-STEM_WIDTH = 192  # channels entering 3a
 BRANCHES = ("1x1", "3x3_reduce", "3x3", "3x3_kind", "5x5_reduce", "5x5", "5x5_kind", "pool_proj")
 """Per-module dimension suffixes, in Table 1's column order with the kinds after their branches."""
 
@@ -71,42 +55,6 @@ def widths(seed: int) -> tuple[int, ...]:
     ((32, 48, 64, 80, 96), (8, 16, 24))
     """
     return tuple(sorted({make_divisible(seed * s) for s in SCALES}))
-
-
-@lru_cache(maxsize=None)
-def _conv(c: int, k: int | tuple[int, int], bn: bool, s: int = 1) -> Block:
-    """A conv-(BN)-ReLU record with the padding that keeps the size, written as the seeds write it."""
-    p = k // 2 if isinstance(k, int) else (k[0] // 2, k[1] // 2)
-    return Block.of("conv", c=c, k=k, s=s, p=p, bn=bn)
-
-
-@lru_cache(maxsize=None)
-def _tail(kind: str, r: int, c: int, bn: bool) -> tuple[Block, ...]:
-    """The convs of a branch of ``kind`` after its 1x1 reduce conv to ``r`` channels."""
-    kernels, narrow = KINDS[kind]
-    inner = r if narrow else c
-    return tuple(_conv(inner, k, bn) for k in kernels[:-1]) + (_conv(c, kernels[-1], bn),)
-
-
-_PROJ_POOL = Block.of("maxpool", k=3, s=1, p=1, ceil=True)
-_DOWN = Block.of("maxpool", k=3, s=2, ceil=True)
-_LRN = Block.from_dict(LRN_GOOGLENET)
-STEMS = {bn: (_conv(64, 7, bn, s=2), _DOWN, *lrn, _conv(64, 1, bn), _conv(192, 3, bn), *lrn, _DOWN)
-         for bn, lrn in ((False, (_LRN,)), (True, ()))}
-"""The fixed stem, without BN (with the paper's LRN after the first pool and after the 3x3 conv) and with BN."""
-POOL5 = {"paper": _DOWN, "torchvision": Block.of("maxpool", k=2, s=2, ceil=True)}
-"""The max pool that opens stage 5: 3x3/2 in the paper, 2x2/2 in torchvision (7x7 at 224 either way)."""
-
-
-@lru_cache(maxsize=1 << 15)
-def _module(c1: int, r3: int, c3: int, k3: str, r5: int, c5: int, k5: str, pp: int, bn: bool) -> Block:
-    """One inception module record (Table 1's four branches)."""
-    return Block.of("inception", branches=(
-        (_conv(c1, 1, bn),),
-        (_conv(r3, 1, bn), *_tail(k3, r3, c3, bn)),
-        (_conv(r5, 1, bn), *_tail(k5, r5, c5, bn)),
-        (_PROJ_POOL, _conv(pp, 1, bn)),
-    ))
 
 
 @register
@@ -121,26 +69,25 @@ class InceptionSpace(Space):
 
     def __init__(self, input: tuple[int, int, int] | None = None, classes: int | None = None) -> None:
         super().__init__(input, classes)
-        self._names = [[tuple(f"m{m}.{b}" for b in BRANCHES) for m in mods] for _, mods in STAGES]
+        self._names = [[tuple(f"m{m}.{b}" for b in BRANCHES) for m in mods] for _, mods in GOOGLENET_STAGES]
         self._getters = [[itemgetter(*ns) for ns in stage] for stage in self._names]
         self._pieces: dict[tuple[Any, ...], tuple[int, int, int]] = {}  # stem, pools, heads
         self._parts: dict[tuple[Any, ...], tuple[int, ...]] = {}  # branch pieces: base and slope in cin
         self._modules: dict[tuple[Any, ...], tuple[int, ...]] = {}  # base, slope in cin, output channels
         # Spatial size of each stage (the modules keep it); stage 5's follows the head's pool.
-        stem_out = section_cost(STEMS[True], self.input, self.classes)[0]
-        s4 = section_cost((_DOWN,), stem_out, self.classes)[0]
-        self._hw = {h: (stem_out[1:], s4[1:], section_cost((POOL5[h],), s4, self.classes)[0][1:]) for h in HEADS}
+        stem_out = section_cost(googlenet_stem(True), self.input, self.classes)[0]
+        s4 = section_cost((GOOGLENET_DOWN,), stem_out, self.classes)[0]
+        self._hw = {h: (stem_out[1:], s4[1:], section_cost((GOOGLENET_POOL5[h],), s4, self.classes)[0][1:])
+                    for h in GOOGLENET_HEADS}
         h, w = self._hw["paper"][2]  # the paper's 7x7 average pool spans the whole final map
-        self._heads = {
-            "paper": (Block.of("avgpool", k=h if h == w else (h, w), s=1), Block.of("dropout", p=0.4),
-                      Block.of("linear")),
-            "torchvision": (Block.of("gap"), Block.of("flatten"), Block.of("dropout", p=0.2), Block.of("linear")),
-        }
+        self._heads = {kind: googlenet_head(kind, h if h == w else (h, w)) for kind in GOOGLENET_HEADS}
+        self._stem_width = stem_out[0]  # channels entering 3a
 
     def _dimensions(self) -> Iterable[Dim]:
         yield Dim("bn", (False, True), doc="batch norm after every conv (else conv biases and the paper's LRN)")
-        yield Dim("head", HEADS, ordered=False, doc="pool before 5a and classifier: the paper's or torchvision's")
-        for _, mods in STAGES:
+        yield Dim("head", GOOGLENET_HEADS, ordered=False,
+                  doc="pool before 5a and classifier: the paper's or torchvision's")
+        for _, mods in GOOGLENET_STAGES:
             for m in mods:
                 c1, r3, c3, r5, c5, pp = GOOGLENET_MODULES[m]
                 yield Dim(f"m{m}.1x1", widths(c1), doc="width of the 1x1 branch")
@@ -166,15 +113,15 @@ class InceptionSpace(Space):
         bn, head = config["bn"], config["head"]
         stages = []
         for s, names in enumerate(self._names):
-            blocks = [_module(*(config[n] for n in ns), bn) for ns in names]
+            blocks = [googlenet_module(*(config[n] for n in ns), bn) for ns in names]
             if s:
-                blocks.insert(0, _DOWN if s == 1 else POOL5[head])
+                blocks.insert(0, GOOGLENET_DOWN if s == 1 else GOOGLENET_POOL5[head])
             stages.append(tuple(blocks))
-        return STEMS[bn], stages, self._heads[head]
+        return googlenet_stem(bn), stages, self._heads[head]
 
     def _genome(self, config: Mapping[str, Any]) -> Genome:
         g = super()._genome(config)  # the seeds name their stages after the modules' grid (inception3, ...)
-        return replace(g, stages=tuple(Stage(s.blocks, name) for s, (name, _) in zip(g.stages, STAGES)))
+        return replace(g, stages=tuple(Stage(s.blocks, name) for s, (name, _) in zip(g.stages, GOOGLENET_STAGES)))
 
     def cost(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
         """The section-by-section cost, added up from remembered module costs (the sampler's hot path)."""
@@ -182,13 +129,13 @@ class InceptionSpace(Space):
         pieces, modules, put = self._pieces, self._modules, self._put
         if len(modules) > _MODULE_CACHE:  # bounded memory; the modules a repair re-costs come back at once
             modules.clear()
-        m, p, a = pieces.get(("stem", bn)) or put(pieces, ("stem", bn), STEMS[bn], self.input)
-        cin = STEM_WIDTH
+        m, p, a = pieces.get(("stem", bn)) or put(pieces, ("stem", bn), googlenet_stem(bn), self.input)
+        cin = self._stem_width
         for s, getters in enumerate(self._getters):
             hw = self._hw[head][s]
             if s:
                 key = ("pool", s, cin, head)
-                pool = _DOWN if s == 1 else POOL5[head]
+                pool = GOOGLENET_DOWN if s == 1 else GOOGLENET_POOL5[head]
                 a += (pieces.get(key) or put(pieces, key, (pool,), (cin, *self._hw[head][s - 1])))[2]  # no MACs
             for get in getters:
                 key = (hw, bn, get(config))
@@ -221,11 +168,11 @@ class InceptionSpace(Space):
         kind, hw, *rest = key
         if kind == "tail":  # reads the reduce conv's fixed width
             k, r, c, bn = rest
-            _, p, m, a = section_cost(_tail(k, r, c, bn), (r, *hw), self.classes)
+            _, p, m, a = section_cost(googlenet_tail(k, r, c, bn), (r, *hw), self.classes)
             self._parts[key] = out = (m, p, a, 0, 0, 0)
             return out
         c, bn = rest
-        records = (_conv(c, 1, bn),) if kind == "1x1" else (_PROJ_POOL, _conv(c, 1, bn))
+        records = (googlenet_conv(c, 1, bn),) if kind == "1x1" else (GOOGLENET_PROJ_POOL, googlenet_conv(c, 1, bn))
         _, p1, m1, a1 = section_cost(records, (1, *hw), self.classes)
         _, p2, m2, a2 = section_cost(records, (2, *hw), self.classes)
         self._parts[key] = out = (2 * m1 - m2, 2 * p1 - p2, 2 * a1 - a2, m2 - m1, p2 - p1, a2 - a1)
@@ -241,11 +188,12 @@ class InceptionSpace(Space):
     # ------------------------------------------------------------ genome to config
 
     def encode(self, genome: Genome) -> Config:
-        if len(genome.stages) != len(STAGES) or not genome.stem or genome.stem[0].type != "conv" or not genome.head:
-            raise outside(self.name, f"expected GoogLeNet's conv stem and {len(STAGES)} stages of inception modules")
+        n = len(GOOGLENET_STAGES)
+        if len(genome.stages) != n or not genome.stem or genome.stem[0].type != "conv" or not genome.head:
+            raise outside(self.name, f"expected GoogLeNet's conv stem and {n} stages of inception modules")
         config: Config = {"bn": resolved(genome.stem[0])["bn"],
                           "head": "paper" if genome.head[0].type == "avgpool" else "torchvision"}
-        for s, ((stage, mods), blocks) in enumerate(zip(STAGES, genome.stages)):
+        for s, ((stage, mods), blocks) in enumerate(zip(GOOGLENET_STAGES, genome.stages)):
             records = expand(blocks.blocks)
             if s:
                 if records[0].type != "maxpool":
@@ -276,7 +224,7 @@ class InceptionSpace(Space):
     def _kind(self, m: str, branch: str, tail: tuple[Block, ...], kinds: tuple[str, ...]) -> str:
         kernels = tuple(resolved(r)["k"] if r.type == "conv" else r.type for r in tail)
         for kind in kinds:
-            if KINDS[kind][0] == kernels:
+            if GOOGLENET_KINDS[kind][0] == kernels:
                 return kind
         raise outside(self.name, f"module {m}'s {branch} branch has kernels {kernels} after its reduce conv; "
                                  f"kinds: {', '.join(kinds)}")

@@ -1,7 +1,8 @@
 """The ResNet space: basic or bottleneck units, depth per stage, widths, cardinality, SE, pre-activation, stride placement.
 
-The skeleton is torchvision's ResNet (He et al. 2016): a 7x7 stride-2 stem with a 3x3 max pool, four stages that
-halve the resolution from the second on, global pooling and the classifier. A bottleneck's width follows
+The skeleton is torchvision's ResNet (He et al. 2016) as the zoo defines it (``nas.zoo.resnet``): a 7x7 stride-2
+stem with a 3x3 max pool, four stages that halve the resolution from the second on, global pooling and the
+classifier. A bottleneck's width follows
 torchvision's rule ``mid = int(planes * width_per_group / 64) * groups``, which covers ResNeXt's cardinality
 (Xie et al. 2017) and Wide ResNet's widening (Zagoruyko and Komodakis 2016). Contains resnet18 to resnet152 (v1.5
 and v1), resnext50_32x4d, wide_resnet50_2, se_resnet50 and the pre-activation nets.
@@ -13,9 +14,10 @@ from typing import Any, Iterable, Mapping
 
 from nas import Block, Genome
 from nas.network import section_cost
+from nas.zoo.resnet import resnet_head, resnet_stage, resnet_stem
 
 from . import register
-from ._base import Config, Dim, Space, expand, outside, resolved, runs
+from ._base import Config, Dim, Space, expand, outside, resolved
 
 DEPTHS = ((1, 2, 3, 4), (1, 2, 3, 4, 6, 8), (1, 2, 3, 4, 6, 8, 12, 16, 23, 36), (1, 2, 3, 4))
 """Depth choices per stage; they hold resnet18 (2-2-2-2), 34/50 (3-4-6-3), 101 (3-4-23-3) and 152 (3-8-36-3)."""
@@ -26,7 +28,6 @@ CARDINALITY = tuple(f"{g}x{w}d" for ratio in (0.5, 1, 2, 4) for g in (1, 2, 4, 8
 """A bottleneck's 3x3 convs as ``{groups}x{width_per_group}d`` (ResNeXt's notation), kept to the combinations that
 make the 3x3 width 0.5, 1, 2 or 4 times the unit's planes: ResNet's 1x64d, ResNeXt's 32x4d, Wide ResNet's 1x128d
 and their neighbours, ordered by that width and then by cardinality. Free groups and widths would reach 128x."""
-STEM = 64  # torchvision keeps the stem at 64 channels whatever the stage widths
 
 
 @register
@@ -57,26 +58,15 @@ class ResNetSpace(Space):
     # ------------------------------------------------------------ decoding
 
     def _stage(self, config: Mapping[str, Any], i: int) -> tuple[Block, ...]:
-        planes = config["base"] * 2**i
-        extra: dict[str, Any] = {"se": config["se"], "preact": config["preact"]}
         if config["block"] == "bottleneck":
-            c = 4 * planes
             groups, width = _cardinality(config["cardinality"])
-            mid = int(planes * width / 64) * groups
-            extra.update(mid=None if mid == c // 4 else mid, groups=groups, stride_on=config["stride_on"])
-        else:
-            c = planes
-        extra = {k: v for k, v in extra.items() if v is not None}
-        first = Block.of(config["block"], c=c, s=1 if i == 0 else 2, **extra)
-        rest = Block.of(config["block"], c=c, **extra)
-        return runs([first] + [rest] * (config[f"s{i}.depth"] - 1))
+            return resnet_stage(i, "bottleneck", config[f"s{i}.depth"], config["base"], groups, width,
+                                config["stride_on"], config["se"], config["preact"])
+        return resnet_stage(i, "basic", config[f"s{i}.depth"], config["base"], se=config["se"], preact=config["preact"])
 
     def sections(self, config: Mapping[str, Any]):
         pre = config["preact"]
-        conv = Block.of("conv", c=STEM, k=7, s=2, **({"bias": False, "bn": False, "act": None} if pre else {}))
-        stem = (conv, Block.of("maxpool", k=3, s=2, p=1))
-        head = ((Block.of("bn"), Block.of("act")) if pre else ()) + (Block.of("gap"), Block.of("linear"))
-        return stem, [self._stage(config, i) for i in range(len(DEPTHS))], head
+        return resnet_stem(pre), [self._stage(config, i) for i in range(len(DEPTHS))], resnet_head(pre)
 
     def cost(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
         """The section-by-section cost with each stage's cost remembered (the sampler's hot path)."""

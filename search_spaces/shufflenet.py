@@ -10,12 +10,12 @@ at 0.25x, 0.5x and 2x.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
-from nas import Block, Genome, make_divisible
+from nas import Block, Genome
 from nas.network import section_cost
-from nas.zoo.mobile import _SHUFFLENET_STAGE2, _shufflenet_stem
+from nas.zoo.mobile import (SHUFFLENET_V1_HEAD, shufflenet_v1_channels, shufflenet_v1_stage,
+                            shufflenet_v1_stem)
 
 from . import register
 from ._base import Config, Dim, Space, expand, outside, resolved
@@ -27,21 +27,10 @@ gives both the cheapest member (in MACs, params and activations) and the member 
 WIDTHS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 """Width multipliers; each gives a valid network, with channels distinct from its neighbours', for every group count."""
 DEPTHS = (tuple(range(1, 9)), (2, 4, 6, 8, 10, 12, 14, 16), tuple(range(1, 9)))
-"""Units per stage, the stride-2 unit included; ShuffleNet v1's 4-8-4 lies inside."""
-
-HEAD = (Block.of("gap"), Block.of("linear"))
+"""Units per stage, the stride-2 unit included; ShuffleNet v1's 4-8-4 (``SHUFFLENET_V1_REPEATS``) lies inside."""
 
 Costs = tuple[int, int, int]  # (MACs, params, activations)
 Sections = tuple[tuple[Block, ...], list[tuple[Block, ...]], tuple[Block, ...]]  # (stem, stages, head)
-
-
-def channels(groups: int, width: float) -> tuple[int, int]:
-    """(stem, first stage) channels as the seeds have them; the later stages double the first stage's width.
-
-    >>> channels(3, 1.0), channels(8, 0.25)
-    ((24, 240), (16, 96))
-    """
-    return _shufflenet_stem(groups, width), make_divisible(_SHUFFLENET_STAGE2[groups] * width, 4 * groups)
 
 
 @register
@@ -68,22 +57,8 @@ class ShuffleNetSpace(Space):
 
     def sections(self, config: Mapping[str, Any]) -> Sections:
         g, w = config["groups"], config["width"]
-        stages = [self._stage(i, g, w, config[f"s{i}.depth"]) for i in range(len(DEPTHS))]
-        return self._stem(g, w), stages, HEAD
-
-    @staticmethod
-    @lru_cache(maxsize=None)
-    def _stem(groups: int, width: float) -> tuple[Block, Block]:
-        """The 3x3 stride-2 conv at the seeds' stem width, then a 3x3 stride-2 max pool."""
-        return Block.of("conv", c=channels(groups, width)[0], k=3, s=2), Block.of("maxpool", k=3, s=2, p=1)
-
-    @staticmethod
-    @lru_cache(maxsize=None)
-    def _stage(i: int, groups: int, width: float, depth: int) -> tuple[Block, ...]:
-        """Stage ``i``: a stride-2 unit (with an ungrouped first 1x1 in the first stage), then ``depth - 1`` units."""
-        c = channels(groups, width)[1] * 2**i
-        down = Block.of("shuffle", c=c, s=2, groups=groups, first=i == 0)
-        return (down, Block.of("shuffle", repeat=depth - 1, c=c, groups=groups)) if depth > 1 else (down,)
+        stages = [shufflenet_v1_stage(i, g, w, config[f"s{i}.depth"]) for i in range(len(DEPTHS))]
+        return shufflenet_v1_stem(g, w), stages, SHUFFLENET_V1_HEAD
 
     def cost(self, config: Mapping[str, Any]) -> Costs:
         """The section-by-section cost from remembered stem, head and per-stage costs (the sampler's hot path)."""
@@ -94,7 +69,7 @@ class ShuffleNetSpace(Space):
             key = (i, g, w, config[f"s{i}.depth"])
             cost = self._stages.get(key)
             if cost is None:
-                _, p, m, a = section_cost(self._stage(*key), shapes[i], self.classes)
+                _, p, m, a = section_cost(shufflenet_v1_stage(*key), shapes[i], self.classes)
                 cost = self._stages[key] = (m, p, a)
             macs += cost[0]
             params += cost[1]
@@ -103,12 +78,12 @@ class ShuffleNetSpace(Space):
 
     def _end_costs(self, groups: int, width: float) -> tuple[Costs, list[tuple[int, int, int]]]:
         """The stem's and the head's cost together, and the input shape of each stage (which no depth changes)."""
-        shape, p, m, a = section_cost(self._stem(groups, width), self.input, self.classes)
+        shape, p, m, a = section_cost(shufflenet_v1_stem(groups, width), self.input, self.classes)
         shapes = [shape]
         for i in range(len(DEPTHS)):
-            shape = section_cost(self._stage(i, groups, width, 1), shape, self.classes)[0]
+            shape = section_cost(shufflenet_v1_stage(i, groups, width, 1), shape, self.classes)[0]
             shapes.append(shape)
-        _, p2, m2, a2 = section_cost(HEAD, shape, self.classes)
+        _, p2, m2, a2 = section_cost(SHUFFLENET_V1_HEAD, shape, self.classes)
         ends = self._ends[(groups, width)] = ((m + m2, p + p2, a + a2), shapes)
         return ends
 
@@ -129,7 +104,7 @@ class ShuffleNetSpace(Space):
         if g not in GROUPS:
             raise outside(self.name, f"groups = {g} is not one of {', '.join(map(str, GROUPS))}")
         found = (resolved(stem[0])["c"], first["c"])
-        widths = [w for w in WIDTHS if channels(g, w) == found]
+        widths = [w for w in WIDTHS if shufflenet_v1_channels(g, w) == found]
         if not widths:
             raise outside(self.name, f"stem and first-stage channels {found[0]} and {found[1]} match no width "
                                      f"multiplier in {WIDTHS} at {g} groups")

@@ -1,55 +1,29 @@
 """The VGG space: per stage depth, width and per-conv kernel; the normalization (none, LRN or BN) for all.
 
-The skeleton is VGG's (Simonyan & Zisserman 2015, Table 1): five stages of plain conv-ReLU layers with "same"
-padding, each closed by a 2x2/2 max pool, then torchvision's classifier (flatten, FC 4096, ReLU, dropout, FC
-4096, ReLU, dropout, FC to the classes), which stays fixed. Each stage has 1 to 4 convs of one width,
-0.25x to 1x of the 64-128-256-512-512 plan, and each conv a 1x1, 3x3 or 5x5 kernel. ``norm`` is ``none``
-(conv biases, the paper), ``lrn`` (config A-LRN: Krizhevsky's LRN after the first conv) or ``bn`` (batch
-norm after every conv, the convs keeping their bias as in torchvision's ``vgg*_bn``). Contains configs A to E:
-vgg11, vgg11_bn, vgg_a_lrn, vgg13, vgg_c (its 1x1 convs), vgg16 and vgg19.
+The skeleton is VGG's (Simonyan & Zisserman 2015, Table 1) as the zoo defines it (``nas.zoo.classic``): five stages
+of plain conv-ReLU layers with "same" padding, each closed by a 2x2/2 max pool, then torchvision's classifier
+(flatten, FC 4096, ReLU, dropout, FC 4096, ReLU, dropout, FC to the classes), which stays fixed. Each stage has 1
+to 4 convs of one width, 0.25x to 1x of the 64-128-256-512-512 plan, and each conv a 1x1, 3x3 or 5x5 kernel.
+``norm`` is ``none`` (conv biases, the paper), ``lrn`` (config A-LRN: Krizhevsky's LRN after the first conv) or
+``bn`` (batch norm after every conv, the convs keeping their bias as in torchvision's ``vgg*_bn``). Contains
+configs A to E: vgg11, vgg11_bn, vgg_a_lrn, vgg13, vgg_c (its 1x1 convs), vgg16 and vgg19.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from operator import itemgetter
 from typing import Any, Callable, Iterable, Mapping
 
 from nas import Block, Genome
 from nas.network import section_cost
-from nas.zoo.classic import LRN_KRIZHEVSKY
+from nas.zoo.classic import VGG_CLASSIFIER, VGG_NORMS, VGG_PLAN, VGG_POOL, vgg_stage
 
 from . import register
-from ._base import Config, Dim, Space, expand, outside, resolved, runs
-
-PLAN = (64, 128, 256, 512, 512)
-"""Table 1's width per stage."""
+from ._base import Config, Dim, Space, expand, outside, resolved
 
 SCALES = (0.25, 0.5, 0.75, 1.0)
 DEPTHS = (1, 2, 3, 4)  # configs A-E use 1 to 4 convs per stage
 KERNELS = (1, 3, 5)
-NORMS = ("none", "lrn", "bn")  # in cost order: LRN adds one map's activations, BN a map and 2 params per channel
-CLASSIFIER = (Block.of("flatten"), Block.of("linear", c=4096, act="relu"), Block.of("dropout"),
-              Block.of("linear", c=4096, act="relu"), Block.of("dropout"), Block.of("linear"))
-_POOL = Block.of("maxpool", k=2, s=2)
-_LRN = Block.from_dict(LRN_KRIZHEVSKY)
-
-
-@lru_cache(maxsize=None)
-def _conv(c: int, k: int, norm: str) -> Block:
-    """A conv-ReLU record as the seeds write it: explicit same padding; with BN the conv keeps its bias."""
-    if norm == "bn":
-        return Block.of("conv", c=c, k=k, p=k // 2, bias=True)
-    return Block.of("conv", c=c, k=k, p=k // 2, bn=False)
-
-
-@lru_cache(maxsize=1 << 14)
-def _stage(c: int, kernels: tuple[int, ...], norm: str, first: bool) -> tuple[Block, ...]:
-    """One stage's records: its convs (equal neighbours folded into ``repeat``), LRN in the first, the max pool."""
-    convs = [_conv(c, k, norm) for k in kernels]
-    if first and norm == "lrn":
-        convs.insert(1, _LRN)
-    return (*runs(convs), _POOL)
 
 
 def _reader(names: list[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
@@ -70,20 +44,20 @@ class VGGSpace(Space):
     def __init__(self, input: tuple[int, int, int] | None = None, classes: int | None = None) -> None:
         super().__init__(input, classes)
         # per stage: its depth and width dims, and a reader of its kernels (a tuple) for each depth
-        kernels = [[f"s{i}.b{j}.k" for j in range(DEPTHS[-1])] for i in range(len(PLAN))]
+        kernels = [[f"s{i}.b{j}.k" for j in range(DEPTHS[-1])] for i in range(len(VGG_PLAN))]
         self._stage_dims = [(f"s{i}.depth", f"s{i}.width", {d: _reader(names[:d]) for d in DEPTHS})
                             for i, names in enumerate(kernels)]
         self._costs: dict[tuple[Any, ...], tuple[int, int, int]] = {}
         shape = self.input
         self._inputs: list[tuple[int, ...]] = []  # each stage's input height and width (its convs keep them)
-        for _ in PLAN:
+        for _ in VGG_PLAN:
             self._inputs.append(shape[1:])
-            shape = section_cost((_POOL,), shape, self.classes)[0]
+            shape = section_cost((VGG_POOL,), shape, self.classes)[0]
         self._out = shape[1:]
 
     def _dimensions(self) -> Iterable[Dim]:
-        yield Dim("norm", NORMS, doc="none (conv biases), LRN after the first conv (A-LRN), or BN after every conv")
-        for i, c in enumerate(PLAN):
+        yield Dim("norm", VGG_NORMS, doc="none (conv biases), LRN after the first conv (A-LRN), or BN after every conv")
+        for i, c in enumerate(VGG_PLAN):
             yield Dim(f"s{i}.depth", DEPTHS, doc="convs in the stage")
             yield Dim(f"s{i}.width", tuple(int(c * s) for s in SCALES), doc="channels of the stage's convs")
             for j in range(DEPTHS[-1]):
@@ -93,9 +67,9 @@ class VGGSpace(Space):
     def sections(self, config: Mapping[str, Any]
                  ) -> tuple[tuple[Block, ...], list[tuple[Block, ...]], tuple[Block, ...]]:
         norm = config["norm"]
-        stages = [_stage(config[width], kernels[config[depth]](config), norm, i == 0)
+        stages = [vgg_stage(config[width], kernels[config[depth]](config), norm, i == 0)
                   for i, (depth, width, kernels) in enumerate(self._stage_dims)]
-        return (), stages, CLASSIFIER
+        return (), stages, VGG_CLASSIFIER
 
     def cost(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
         """The stage-by-stage cost, added up from remembered stage costs (the sampler's hot path)."""
@@ -113,17 +87,17 @@ class VGGSpace(Space):
     def _stage_cost(self, key: tuple[Any, ...]) -> tuple[int, int, int]:
         """(MACs, params, activations) of one stage, or of the classifier, by the cost model; remembered."""
         if key[0] == "head":
-            records, shape = CLASSIFIER, (key[1], *self._out)
+            records, shape = VGG_CLASSIFIER, (key[1], *self._out)
         else:
             i, cin, c, norm, kernels = key
-            records, shape = _stage(c, kernels, norm, i == 0), (cin, *self._inputs[i])
+            records, shape = vgg_stage(c, kernels, norm, i == 0), (cin, *self._inputs[i])
         _, params, macs, acts = section_cost(records, shape, self.classes)
         self._costs[key] = cost = (macs, params, acts)
         return cost
 
     def encode(self, genome: Genome) -> Config:
-        if genome.stem or len(genome.stages) != len(PLAN):
-            raise outside(self.name, f"expected no stem and {len(PLAN)} stages of convs each closed by a max pool")
+        if genome.stem or len(genome.stages) != len(VGG_PLAN):
+            raise outside(self.name, f"expected no stem and {len(VGG_PLAN)} stages of convs each closed by a max pool")
         config: Config = {}
         for i, stage in enumerate(genome.stages):
             blocks = expand(stage.blocks)

@@ -156,8 +156,19 @@ def test_seeds_json_and_table(capsys) -> None:
     names = [r["name"] for r in rows]
     assert names == nas.seeds()
     assert all({"name", "family", "input", "params", "macs"} <= set(r) for r in rows)
+    assert all(r[f"{k}_kind"] in nas.zoo.FIGURE_KINDS for r in rows for k in ("params", "macs") if f"{k}_figure" in r)
+    computed = [r["macs_label"] for r in rows if r.get("macs_kind") == "computed"]
+    assert computed and not any("matches" in label for label in computed)
     code, out, _ = run(capsys, "seeds")
-    assert "resnet50" in out and "25,557,032" in out
+    assert "resnet50" in out and "25,557,032" in out and "= torchvision" in out
+
+
+def test_readme_seed_table_is_what_the_command_makes(capsys) -> None:
+    """The README's seed table is ``nas seeds --format markdown``, as it says; regenerate it when a figure changes."""
+    code, out, _ = run(capsys, "seeds", "--format", "markdown")
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Seeds\n\n") + len("## Seeds\n\n"):readme.index("\n## ", readme.index("## Seeds"))]
+    assert code == 0 and "`nas seeds --format markdown`" in out and section.strip() == out.strip()
 
 
 def test_blocks_lists_every_type(capsys) -> None:

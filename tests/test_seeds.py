@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 import nas
+from nas.zoo import FIGURE_KINDS, Figure
 from nas.builder import build, count_params, measure
 
 # The issue's exact figures (torchvision's num_params metadata and a conv+FC count of its models), kept here
@@ -102,3 +105,31 @@ def test_stochastic_depth_seed_costs_as_its_base() -> None:
 def test_unknown_seed_lists_the_names() -> None:
     with pytest.raises(nas.NasError, match="unknown seed 'resnet51'; seeds: alexnet"):
         nas.seed("resnet51")
+
+
+@pytest.mark.parametrize("name", SEEDS)
+def test_every_figure_says_what_it_is(name: str) -> None:
+    """Every figure has a declared kind; a computed one is never reported as matching a published or reference one."""
+    s = nas.get_seed(name)
+    c = nas.cost(s.genome())
+    for fig, actual in ((s.params, c.params), (s.macs, c.macs)):
+        if fig is None:
+            continue
+        assert fig.kind in FIGURE_KINDS
+        label, short = fig.label(actual), fig.short(actual)
+        if fig.kind == "computed":
+            assert fig.tol == 0 and label.startswith("computed") and short == "computed"
+            assert not re.search(r"match|within|=|%", label.split(":")[0] + short), label
+        elif fig.kind == "reference":
+            assert fig.tol == 0 and fig.source.startswith("torchvision") and label == f"matches {fig.source}"
+        else:
+            assert "computed" not in label and ("matches" in label or f"within {fig.tol:.1%}" in label), label
+
+
+def test_a_figure_must_declare_its_kind() -> None:
+    with pytest.raises(ValueError, match="figure kind must be one of reference, published, computed"):
+        Figure(1.0, source="somewhere")
+    with pytest.raises(ValueError, match="a computed figure is exact"):
+        Figure(1.0, tol=0.01, kind="computed")
+    assert Figure(100, tol=0.01, kind="published", source="paper").label(101) == "100: +1.0%, within 1.0% of paper"
+    assert Figure(100, kind="computed", source="layers").label(100) == "computed, no exact published figure: layers"

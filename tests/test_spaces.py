@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import replace
 
@@ -12,6 +13,7 @@ import nas
 import search_spaces
 from conftest import assert_cost_matches_model
 from search_spaces import Budget, Space
+from search_spaces._base import expand, runs
 
 SPACES = search_spaces.names()
 
@@ -159,3 +161,60 @@ def test_cost_at_another_input() -> None:
     g = small.sample(np.random.default_rng(0), "20M")
     assert g.input == (3, 96, 96) and g.classes == 10 and nas.cost(g).macs <= 20_000_000
     assert small.contains(replace(nas.seed("mobilenet_v2"), input=(3, 96, 96), classes=10))
+
+
+def test_seeds_are_points_of_the_space(space: Space) -> None:
+    """Each seed is the decode of its config, exactly: the space builds its skeleton from the zoo's definition."""
+    for name in space.seeds:
+        g = nas.seed(name).with_input(space.input, space.classes)
+        assert space.decode(space.encode(g)) == replace(g, name=space.name), name
+
+
+# What each space takes from its family's one definition in the zoo: the seeds are built from the same objects.
+SHARED = {
+    "mobilenet": ("nas.zoo.mobile", ("MOBILENET_V2", "mobilenet_v2_stem", "mobilenet_v2_unit", "mobilenet_v2_head")),
+    "shufflenet": ("nas.zoo.mobile", ("SHUFFLENET_V1_HEAD", "shufflenet_v1_channels", "shufflenet_v1_stem",
+                                      "shufflenet_v1_stage")),
+    "densenet": ("nas.zoo.dense", ("DENSENET_HEAD", "densenet_stem", "densenet_stage", "densenet_transition")),
+    "resnet": ("nas.zoo.resnet", ("resnet_stem", "resnet_stage", "resnet_head")),
+    "vgg": ("nas.zoo.classic", ("VGG_PLAN", "VGG_NORMS", "VGG_POOL", "VGG_CLASSIFIER", "vgg_stage")),
+    "inception": ("nas.zoo.inception", ("GOOGLENET_STAGES", "GOOGLENET_MODULES", "GOOGLENET_KINDS", "googlenet_stem",
+                                        "googlenet_module", "googlenet_head", "googlenet_conv", "googlenet_tail")),
+}
+
+
+def test_every_space_with_seeds_builds_from_the_zoo(space: Space) -> None:
+    """The skeleton is the zoo's own objects, so a family is changed in one place: the seeds follow with it."""
+    if not space.seeds:
+        return
+    zoo, names = SHARED[space.name]
+    module = importlib.import_module(type(space).__module__)
+    for name in names:
+        assert getattr(module, name) is getattr(importlib.import_module(zoo), name), name
+    for seed in space.seeds:  # and the seeds are made in that module
+        make = nas.get_seed(seed).make
+        assert getattr(make, "func", make).__module__ == zoo, seed
+
+
+def test_fast_cost_is_the_cost_model_over_every_choice(space: Space) -> None:
+    """The space's own costing (its sampling fast path) equals ``nas.cost`` of the built genome for every choice
+    of every dimension, each set in turn on the largest config (all gated dimensions on) and on a sampled one."""
+    for base in (space.extreme(True), space.sample_config(np.random.default_rng(8), None)):
+        for d in space.dimensions:
+            for v in d.choices:
+                config = space._fill({**base, d.name: v}, np.random.default_rng(9))
+                c = nas.cost(space.decode(config))
+                assert space.cost(config) == (c.macs, c.params, c.activations), (d.name, v)
+
+
+def test_mobilenet_folds_equal_units_as_runs_does() -> None:
+    """The mobilenet space folds equal neighbours by their choices; the records are the ones ``runs`` folds to."""
+    space = search_spaces.get("mobilenet")
+    rng = np.random.default_rng(10)
+    for _ in range(200):
+        config = space.sample_config(rng, None)
+        for _, _, names in space._names:  # make runs of equal units likely: half the stages copy their first unit
+            if rng.random() < 0.5:
+                config.update({n: config[first] for unit in names[1:] for n, first in zip(unit, names[0])})
+        for stage in space.decode(config).stages:
+            assert stage.blocks == runs(expand(stage.blocks))

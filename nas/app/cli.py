@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import sys
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -268,34 +269,51 @@ def cmd_decode(a: argparse.Namespace) -> int:
 
 
 def cmd_seeds(a: argparse.Namespace) -> int:
-    from ..zoo import report
+    from ..zoo import SEEDS, report
 
     rows = report()
     if a.format == "json":
         print(json.dumps(rows, indent=2))
         return 0
-    head = ("seed", "family", "input", "params", "published", "MACs", "published")
+    if a.format == "markdown":
+        print(_seeds_markdown(rows))
+        return 0
+    head = ("seed", "family", "input", "params", "figure", "MACs", "figure")
     lines = [head]
     for r in rows:
+        s = SEEDS[r["name"]]
         lines.append((r["name"], r["family"], "x".join(map(str, r["input"])), f"{r['params']:,}",
-                      _published(r, "params"), f"{r['macs']:,} ({human(r['macs'])})", _published(r, "macs")))
+                      s.params.short(r["params"]) if s.params else "", f"{r['macs']:,} ({human(r['macs'])})",
+                      s.macs.short(r["macs"]) if s.macs else ""))
     widths = [max(len(l[i]) for l in lines) for i in range(len(head))]
     for i, l in enumerate(lines):
         print("  ".join(v.ljust(w) if j < 3 else v.rjust(w) for j, (v, w) in enumerate(zip(l, widths))).rstrip())
         if i == 0:
             print("-" * (sum(widths) + 2 * (len(widths) - 1)))
-    print("\nMACs: conv + fully-connected multiply-accumulates (FLOPs = 2 x MACs). "
-          "'=' reproduces the published figure exactly, '= (computed)' a figure worked out from the paper's layer table; a percentage is the difference from a rounded published figure.")
+    print("\nMACs: conv + fully-connected multiply-accumulates (FLOPs = 2 x MACs). '= torchvision': reproduces "
+          "torchvision's count exactly; '= published' or a percentage: a paper's or model table's figure, reproduced "
+          "exactly or within its rounding; 'computed': worked out here where no exact published figure exists, so "
+          "nothing to match. `--format json` gives each figure's kind, source and label.")
     return 0
 
 
-def _published(r: dict, key: str) -> str:
-    fig = r.get(f"published_{key}")
-    if fig is None:
-        return ""
-    if r[f"{key}_diff"] == 0:
-        return "= (computed)" if r.get(f"{key}_source", "").startswith("computed") else "="
-    return f"{human(fig)} ({100 * r[f'{key}_diff'] / fig:+.1f}%)"
+_SEEDS_MARKDOWN_NOTE = (
+    "Input 3x224x224 and 1000 classes unless noted. Each figure says what it is: \"matches torchvision ...\" is "
+    "torchvision's own count, reproduced to the last parameter and MAC; a published figure (a paper's or a model "
+    "table's, usually rounded) is matched exactly or within the stated tolerance; \"computed\" is a count worked "
+    "out here from the paper's layers where no exact published figure exists: it is checked as a regression "
+    "figure and matches nothing. Made by `nas seeds --format markdown`; `nas seeds` prints the same with notes "
+    "(`--format json`).")
+
+
+def _seeds_markdown(rows: list[dict]) -> str:
+    """The README's seed table: figures with what each one is (``nas seeds --format markdown``)."""
+    out = [textwrap.fill(_SEEDS_MARKDOWN_NOTE, 115), "",
+           "| seed | family | input | params | MACs | params figure | MACs figure |", "|---|---|---|---:|---:|---|---|"]
+    for r in rows:
+        out.append(f"| {r['name']} | {r['family']} | {'x'.join(map(str, r['input']))} | {r['params']:,} | "
+                   f"{r['macs']:,} | {r.get('params_label', '')} | {r.get('macs_label', '')} |")
+    return "\n".join(out)
 
 
 def cmd_blocks(a: argparse.Namespace) -> int:
@@ -451,7 +469,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("seeds", help="the hand-designed seed networks with their figures",
                        description="List the seed networks with params and MACs beside their published figures.")
-    s.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
+    s.add_argument("--format", choices=("table", "json", "markdown"), default="table",
+                   help="table (default), json, or markdown (the README's seed table)")
     s.set_defaults(func=cmd_seeds)
 
     se = sub.add_parser(

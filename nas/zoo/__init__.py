@@ -7,26 +7,67 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
+from ..cost import cost, human
 from ..errors import NasError
 from ..genome import Genome
 
 
+FIGURE_KINDS = ("reference", "published", "computed")
+"""Where a seed's figure comes from, declared with it:
+
+- ``reference``: counted by a reference implementation (torchvision's ``num_params`` and ``_ops``), exact;
+- ``published``: printed in a paper or a model table, usually rounded, so held within a tolerance;
+- ``computed``: worked out here from the paper's layers where no such number exists (or only a vaguer one); it is
+  a regression figure, checked exactly, and never reported as matching anything."""
+
+
 @dataclass(frozen=True)
 class Figure:
-    """A published or reference figure: exact when ``tol`` is 0, else within ``tol`` relative."""
+    """A seed's figure: exact when ``tol`` is 0, else within ``tol`` relative; ``kind`` is one of FIGURE_KINDS."""
 
     value: float
     tol: float = 0.0
-    source: str = ""  # where the number comes from: "torchvision num_params", "paper Table 1", "computed"
+    source: str = ""  # what the number is: "torchvision num_params", "Howard et al. 2017 Table 8: 569M Mult-Adds"
+    kind: str = field(default="", kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.kind not in FIGURE_KINDS:
+            raise ValueError(f"figure kind must be one of {', '.join(FIGURE_KINDS)}, got {self.kind!r}")
+        if self.kind != "published" and self.tol:  # only a rounded number needs a tolerance
+            raise ValueError(f"a {self.kind} figure is exact; tolerance {self.tol} given")
 
     def holds(self, actual: int) -> bool:
         """Whether ``actual`` reproduces this figure."""
         if self.tol == 0:
             return actual == self.value
         return abs(actual - self.value) <= self.tol * self.value
+
+    def short(self, actual: int) -> str:
+        """A few characters for the ``nas seeds`` table: ``= torchvision``, ``569M (-0.0%)``, ``computed``."""
+        if not self.holds(actual):
+            return f"MISSES {human(self.value)}"
+        if self.kind == "computed":
+            return "computed"
+        if self.kind == "reference":
+            return "= " + self.source.split()[0]
+        return "= published" if actual == self.value else f"{human(self.value)} ({self._diff(actual)})"
+
+    def label(self, actual: int) -> str:
+        """What the figure says about ``actual``, by its kind: matches a reference, is within a published figure's
+        tolerance, or was computed here (which is not a match with anything)."""
+        if not self.holds(actual):
+            return f"does not reproduce {human(self.value)} ({self.source})"
+        if self.kind == "computed":
+            return f"computed, no exact published figure: {self.source}"
+        if self.kind == "reference" or actual == self.value:
+            return f"matches {self.source}"
+        return f"{human(self.value)}: {self._diff(actual)}, within {self.tol:.1%} of {self.source}"
+
+    def _diff(self, actual: int) -> str:
+        return f"{100 * (actual - self.value) / self.value:+.1f}%"
 
 
 @dataclass(frozen=True)
@@ -78,20 +119,28 @@ def seed(name: str) -> Genome:
 
 
 def seeds() -> list[str]:
-    """Names of all seed networks, in registry order (grouped by family)."""
+    """Names of all seed networks, family module by family module in the order of the lectures, each in the order
+    it registers them; the same whichever module was imported first (the search spaces import some early)."""
     _load_all()
-    return list(SEEDS)
+    order = {name: i for i, name in enumerate(_MODULES)}
+    return sorted(SEEDS, key=lambda n: order[_module(SEEDS[n].make)])  # a stable sort keeps registry order within
+
+
+_MODULES = ("classic", "inception", "resnet", "dense", "mobile")  # in the order of the lectures
+
+
+def _module(make: Callable[[], Genome]) -> str:
+    """The zoo module that made a seed factory (a function, a closure or a ``functools.partial``)."""
+    return getattr(make, "func", make).__module__.rsplit(".", 1)[-1]
 
 
 def _load_all() -> None:
     # Each family module registers its seeds on import.
-    from . import classic, inception, resnet, dense, mobile  # noqa: F401  (in the order of the lectures)
+    from . import classic, inception, resnet, dense, mobile  # noqa: F401
 
 
 def report() -> list[dict]:
-    """Each seed's computed figures beside its published ones (what ``nas seeds`` prints)."""
-    from ..cost import cost
-
+    """Each seed's counted params and MACs beside its declared figures, each with its kind and label (``nas seeds``)."""
     rows = []
     for name in seeds():
         s = SEEDS[name]
@@ -101,10 +150,12 @@ def report() -> list[dict]:
                      "params": c.params, "macs": c.macs, "source": s.source}
         for key, fig in (("params", s.params), ("macs", s.macs)):
             if fig is not None:
-                row[f"published_{key}"] = fig.value
+                row[f"{key}_figure"] = fig.value  # the declared figure; its kind says whether anyone published it
+                row[f"{key}_kind"] = fig.kind
                 row[f"{key}_source"] = fig.source
-                row[f"{key}_diff"] = c.params - fig.value if key == "params" else c.macs - fig.value
+                row[f"{key}_diff"] = row[key] - fig.value
                 row[f"{key}_holds"] = fig.holds(row[key])
+                row[f"{key}_label"] = fig.label(row[key])
         if s.note:
             row["note"] = s.note
         rows.append(row)

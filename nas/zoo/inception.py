@@ -6,9 +6,10 @@ module E splits a branch into parallel 1x3 and 3x1 convs with an ``inception`` b
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from ..genome import Genome
+from ..genome import Block, Genome, Stage
 from . import Figure, register_seed
 
 Rec = dict[str, Any]
@@ -54,53 +55,106 @@ GOOGLENET_TABLE_MACS: dict[str, int] = {
 LRN_GOOGLENET: Rec = {"type": "lrn", "size": 5, "alpha": 1e-4, "beta": 0.75, "k": 1.0}
 
 
-def _googlenet_module(name: str, bn: bool, k5: int) -> Rec:
-    """Inception module ``name`` of Table 1; ``k5`` is the kernel of the "5x5" branch (torchvision: 3)."""
-    c1, r3, c3, r5, c5, pp = GOOGLENET_MODULES[name]
-    return inception(
-        [conv(c1, bn=bn)],
-        [conv(r3, bn=bn), conv(c3, 3, p=1, bn=bn)],
-        [conv(r5, bn=bn), conv(c5, k5, p=k5 // 2, bn=bn)],
-        [pool("maxpool", 3, 1, 1, ceil=True), conv(pp, bn=bn)],
-    )
+GOOGLENET_STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("inception3", ("3a", "3b")),
+    ("inception4", ("4a", "4b", "4c", "4d", "4e")),
+    ("inception5", ("5a", "5b")),
+)
+"""(stage name, its modules); a 3x3/2 max pool (2x2/2 before 5a in torchvision's head) opens stages 4 and 5."""
+
+GOOGLENET_KINDS: dict[str, tuple[tuple[Kernel, ...], bool]] = {
+    "3x3": ((3,), False),
+    "5x5": ((5,), False),
+    "3x3-3x3": ((3, 3), False),
+    "1x3-3x1": (((1, 3), (3, 1)), True),
+    "1x5-5x1": (((1, 5), (5, 1)), True),
+}
+"""Kinds of a branch after its 1x1 reduce conv: (kernels of its convs, whether the inner convs keep the reduce
+width). Table 1's are ``3x3`` and ``5x5`` (torchvision's "5x5" branch is ``3x3``); ``3x3-3x3`` is Inception v3's
+Fig. 5 and module A, ``1x3-3x1`` and ``1x5-5x1`` its Fig. 6 and module C."""
+
+GOOGLENET_HEADS = ("paper", "torchvision")
+"""The two heads and stage-5 pools: the paper's and torchvision's (``googlenet_head``, ``GOOGLENET_POOL5``)."""
 
 
-def _googlenet(bn: bool, k5: int, lrn: bool, head: list[Rec]) -> Genome:
-    """GoogLeNet's layout (Table 1) with or without BN, "5x5" branches of kernel ``k5``, optional LRN."""
-    norm = [LRN_GOOGLENET] if lrn else []
-    down = pool("maxpool", 3, 2, ceil=True)
-    stem = [conv(64, 7, 2, 3, bn=bn), down, *norm, conv(64, bn=bn), conv(192, 3, p=1, bn=bn), *norm, down]
-    mods = {n: _googlenet_module(n, bn, k5) for n in GOOGLENET_MODULES}
-    return Genome.from_dict({
-        "input": [3, 224, 224], "classes": 1000, "stem": stem,
-        "stages": [
-            {"name": "inception3", "blocks": [mods["3a"], mods["3b"]]},
-            {"name": "inception4", "blocks": [down, mods["4a"], mods["4b"], mods["4c"], mods["4d"], mods["4e"]]},
-            # torchvision pools 2x2 here and the paper 3x3/2; both give 7x7 in ceil mode.
-            {"name": "inception5", "blocks": [pool("maxpool", 2 if bn else 3, 2, ceil=True), mods["5a"], mods["5b"]]},
-        ],
-        "head": head,
-    })
+@lru_cache(maxsize=None)
+def googlenet_conv(c: int, k: Kernel, bn: bool, s: int = 1) -> Block:
+    """A conv-(BN)-ReLU record with the padding that keeps the size; a conv without BN has a bias."""
+    return Block.from_dict(conv(c, k, s, k // 2 if isinstance(k, int) else (k[0] // 2, k[1] // 2), bn=bn))
+
+
+@lru_cache(maxsize=None)
+def googlenet_tail(kind: str, r: int, c: int, bn: bool) -> tuple[Block, ...]:
+    """The convs of a branch of ``kind`` after its 1x1 reduce conv to ``r`` channels."""
+    kernels, narrow = GOOGLENET_KINDS[kind]
+    inner = r if narrow else c
+    return tuple(googlenet_conv(inner, k, bn) for k in kernels[:-1]) + (googlenet_conv(c, kernels[-1], bn),)
+
+
+GOOGLENET_PROJ_POOL = Block.from_dict(pool("maxpool", 3, 1, 1, ceil=True))
+"""The 3x3/1 max pool of a module's pool-projection branch."""
+GOOGLENET_DOWN = Block.from_dict(pool("maxpool", 3, 2, ceil=True))
+"""The 3x3/2 ceil-mode max pool that closes the stem and opens stage 4."""
+GOOGLENET_POOL5 = {"paper": GOOGLENET_DOWN, "torchvision": Block.from_dict(pool("maxpool", 2, 2, ceil=True))}
+"""The max pool that opens stage 5: 3x3/2 in the paper, 2x2/2 in torchvision (7x7 at 224 either way)."""
+
+
+@lru_cache(maxsize=1 << 15)
+def googlenet_module(c1: int, r3: int, c3: int, k3: str, r5: int, c5: int, k5: str, pp: int, bn: bool) -> Block:
+    """One inception module: Table 1's four branches at these widths, its 3x3 and "5x5" branches of these kinds."""
+    return Block.of("inception", branches=(
+        (googlenet_conv(c1, 1, bn),),
+        (googlenet_conv(r3, 1, bn), *googlenet_tail(k3, r3, c3, bn)),
+        (googlenet_conv(r5, 1, bn), *googlenet_tail(k5, r5, c5, bn)),
+        (GOOGLENET_PROJ_POOL, googlenet_conv(pp, 1, bn)),
+    ))
+
+
+@lru_cache(maxsize=None)
+def googlenet_stem(bn: bool) -> tuple[Block, ...]:
+    """The fixed stem: with BN, or without (conv biases, and LRN after the first pool and after the 3x3 conv)."""
+    lrn = () if bn else (Block.from_dict(LRN_GOOGLENET),)
+    return (googlenet_conv(64, 7, bn, s=2), GOOGLENET_DOWN, *lrn, googlenet_conv(64, 1, bn),
+            googlenet_conv(192, 3, bn), *lrn, GOOGLENET_DOWN)
+
+
+@lru_cache(maxsize=None)
+def googlenet_head(head: str, pool: Kernel = 7) -> tuple[Block, ...]:
+    """The paper's ``pool``-wide average pool (the whole 7x7 map) and 40% dropout, or torchvision's global
+    average pool, flatten and 20% dropout; then the classifier."""
+    if head == "paper":
+        return Block.of("avgpool", k=pool, s=1), Block.of("dropout", p=0.4), Block.of("linear")
+    return Block.of("gap"), Block.of("flatten"), Block.of("dropout", p=0.2), Block.of("linear")
+
+
+def _googlenet(bn: bool, head: str, k5: str) -> Genome:
+    """GoogLeNet's layout (Table 1) with or without BN, the paper's or torchvision's head, "5x5" branches ``k5``."""
+    stages = []
+    for s, (name, mods) in enumerate(GOOGLENET_STAGES):
+        blocks = [googlenet_module(*GOOGLENET_MODULES[m][:3], "3x3", *GOOGLENET_MODULES[m][3:5], k5,
+                                   GOOGLENET_MODULES[m][5], bn) for m in mods]
+        opening = (GOOGLENET_DOWN,) if s == 1 else (GOOGLENET_POOL5[head],) if s == 2 else ()
+        stages.append(Stage((*opening, *blocks), name))
+    return Genome(stages=tuple(stages), stem=googlenet_stem(bn), head=googlenet_head(head))
 
 
 @register_seed(
     "googlenet_tv", family="inception", source="torchvision googlenet (Szegedy et al. 2015 with batch norm)",
-    params=Figure(6_624_904, source="torchvision num_params"),
-    macs=Figure(1_498_376_192, source="torchvision _ops"),
+    params=Figure(6_624_904, kind="reference", source="torchvision num_params"),
+    macs=Figure(1_498_376_192, kind="reference", source="torchvision _ops"),
     note="BN after every conv (no conv bias), 3x3 kernels in the '5x5' branch as in torchvision, ceil-mode max "
          "pools, no LRN and no auxiliary heads",
     test_input=(3, 96, 96),
 )
 def googlenet_tv() -> Genome:
     """torchvision's GoogLeNet without its auxiliary classifiers."""
-    return _googlenet(bn=True, k5=3, lrn=False,
-                      head=[{"type": "gap"}, {"type": "flatten"}, {"type": "dropout", "p": 0.2}, {"type": "linear"}])
+    return _googlenet(bn=True, head="torchvision", k5="3x3")
 
 
 @register_seed(
     "googlenet", family="inception", source="Szegedy et al. 2015, Table 1 and Fig. 3 (GoogLeNet)",
-    params=Figure(6_800_000, tol=0.03, source="paper Table 1: about 6.8M"),
-    macs=Figure(1_500_000_000, tol=0.06, source="paper Sec. 5 and Table 1: about 1.5G"),
+    params=Figure(6_800_000, tol=0.03, kind="published", source="paper Table 1: about 6.8M"),
+    macs=Figure(1_500_000_000, tol=0.06, kind="published", source="paper Sec. 5 and Table 1: about 1.5G"),
     note="Table 1's conv 7x7/2 row lists 2.7K params and 34M ops, but a 7x7 conv from 3 to 64 channels at "
          "112x112 has 9,408 weights (+64 biases) and 118,013,952 MACs; this seed follows the arithmetic, so its "
          "total is 1.58G MACs where the table's rows sum to about 1.5G. Per module it reproduces the table's ops "
@@ -112,8 +166,7 @@ def googlenet_tv() -> Genome:
 )
 def googlenet() -> Genome:
     """GoogLeNet as in the paper: true 5x5 branches, no BN, LRN, 7x7 average pool and 40% dropout."""
-    return _googlenet(bn=False, k5=5, lrn=True,
-                      head=[pool("avgpool", 7, 1), {"type": "dropout", "p": 0.4}, {"type": "linear"}])
+    return _googlenet(bn=False, head="paper", k5="5x5")
 
 
 # ---------------------------------------------------------------- Inception v3
@@ -182,8 +235,8 @@ def _inc_e() -> Rec:
 
 @register_seed(
     "inception_v3", family="inception", source="Szegedy et al. 2016, Table 1 and Figs. 5-7; torchvision inception_v3",
-    params=Figure(23_834_568, source="torchvision num_params (without the auxiliary head)"),
-    macs=Figure(5_713_216_096, source="torchvision _ops (without the auxiliary head)"),
+    params=Figure(23_834_568, kind="reference", source="torchvision num_params (without the auxiliary head)"),
+    macs=Figure(5_713_216_096, kind="reference", source="torchvision _ops (without the auxiliary head)"),
     note="3x299x299; BN after every conv, no auxiliary head",
     test_input=(3, 139, 139),
 )

@@ -12,10 +12,10 @@ registered from a table. Channel counts are resolved here, so a genome holds pla
 from __future__ import annotations
 
 import math
-from functools import partial
+from functools import lru_cache, partial
 
 from ..blocks import make_divisible
-from ..genome import Genome
+from ..genome import Block, Genome, Stage
 from . import Figure, register_seed
 
 # ---------------------------------------------------------------- MobileNet v1
@@ -38,52 +38,73 @@ _V1_SOURCE = "Howard et al. 2017, Table 1 (layers), Tables 6-9 (figures)"
 
 register_seed(
     "mobilenet_v1", family="mobilenet", source=_V1_SOURCE,
-    params=Figure(4_231_976, source="computed (issue 3); paper Table 8: 4.2M, i.e. 4,210,088 weights without BN"),
-    macs=Figure(569e6, tol=0.001, source="Howard et al. 2017 Table 8: 569M Mult-Adds"),
+    params=Figure(4_231_976, kind="computed", source="with BN; paper Table 8: 4.2M, i.e. 4,210,088 weights without BN"),
+    macs=Figure(569e6, tol=0.001, kind="published", source="Howard et al. 2017 Table 8: 569M Mult-Adds"),
     note="568,740,352 MACs with the 1000-way FC; the convolutions alone are 567.7M, which the authors' slides round "
          "to 568M while Table 8 lists 569M.",
 )(partial(_mobilenet_v1, 1.0, 224))
 
 register_seed(
     "mobilenet_v1_050_160", family="mobilenet", source=_V1_SOURCE,
-    params=Figure(1_331_592, source="computed (issue 3); paper Table 9: 1.32M, i.e. 1,320,648 weights without BN"),
-    macs=Figure(76e6, tol=0.01, source="Howard et al. 2017 Table 9: 76M Mult-Adds"),
+    params=Figure(1_331_592, kind="computed",
+                  source="with BN; paper Table 9: 1.32M, i.e. 1,320,648 weights without BN"),
+    macs=Figure(76e6, tol=0.01, kind="published", source="Howard et al. 2017 Table 9: 76M Mult-Adds"),
     note="76,524,800 MACs with the FC layer (about 76.5M); the paper's 76M matches the convolutions alone "
          "(76,012,800), so the tolerance (1%) covers the FC's 512,000.",
 )(partial(_mobilenet_v1, 0.5, 160))
 
 # ---------------------------------------------------------------- MobileNet v2
 
-_MOBILENET_V2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-                 (6, 320, 1, 1)]
-"""Inverted residual sequences (expansion t, channels c, repeats n, stride s) of Sandler et al. 2018, Table 2."""
+MOBILENET_V2: tuple[tuple[int, int, int, int], ...] = (
+    (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+"""Inverted residual sequences (expansion t, channels c, repeats n, stride s) of Sandler et al. 2018, Table 2.
+
+The one definition of the family: the seeds and the mobilenet search space both build from it."""
+
+
+@lru_cache(maxsize=None)
+def mobilenet_v2_stem(width: float) -> tuple[Block, ...]:
+    """The 3x3 stride-2 stem conv at width multiplier ``width`` (torchvision's rounding to multiples of 8)."""
+    return (Block.of("conv", c=make_divisible(32 * width), k=3, s=2, act="relu6"),)
+
+
+@lru_cache(maxsize=None)
+def mobilenet_v2_head(width: float) -> tuple[Block, ...]:
+    """The 1x1 conv to 1280 channels (never narrowed below 1x), pooling, dropout and the classifier."""
+    return (Block.of("conv", c=make_divisible(1280 * max(1.0, width)), k=1, act="relu6"), Block.of("gap"),
+            Block.of("dropout", p=0.2), Block.of("linear"))
+
+
+@lru_cache(maxsize=1 << 16)  # the mobilenet space's records: each built once
+def mobilenet_v2_unit(stage: int, width: float, first: bool, k: int = 3, e: float | None = None, se: float = 0.0,
+                      act: str = "relu6", repeat: int = 1) -> Block:
+    """``repeat`` inverted residuals of ``stage``, with the stage's stride when they are its ``first``; ``e``
+    defaults to Table 2's t."""
+    t, c, _, s = MOBILENET_V2[stage]
+    return Block.of("inverted", repeat, c=make_divisible(c * width), s=s if first else 1, k=k, e=t if e is None else e,
+                    act=act, se=se, se_gate="hardsigmoid" if se and act == "hardswish" else "sigmoid")
 
 
 def _mobilenet_v2(width: float, res: int = 224) -> Genome:
     """MobileNet v2 at width multiplier ``width`` (torchvision's rounding to multiples of 8) and input ``res``."""
-    return Genome.from_dict({
-        "input": [3, res, res], "classes": 1000,
-        "stem": [{"type": "conv", "c": make_divisible(32 * width), "k": 3, "s": 2, "act": "relu6"}],
-        "stages": [{"blocks": [{"type": "inverted", "c": make_divisible(c * width), "s": s, "e": t, "repeat": n}]}
-                   for t, c, n, s in _MOBILENET_V2],
-        "head": [{"type": "conv", "c": make_divisible(1280 * max(1.0, width)), "k": 1, "act": "relu6"},
-                 {"type": "gap"}, {"type": "dropout", "p": 0.2}, {"type": "linear"}],
-    })
+    stages = tuple(Stage((mobilenet_v2_unit(i, width, True, repeat=n),)) for i, (_, _, n, _) in enumerate(MOBILENET_V2))
+    return Genome(stages=stages, stem=mobilenet_v2_stem(width), head=mobilenet_v2_head(width), input=(3, res, res),
+                  classes=1000)
 
 
 _V2_SOURCE = "Sandler et al. 2018, Table 2; torchvision mobilenet_v2"
 
 register_seed(
     "mobilenet_v2", family="mobilenet", source=_V2_SOURCE,
-    params=Figure(3_504_872, source="torchvision num_params"),
-    macs=Figure(300_774_272, source="torchvision _ops (conv + FC)"),
+    params=Figure(3_504_872, kind="reference", source="torchvision num_params"),
+    macs=Figure(300_774_272, kind="reference", source="torchvision _ops (conv + FC)"),
 )(partial(_mobilenet_v2, 1.0))
 
 register_seed(
     "mobilenet_v2_140", family="mobilenet", source=_V2_SOURCE + " (width_mult=1.4)",
-    params=Figure(6_108_776, source="computed: torchvision MobileNetV2(width_mult=1.4); TF-slim lists 6.06M "
+    params=Figure(6_108_776, kind="computed", source="torchvision MobileNetV2(width_mult=1.4); TF-slim lists 6.06M "
                                     "(6,060,840 without BN)"),
-    macs=Figure(582e6, tol=0.001, source="TF-slim mobilenet_v2_1.4_224 checkpoint table: 582M MACs"),
+    macs=Figure(582e6, tol=0.001, kind="published", source="TF-slim mobilenet_v2_1.4_224 checkpoint table: 582M MACs"),
     note="Sandler et al. Table 4 lists 6.9M params and 585M MAdds for width 1.4; the arithmetic of Table 2 "
          "(channels rounded to multiples of 8, last conv 1792) gives 6,108,776 params (6,060,840 without BN) and "
          "582,195,824 MACs, as TF-slim's own checkpoint table does.",
@@ -91,35 +112,50 @@ register_seed(
 
 # ---------------------------------------------------------------- ShuffleNet v1
 
-_SHUFFLENET_STAGE2 = {1: 144, 2: 200, 3: 240, 4: 272, 8: 384}
+SHUFFLENET_V1_STAGE2 = {1: 144, 2: 200, 3: 240, 4: 272, 8: 384}
 """Stage-2 output channels of ShuffleNet 1x per group count (Zhang et al. 2018, Table 1); stages 3-4 double it."""
 
-_SHUFFLENET_REPEATS = (4, 8, 4)
+SHUFFLENET_V1_REPEATS = (4, 8, 4)
+"""Units per stage in Table 1, the stride-2 unit included."""
 
 
-def _shufflenet_stem(groups: int, width: float) -> int:
-    """Stem width: 24 at 1x, scaled with the width but never below 12, rounded to a multiple of ``groups``.
+def shufflenet_v1_channels(groups: int, width: float) -> tuple[int, int]:
+    """(stem, first stage) channels at ``groups`` and scale ``width``; the later stages double the first's.
 
-    This is megvii's official choice (12 at 0.5x, 16 for g8 at 0.5x, 48 at 2x); the floor keeps 0.25x at 13M.
+    The stem is 24 at 1x, scaled with the width but never below 12, rounded to a multiple of ``groups``: megvii's
+    official choice (12 at 0.5x, 16 for g8 at 0.5x, 48 at 2x); the floor keeps 0.25x at 13M. The stages round so
+    that the bottleneck (a quarter of the channels) divides into the groups.
+
+    >>> shufflenet_v1_channels(3, 1.0), shufflenet_v1_channels(8, 0.25)
+    ((24, 240), (16, 96))
     """
-    return make_divisible(24 * max(width, 0.5), groups)
+    return (make_divisible(24 * max(width, 0.5), groups),
+            make_divisible(SHUFFLENET_V1_STAGE2[groups] * width, 4 * groups))
+
+
+@lru_cache(maxsize=None)
+def shufflenet_v1_stem(groups: int, width: float) -> tuple[Block, ...]:
+    """The 3x3 stride-2 conv at the stem width, then a 3x3 stride-2 max pool."""
+    return (Block.of("conv", c=shufflenet_v1_channels(groups, width)[0], k=3, s=2),
+            Block.of("maxpool", k=3, s=2, p=1))
+
+
+@lru_cache(maxsize=None)
+def shufflenet_v1_stage(i: int, groups: int, width: float, depth: int) -> tuple[Block, ...]:
+    """Stage ``i``: a stride-2 unit (with an ungrouped first 1x1 in the first stage), then ``depth - 1`` units."""
+    c = shufflenet_v1_channels(groups, width)[1] * 2**i
+    down = Block.of("shuffle", c=c, s=2, groups=groups, first=i == 0)
+    return (down, Block.of("shuffle", repeat=depth - 1, c=c, groups=groups)) if depth > 1 else (down,)
+
+
+SHUFFLENET_V1_HEAD = (Block.of("gap"), Block.of("linear"))
+"""Global average pooling and the classifier."""
 
 
 def _shufflenet_v1(groups: int, width: float) -> Genome:
     """ShuffleNet v1 with ``groups`` groups at scale ``width``: bottlenecks of c/4, an ungrouped first 1x1, FC head."""
-    base = make_divisible(_SHUFFLENET_STAGE2[groups] * width, 4 * groups)  # bottleneck c/4 divisible by groups
-    stages = []
-    for i, n in enumerate(_SHUFFLENET_REPEATS):
-        c = base * 2**i
-        down = {"type": "shuffle", "c": c, "s": 2, "groups": groups, **({"first": True} if i == 0 else {})}
-        stages.append({"blocks": [down, {"type": "shuffle", "c": c, "groups": groups, "repeat": n - 1}]})
-    return Genome.from_dict({
-        "input": [3, 224, 224], "classes": 1000,
-        "stem": [{"type": "conv", "c": _shufflenet_stem(groups, width), "k": 3, "s": 2},
-                 {"type": "maxpool", "k": 3, "s": 2, "p": 1}],
-        "stages": stages,
-        "head": [{"type": "gap"}, {"type": "linear"}],
-    })
+    stages = tuple(Stage(shufflenet_v1_stage(i, groups, width, n)) for i, n in enumerate(SHUFFLENET_V1_REPEATS))
+    return Genome(stages=stages, stem=shufflenet_v1_stem(groups, width), head=SHUFFLENET_V1_HEAD)
 
 
 _SHUFFLE_SOURCE = "Zhang et al. 2018, Table 1 (layers, 1x complexity), Tables 2-3 (scaled)"
@@ -149,15 +185,15 @@ _MEGVII = "; equals megvii's official ShuffleNetV1 model"
 def _register_shufflenets() -> None:
     """Register each ShuffleNet v1 variant with its paper complexity and a tolerance for what the paper rounds."""
     for name, groups, width, params, total, paper, table in _SHUFFLENETS:
-        fc = 4 * make_divisible(_SHUFFLENET_STAGE2[groups] * width, 4 * groups) * 1000  # final channels x classes
+        fc = 4 * shufflenet_v1_channels(groups, width)[1] * 1000  # final channels x classes
         slack = 500_000 + (fc if table == 1 else 0)
         note = (_TABLE1_NOTE if table == 1 else _SCALED_NOTE).format(
             conv=total - fc, paper=paper, fc=fc, total=total, table=table)
         official = groups in (3, 8) and width in (0.5, 1.0, 2.0)
         register_seed(
             name, family="shufflenet", source=_SHUFFLE_SOURCE,
-            params=Figure(params, source="computed (the paper gives none)" + (_MEGVII if official else "")),
-            macs=Figure(paper * 1e6, tol=math.ceil(slack / paper / 100) / 1e4,
+            params=Figure(params, kind="computed", source="the paper gives none" + (_MEGVII if official else "")),
+            macs=Figure(paper * 1e6, kind="published", tol=math.ceil(slack / paper / 100) / 1e4,
                         source=f"Zhang et al. 2018, Table {table}: {paper} MFLOPs (multiply-adds)"),
             note=note,
         )(partial(_shufflenet_v1, groups, width))
