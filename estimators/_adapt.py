@@ -120,8 +120,9 @@ def _group_counts(g: Genome) -> list[int]:
     def visit(rec: Block, cin: int | None) -> None:
         p, specs = _declared(rec)
         for k, spec, w in specs:
-            if w is not None and w.kind == "groups" and p[k] > 1 and not (w.depthwise and p[k] == cin):
-                out.append(p[k] * (w.share[1] if w.share and not p[w.share[0]] else 1))
+            n = len(p[k]) if spec.kind == "branches" else p[k]  # a split's branches share its input like groups
+            if w is not None and w.kind == "groups" and n > 1 and not (w.depthwise and n == cin):
+                out.append(n * (w.share[1] if w.share and not p[w.share[0]] else 1))
             for records in _record_lists(spec.kind, p[k]):
                 for b in records:
                     visit(b, None)  # inside a branch the input width is not threaded: treat groups as grouped

@@ -372,7 +372,8 @@ def _chunks(t: Tracer, x: Ref, n: int, field: str) -> list[Ref]:
 
 @register("split", {
     "branches": Param("branches", doc="branches, each a list of block records on an equal share of the input "
-                                      "channels (an identity record passes its share through); outputs concatenated"),
+                                      "channels (an identity record passes its share through); outputs concatenated",
+                      width=Width("groups")),  # the input's channels stay divisible by the number of branches
 }, example={"branches": [[{"type": "identity"}],
                          [{"type": "conv", "c": 8, "k": 1}, {"type": "conv", "c": 8, "groups": 8, "act": "none"},
                           {"type": "conv", "c": 8, "k": 1}]]},

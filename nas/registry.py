@@ -36,7 +36,8 @@ class Width:
     unset, the expansion uses ``param / n``; when the ``per`` groups exceed 1 that share is scaled and written
     out. ``narrow``: the rounding unit is at most the value itself (a dense layer's growth of 4 stays 4 at x1.5).
 
-    ``groups``: a group count the genome's scaled channels stay divisible by (times ``n`` of ``share`` while
+    ``groups``: a group count the genome's scaled channels stay divisible by (on a ``branches`` parameter: the
+    number of branches, which share the input's channels equally), times ``n`` of ``share`` while
     that parameter is unset). ``depthwise`` names the channel parameter of a conv whose groups may equal its
     input channels: then both follow the scaled input (the depthwise multiplier ``c / groups`` is kept).
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import types
 from pathlib import Path
 from typing import Any
@@ -242,19 +243,32 @@ def test_a_failure_is_one_line_of_the_task_s_own_error() -> None:
     assert len(failure(OSError("x" * 400))["error"]) == 300
 
 
-def test_only_a_dead_worker_is_run_again() -> None:
-    from ray import exceptions as rx
+def fake_ray_exceptions() -> types.ModuleType:
+    """Stand-ins for Ray's exception classes. Importing Ray here would load it into the test process before the
+    Ray tests' private cluster has set its environment (Ray reads its authentication mode once, when loaded)."""
+    rx = types.ModuleType("ray.exceptions")
+    for name in ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError", "RayTaskError"):
+        setattr(rx, name, type(name, (Exception,), {}))
+    return rx
 
+
+@pytest.fixture
+def rx(monkeypatch) -> types.ModuleType:
+    """Ray's exceptions, faked, where the driver looks them up (``sys.modules``)."""
+    fake = fake_ray_exceptions()
+    monkeypatch.setitem(sys.modules, "ray.exceptions", fake)
+    return fake
+
+
+def test_only_a_dead_worker_is_run_again(rx) -> None:
     assert worker_died(rx.WorkerCrashedError()) and worker_died(rx.NodeDiedError("node"))
     assert worker_died(rx.OutOfMemoryError("oom"))
-    assert not worker_died(rx.RayTaskError("f", "tb", ValueError("x"))) and not worker_died(ValueError("x"))
+    assert not worker_died(rx.RayTaskError("f")) and not worker_died(ValueError("x"))
 
 
 class FakeRay(types.ModuleType):
     """Ray's wait and get for the driver's collection step: each submitted attempt ends as ``outcomes`` say,
     in submission order (an exception: the attempt raised it)."""
-
-    exceptions = __import__("ray.exceptions", fromlist=["x"])
 
     def __init__(self, outcomes: list[Any]) -> None:
         super().__init__("ray")
@@ -284,13 +298,11 @@ class FakeRay(types.ModuleType):
     (1, ["died", "died"], "failed", 2),
     (2, [RuntimeError("task raised")], "failed", 1),  # an error the task raised is not run again
 ])
-def test_the_driver_counts_the_attempts(tmp_path, monkeypatch, retries, outcomes, status, attempts) -> None:
-    from ray import exceptions as rx
-
+def test_the_driver_counts_the_attempts(tmp_path, monkeypatch, rx, retries, outcomes, status, attempts) -> None:
     from nas.app.driver import Search
 
     fake = FakeRay([rx.WorkerCrashedError() if o == "died" else o for o in outcomes])
-    monkeypatch.setitem(__import__("sys").modules, "ray", fake)
+    monkeypatch.setitem(sys.modules, "ray", fake)
     lines: list[str] = []
     s = Search(Settings(space="cell", budget="60M", dataset="synthetic", strategy="random", trials=1,
                         retries=retries), tmp_path / "run", log=lines.append)

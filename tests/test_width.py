@@ -18,6 +18,7 @@ import pytest
 import nas
 from estimators import scale_width
 from nas.registry import Width
+from conftest import assert_cost_matches_model
 from test_genome import single_block_genome
 
 HERE = Path(__file__).resolve().parent
@@ -103,3 +104,13 @@ def test_every_channel_count_parameter_is_declared(name: str) -> None:
 def test_width_declarations_are_plain_data() -> None:
     assert Width("channels", per="groups") == Width("channels", per="groups")
     assert hash(nas.REGISTRY["conv"].params["groups"].width) == hash(Width("groups", depthwise="c"))
+
+
+@pytest.mark.parametrize("mult", [0.3, 0.5, 1.5])
+def test_a_split_into_three_keeps_its_input_divisible_by_three(mult: float) -> None:
+    g = nas.loads("input: [3, 16, 16]\nclasses: 10\nstem: [{type: conv, c: 24}]\n"
+                  "stages: [[{type: split, branches: [[{type: identity}], [{type: conv, c: 8, k: 1}], "
+                  "[{type: conv, c: 8}]]}, {type: conv, c: 24}]]\nhead: [{type: gap}, {type: linear}]\n")
+    h = scale_width(g, mult)
+    assert h.stem[0].params["c"] % 3 == 0
+    assert_cost_matches_model(h)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sys
 import time
 from typing import Any, Callable
 
@@ -63,7 +64,10 @@ def failure(e: BaseException) -> dict[str, Any]:
 
 def worker_died(e: BaseException) -> bool:
     """Whether a task came back without a result because its worker process or its node died (killed, out of
-    memory): such a task is run again, up to ``Settings.retries`` times. An exception the task raised is not."""
-    from ray import exceptions as rx
+    memory): such a task is run again, up to ``Settings.retries`` times. An exception the task raised is not.
 
-    return isinstance(e, (rx.WorkerCrashedError, rx.NodeDiedError, rx.OutOfMemoryError))
+    Ray's exceptions are looked up where Ray put them, not imported: an exception can only be one of them once Ray
+    is loaded, and a process that has not loaded Ray (a unit test of this function) does not fix Ray's settings by
+    loading it early."""
+    rx = sys.modules.get("ray.exceptions")
+    return rx is not None and isinstance(e, (rx.WorkerCrashedError, rx.NodeDiedError, rx.OutOfMemoryError))
