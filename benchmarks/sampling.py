@@ -2,6 +2,11 @@
 
 Run: python benchmarks/sampling.py [--n 3000] [--out benchmarks/sampling.md]
 Target: at least 5,000 feasible genomes per second for mobilenet at 300M MACs on one core.
+
+A change measured against another revision, side by side:
+    git worktree add /tmp/before REV
+    python benchmarks/sampling.py --against /tmp/before --out benchmarks/sampling_change.md
+runs each space in both trees in turn, ``--rounds`` times, and keeps each row's best.
 """
 
 from __future__ import annotations
@@ -51,23 +56,63 @@ def measure(name: str, n: int) -> list[tuple[str, ...]]:
     return rows
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rows_of(root: Path, name: str, n: int) -> list[tuple[str, ...]]:
+    """One space's rows, measured in a fresh process that imports the code of the tree ``root``."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "sampling.py"), "--space", name, "--n", str(n)],
+                         check=True, capture_output=True, text=True, env=env, cwd=root).stdout
+    return [tuple(r) for r in json.loads(out.strip().splitlines()[-1])]
+
+
+def against(other: Path, n: int, rounds: int) -> str:
+    """This tree's sampling rates beside ``other``'s, interleaved space by space, each row's best of ``rounds``."""
+    best: dict[tuple[str, str, str], float] = {}
+    for _ in range(rounds):
+        for name in search_spaces.names():
+            for tag, root in (("before", other), ("after", ROOT)):
+                for r in rows_of(root, name, n):
+                    if r[3][:1].isdigit():
+                        key = (r[0], r[2], tag)
+                        best[key] = max(best.get(key, 0.0), float(r[3].replace(",", "")))
+    lines = ["| space | budget (MACs) | before (genomes / s) | after | after / before |", "|---|---|---|---|---|"]
+    for (name, budget, tag), v in best.items():
+        if tag == "before" and (name, budget, "after") in best:
+            a = best[(name, budget, "after")]
+            lines.append(f"| {name} | {budget} | {v:,.0f} | {a:,.0f} | {a / v:.2f} |")
+    info = (f"{platform.machine()}, one core, Python {platform.python_version()}, {n} genomes per row, best of "
+            f"{rounds} interleaved rounds; before: {other}")
+    return "\n".join(lines) + f"\n\n{info}\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=3000, help="genomes per space and budget")
     ap.add_argument("--space", help="measure this space only and print its rows as JSON (used per space)")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--against", type=Path, help="a checkout of another revision: compare its rates with this tree's")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds with --against (each row's best)")
     a = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the target says
     if a.space:
         print(json.dumps(measure(a.space, a.n)))
         return
+    if a.against:
+        text = against(a.against.resolve(), a.n, a.rounds)
+        print(text)
+        if a.out:
+            a.out.write_text("# Budget-feasible sampling, before and after a change\n\n`python benchmarks/sampling.py "
+                             "--against BEFORE --out benchmarks/sampling_change.md`\n\nSame measure as "
+                             "[sampling.md](sampling.md), both trees run space by space in turn on the same "
+                             "machine.\n\n" + text)
+        return
     rows = []
     for name in search_spaces.names():  # each space in a fresh process, as a search runs one space
-        out = subprocess.run([sys.executable, __file__, "--space", name, "--n", str(a.n)], check=True,
-                             capture_output=True, text=True).stdout
-        for row in json.loads(out.strip().splitlines()[-1]):
-            rows.append(tuple(row))
+        for row in rows_of(ROOT, name, a.n):
+            rows.append(row)
             print(" | ".join(row), flush=True)
     head = ("space", "input", "budget (MACs)", "genomes / s", "repaired", "MACs / budget p10", "p50", "p90")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]

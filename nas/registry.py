@@ -192,12 +192,12 @@ def local_types(types: Mapping[str, BlockType]) -> Iterator[None]:
 
 def block_type(name: Any, path: str = "type") -> BlockType:
     """Look a block type up by name (the genome's own types first); an unknown name fails with the valid ones."""
-    local = _LOCAL.get()
     if isinstance(name, str):
-        bt = local.get(name) or REGISTRY.get(name)
+        # built-in first: a genome's own types may not shadow one, and this is the sampler's hot path
+        bt = REGISTRY.get(name) or _LOCAL.get().get(name)
         if bt is not None:
             return bt
-    valid = ", ".join(sorted({*REGISTRY, *local}))
+    valid = ", ".join(sorted({*REGISTRY, *_LOCAL.get()}))
     raise GenomeError(f"unknown block type {quote(name)}; valid types: {valid}", path)
 
 
