@@ -82,8 +82,15 @@ def against(other: Path, n: int, rounds: int) -> str:
         if tag == "before" and (name, budget, "after") in best:
             a = best[(name, budget, "after")]
             lines.append(f"| {name} | {budget} | {v:,.0f} | {a:,.0f} | {a / v:.2f} |")
+    def rev(root: Path) -> str:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return (out.stdout.strip() or "unknown") + (" with changes" if dirty else "")
+
     info = (f"{platform.machine()}, one core, Python {platform.python_version()}, {n} genomes per row, best of "
-            f"{rounds} interleaved rounds; before: {other}")
+            f"{rounds} interleaved rounds; before: {rev(other)}, after: {rev(ROOT)}. Rates vary by about 15% "
+            "from run to run on this machine: read ratios between 0.85 and 1.15 as unchanged")
     return "\n".join(lines) + f"\n\n{info}\n"
 
 
