@@ -89,8 +89,9 @@ def against(other: Path, n: int, rounds: int) -> str:
         return (out.stdout.strip() or "unknown") + (" with changes" if dirty else "")
 
     info = (f"{platform.machine()}, one core, Python {platform.python_version()}, {n} genomes per row, best of "
-            f"{rounds} interleaved rounds; before: {rev(other)}, after: {rev(ROOT)}. Rates vary by about 15% "
-            "from run to run on this machine: read ratios between 0.85 and 1.15 as unchanged")
+            f"{rounds} interleaved rounds; before: {rev(other)}, after: {rev(ROOT)}. Rates vary by up to 30% "
+            "from run to run on this machine (a shared VM): a change shows as a ratio that stays on one side of 1 "
+            "across runs")
     return "\n".join(lines) + f"\n\n{info}\n"
 
 
