@@ -9,6 +9,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cached_property
 import math
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
@@ -98,9 +99,14 @@ class BlockType:
         """Every example record of this type, ``example`` first; the contract tests run each one."""
         return (self.example, *self.more_examples)
 
+    @cached_property
+    def _defaults(self) -> dict[str, Any]:
+        # worked out once: every record of the type, at every sample of a search, resolves against it
+        return {k: p.default for k, p in self.params.items() if not p.required}
+
     def resolve(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Parameters with defaults filled in (the genome keeps only what was written)."""
-        out = {k: p.default for k, p in self.params.items() if not p.required}
+        out = dict(self._defaults)
         out.update(params)
         return out
 
