@@ -298,7 +298,8 @@ _E = Param("float", 6, "expansion ratio of the hidden width", lo=1.0, hi=16.0)
 
 @register("inverted", {
     "c": _C, "k": _K, "s": _S, "e": _E,
-    "mid": Param("int", None, "hidden width as a number of channels (instead of the ratio e)", width=CHANNELS),
+    "mid": Param("int", None, "hidden width as a number of channels (instead of the ratio e)", width=CHANNELS,
+                 excludes=("e",)),
     "act": Param("act", "relu6", "activation of the expansion and depthwise convs"),
     "se": _SE, **_SE_OPTIONS, "se_gate": _GATE, "drop_path": _DROP,
 }, drop_path=True, example={"c": 16, "e": 4, "k": 5, "se": 0.25, "act": "hardswish", "se_gate": "hardsigmoid"},

@@ -101,6 +101,10 @@ class Block:
                 valid = ", ".join(bt.params) or "none"
                 raise GenomeError(f"unknown parameter for block type '{bt.name}'; valid: {valid}", _field(path, key))
             params[key] = bt.params[key].check(value, _field(path, key))
+        for key in params:  # checked on what was written: a default written out is dropped from the record
+            for other in bt.params[key].excludes:
+                if other in params:
+                    raise GenomeError(f"set either {other} or {key}, not both", _field(path, key))
         for key, spec in bt.params.items():
             if spec.required and key not in params:
                 raise GenomeError(f"block type '{bt.name}' needs parameter '{key}' ({spec.doc})", path)

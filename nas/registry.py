@@ -72,6 +72,7 @@ class Param:
     hi: float | None = None
     choices: tuple[Any, ...] = ()
     width: Width | None = None  # how a width multiplier treats it: None for what is no width at all
+    excludes: tuple[str, ...] = ()  # parameters a record may not write beside this one, not even at their default
 
     @property
     def required(self) -> bool:

@@ -194,8 +194,9 @@ BAD = [
      "[{type: conv, c: 4}]]}]]", "stages[0].blocks[1].branches: 15 input channels cannot be split evenly into 2 parts"),
     ("nested_split.yaml", "stages: [[{type: inception, branches: [[{type: split, branches: [[{type: identity}], "
      "[{type: identity}]]}]]}]]", "stages[0].blocks[0].branches[0][0].branches: 3 input channels cannot be split"),
-    ("mid.yaml", "stages: [[{type: inverted, c: 24, e: 4, mid: 88}]]",
-     "stages[0].blocks[0].mid: set either the expansion ratio e or the hidden width mid, not both"),
+    ("mid.yaml", "stages: [[{type: inverted, c: 24, e: 4, mid: 88}]]", "stages[0].blocks[0].mid: set either e or mid, not both"),
+    ("mid_e6.yaml", "stages: [[{type: inverted, c: 24, mid: 88, e: 6}]]",  # e written at its default still counts
+     "stages[0].blocks[0].mid: set either e or mid, not both"),
     ("se_c.yaml", "stages: [[{type: basic, c: 24, se: 0.25, se_c: 8}]]",
      "stages[0].blocks[0].se_c: set either the ratio se or the width se_c, not both"),
     ("se_base.yaml", "stages: [[{type: inverted, c: 24, se: 0.25, se_base: out}]]",
