@@ -207,7 +207,11 @@ class Tracer:
         return self._add("concat", xs, {}, (sum(y.shape[0] for y in xs), *xs[0].shape[1:]))
 
     def mul(self, x: Ref, gate: Ref) -> Ref:
-        """Scale the channels of ``x`` by a Cx1x1 gate (squeeze-and-excitation)."""
+        """Scale ``x`` by a gate: per channel (Cx1x1, squeeze-and-excitation) or element-wise (same shape)."""
+        channel_gate = len(x.shape) == 3 and gate.shape == (x.shape[0], 1, 1)
+        if gate.shape != x.shape and not channel_gate:  # a per-channel gate only broadcasts over a feature map
+            allowed = f"{x.shape[0]}x1x1 or {_fmt(x.shape)}" if len(x.shape) == 3 else _fmt(x.shape)
+            raise GenomeError(f"cannot scale {_fmt(x.shape)} by a {_fmt(gate.shape)} gate; the gate must be {allowed}")
         return self._add("mul", (x, gate), {}, x.shape)
 
     def shuffle(self, x: Ref, groups: int) -> Ref:

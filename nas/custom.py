@@ -59,16 +59,6 @@ def _layer(name: str) -> Op:
     return Op(bt.params, 1, lambda t, xs, a: bt.expand(t, xs[0], a))
 
 
-def _mul(t: Tracer, xs: list[Ref], a: dict[str, Any]) -> Ref:
-    x, gate = xs
-    # The Tracer leaves this check to its callers; a per-channel gate only broadcasts over a feature map.
-    channel_gate = len(x.shape) == 3 and gate.shape == (x.shape[0], 1, 1)
-    if gate.shape != x.shape and not channel_gate:
-        allowed = f"{x.shape[0]}x1x1 or {_fmt(x.shape)}" if len(x.shape) == 3 else _fmt(x.shape)
-        raise GenomeError(f"cannot scale {_fmt(x.shape)} by a {_fmt(gate.shape)} gate; the gate must be {allowed}")
-    return t.mul(x, gate)
-
-
 def _split(t: Tracer, xs: list[Ref], a: dict[str, Any]) -> Ref:
     c, parts, part = xs[0].shape[0], a["parts"], a["part"]
     if c % parts:
@@ -85,7 +75,7 @@ OPS: dict[str, Op] = {
     "add": Op({}, 0, lambda t, xs, a: t.add(*xs)),
     "mean": Op({}, 0, lambda t, xs, a: t.mean(*xs)),
     "concat": Op({}, 0, lambda t, xs, a: t.concat(*xs)),
-    "mul": Op({}, 2, _mul),
+    "mul": Op({}, 2, lambda t, xs, a: t.mul(*xs)),
     "shuffle": Op({"groups": Param("int", 2, "groups")}, 1, lambda t, xs, a: t.shuffle(xs[0], a["groups"])),
     "split": Op({"parts": Param("int", 2, "equal parts"), "part": Param("int", 0, "which part, from 0", lo=0)}, 1,
                 _split),
