@@ -29,6 +29,7 @@ from .retrain import entrants, verdict_jobs
 from .settings import Settings, check_data, fidelity_text, storage_url, validate
 from .stopping import AshaStopper, MedianStopper, _StopperActor, decision_epochs, describe, make_stopper, replay
 from .store import Evaluation, Store, append_csv, shown, write_csv
+from .views import Views
 from .worker import Evaluator, evaluate, failure, worker_died
 
 Log = Callable[[str], None]
@@ -67,6 +68,7 @@ class Search:
         self._pending: dict[Any, Job] = {}  # Ray object ref -> the job it runs
         self._task: Any = None
         self._spec: dict[str, Any] = {}
+        self.views: Views | None = None
 
     def _resume_strategy(self, state: dict[str, Any]) -> None:
         """Continue the strategy from the state stored with the last result and the history the store holds (the
@@ -97,6 +99,8 @@ class Search:
 
         s = self.settings
         done, stopper = self.recorded()
+        self.views = Views.open(self.out, s, self.space, self.log)
+        self.views.rebuild(done)
         ctx = raycluster.start_ray(address, dashboard, dashboard_host, self.log)
         metrics = raycluster.Metrics(self.out.resolve().name)
         concurrent = s.max_concurrent or raycluster.fits(ray.cluster_resources(), s.cpus_per_trial, s.gpus_per_trial)
@@ -198,15 +202,22 @@ class Search:
         if job.kind is Kind.VERDICT:
             if self.store.record(ev):
                 append_csv(self.out / "trials.csv", ev)
+                self._view(ev)
             return ev
         # The store is the record: the strategy's bounded state goes in with the result, in one transaction, and
         # only then does a study outside it (Optuna's) hear of the result; resuming reconciles the two.
         self.strategy.tell(job.candidate, told(ev), flush=False)
         if self.store.record(ev, self.strategy.state_dict(history=False)):
             append_csv(self.out / "trials.csv", ev)
+            self._view(ev)
         crash_point("recorded")
         self.strategy.flush()
         return ev
+
+    def _view(self, ev: Evaluation) -> None:
+        """Tell the views (optuna-dashboard's study, TensorBoard) of a new record."""
+        if self.views is not None:
+            self.views.record(ev)
 
     # ------------------------------------------------------------ the verdict
 
