@@ -50,3 +50,47 @@ def test_a_genome_outside_the_table_is_one_line(make, message) -> None:
     with pytest.raises(nas.NasError) as e:
         accuracy(make())
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_search_with_the_table_scores_by_lookup_without_ray(tmp_path) -> None:
+    import csv
+    import sys
+
+    from nas.app.driver import Search
+    from nas.app.settings import Settings
+
+    lines: list[str] = []
+    s = Search(Settings(space="cell", budget="60M", strategy="evolution", trials=30, estimator="nb201"),
+               tmp_path / "run", log=lines.append)
+    summary = s.run()
+    # no Ray: a lookup runs in the driver's process (and the test cluster, started later, may still set Ray up)
+    assert "ray" not in sys.modules
+    with open(tmp_path / "run" / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 30 and all(r["status"] == "ok" and r["epochs"] == "200" for r in rows)
+    for e in s.store.evaluations():  # each score is the table's figure for the genome recorded with it
+        assert e.accuracy == pytest.approx(accuracy(nas.loads(e.genome)), abs=1e-9) and e.macs <= 60_000_000
+    top = max(float(r["accuracy"]) for r in rows)
+    assert summary.best is not None and summary.best.accuracy == pytest.approx(top)
+    assert summary.best.fidelity["split"] == "test" and summary.best.fidelity["n_eval"] == 10_000
+    assert summary.best.fidelity["stderr"] == pytest.approx((top * (1 - top) / 10_000) ** 0.5)
+    assert accuracy(nas.load(tmp_path / "run" / "best.yaml")) == pytest.approx(top)
+    assert summary.verdict is None and any(l.startswith("verdict: none; the table") for l in lines)
+    assert not any(l.startswith("dashboard:") or l.startswith("proxy:") for l in lines)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--space", "mobilenet"], "--estimator nb201 looks cells up in NAS-Bench-201's table, so it scores only the "
+                               "cell space, not 'mobilenet'"),
+    (["--space", "cell", "--classes", "100"], "--estimator nb201 scores networks for 3x32x32 images and 10 classes"),
+])
+def test_the_table_refuses_other_spaces_in_one_line(tmp_path, args, message) -> None:
+    import os
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "nas.app.cli", "search", "--estimator", "nb201", *args, "--out",
+                        str(tmp_path / "run")], capture_output=True, text=True,
+                       env={**os.environ, "HOME": str(tmp_path)})
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and message in p.stderr, p.stderr
+    assert not (tmp_path / "run").exists()

@@ -357,6 +357,11 @@ def _check_search(a: argparse.Namespace) -> None:
 
     search_spaces.get(a.space, a.input, a.classes)  # an unknown name lists the valid ones
     strategies.get(a.strategy)
+    if a.estimator == "nb201":
+        from .settings import Settings, validate
+
+        validate(Settings(space=a.space, input=list(a.input) if a.input else None, classes=a.classes,
+                          estimator=a.estimator))
     if a.dataset not in estimators.DATASETS:
         raise NasError(f"unknown dataset {quote_arg(a.dataset)}; datasets: {', '.join(estimators.DATASETS)}")
     if a.data_dir is not None:
@@ -389,7 +394,7 @@ def cmd_search(a: argparse.Namespace) -> int:
             cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial, max_concurrent=a.max_concurrent,
             early_stop=a.early_stop, eta=a.eta, width=a.width, train_images=a.train_images or None,
             verdict=not a.no_verdict, verdict_top=a.verdict_top, verdict_epochs=a.verdict_epochs,
-            verdict_seeds=a.verdict_seeds)
+            verdict_seeds=a.verdict_seeds, estimator=a.estimator)
         out = Path(a.out) if a.out is not None else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{a.space}"
         if a.out is not None and (out / "results.db").exists():
             raise NasError(f"{quote_arg(str(out))} already holds a search; continue it with --resume, or choose another "
@@ -492,6 +497,10 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--epochs", type=_positive, default=2, metavar="E",
                     help="proxy training epochs per candidate, at most: early stopping ends weak ones sooner "
                          "(default 2)")
+    se.add_argument("--estimator", choices=("proxy", "nb201"), default="proxy",
+                    help="how a candidate is scored: proxy (default) trains it briefly on --dataset; nb201 looks a "
+                         "cell-space candidate up in NAS-Bench-201's 200-epoch CIFAR-10 test accuracies, shipped "
+                         "with nas: no training, no Ray workers, a 300-trial search in seconds (--space cell only)")
     se.add_argument("--dataset", default="fashion",
                     help="proxy data: fashion (default: Fashion-MNIST from --data-dir, else Debian's "
                          "/usr/share/datasets/fashion-mnist, else the bundled 20,000-image subset), mnist (IDX files "

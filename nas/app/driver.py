@@ -26,11 +26,11 @@ from .jobs import Job, Kind, base_spec
 from .outputs import Summary, Verdict, summarize, write_outputs
 from .record import crash_point, duration, evaluation, progress, told
 from .retrain import entrants, verdict_jobs
-from .settings import Settings, check_data, fidelity_text, storage_url, validate
+from .settings import TABULAR, Settings, check_data, fidelity_text, storage_url, validate
 from .stopping import AshaStopper, MedianStopper, _StopperActor, decision_epochs, describe, make_stopper, replay
 from .store import Evaluation, Store, append_csv, shown, write_csv
 from .views import Views
-from .worker import Evaluator, evaluate, failure, worker_died
+from .worker import Evaluator, Inline, evaluate, failure, look_up, worker_died
 
 Log = Callable[[str], None]
 
@@ -49,8 +49,12 @@ class Search:
         if s.width is None:
             s.width = self.space.proxy_width
         strategy_cls = strategies.get(s.strategy)
-        check_data(s.dataset, s.data_dir)
         validate(s)
+        self.tabular = s.estimator in TABULAR
+        if self.tabular:
+            s.verdict = False  # one figure per network: no held-out split to retrain on
+        else:
+            check_data(s.dataset, s.data_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.store = Store(storage_url(self.out, storage), run=self.out.resolve().name)
         self.store.create(asdict(s))
@@ -95,28 +99,25 @@ class Search:
         ``evaluator(genome_yaml, spec) -> dict`` runs in the Ray worker (default: proxy training); its dict needs
         ``status`` and, when ok, ``accuracy``.
         """
-        import ray
-
         s = self.settings
         done, stopper = self.recorded()
         self.views = Views.open(self.out, s, self.space, self.log)
         self.views.rebuild(done)
-        ctx = raycluster.start_ray(address, dashboard, dashboard_host, self.log)
-        metrics = raycluster.Metrics(self.out.resolve().name)
-        concurrent = s.max_concurrent or raycluster.fits(ray.cluster_resources(), s.cpus_per_trial, s.gpus_per_trial)
-        # Ray does not run a task again itself (max_retries=0): the driver does, so that it counts the attempts
-        # wherever the workers are, and records how many a result took
-        self._task = ray.remote(num_cpus=s.cpus_per_trial, num_gpus=s.gpus_per_trial, max_retries=0,
-                                retry_exceptions=False)(evaluator)
-        self._spec = base_spec(s, self.space.proxy_map)
-        if stopper is not None:
-            self._spec["restarts"] = decision_epochs(stopper, s.epochs)
-            # the actor starts from the replayed state: it is built here and handed over whole
-            self._spec["stopper"] = ray.remote(num_cpus=0)(_StopperActor).remote(stopper)
-        self.log(f"search: space {s.space}, budget {self.budget}, strategy {s.strategy}, {s.trials} trials of up to "
-                 f"{s.epochs} epoch(s), {concurrent} at a time; run directory {self.out}")
-        self.log(f"proxy: {fidelity_text(self.data_line(), s, self.space.proxy_map)}")
-        self.log(f"early stopping: {describe(stopper)}")
+        if self.tabular:
+            metrics, concurrent, ctx = None, 1, None
+            self._task = Inline(look_up if evaluator is evaluate else evaluator)
+        else:
+            metrics, concurrent, ctx = self._start_ray(stopper, address, dashboard, dashboard_host, evaluator)
+        self.log(f"search: space {s.space}, budget {self.budget}, strategy {s.strategy}, {s.trials} trials"
+                 + ("" if self.tabular else f" of up to {s.epochs} epoch(s)") + f", {concurrent} at a time; run "
+                 f"directory {self.out}")
+        if self.tabular:
+            self.log("scores: NAS-Bench-201's CIFAR-10 test accuracy after 200 epochs (mean over the benchmark's "
+                     "seeds), looked up in the table shipped with nas, in this process: nothing is trained and no "
+                     "Ray worker starts; +- is the binomial standard error over its 10,000 test images")
+        else:
+            self.log(f"proxy: {fidelity_text(self.data_line(), s, self.space.proxy_map)}")
+            self.log(f"early stopping: {describe(stopper)}")
         if ctx is not None:
             self.log(ctx)
         for note in self.strategy.notes:
@@ -136,7 +137,8 @@ class Search:
                 for job, result in self._collect():
                     ev = self._record(job, result)
                     done.append(ev)
-                    metrics.update(done)
+                    if metrics is not None:
+                        metrics.update(done)
                     self.log(progress(ev, done, s.trials, self.budget.macs, time.time() - started))
             if s.verdict:
                 self._run_verdict(done, concurrent)
@@ -147,13 +149,34 @@ class Search:
             verdict = write_outputs(self.out, done, self.space, self.budget, s, self.log)
         return summarize(self.out, done, self.budget, s, verdict, self.strategy.notes, self.log)
 
+    def _start_ray(self, stopper: MedianStopper | AshaStopper | None, address: str | None, dashboard: bool,
+                   dashboard_host: str, evaluator: Evaluator) -> tuple[raycluster.Metrics, int, str | None]:
+        """Start or join Ray, make the evaluator a Ray task and the stopping rule an actor; returns the search's
+        metrics, how many candidates run at once and the line about the dashboard (None: Ray was already up)."""
+        import ray
+
+        s = self.settings
+        ctx = raycluster.start_ray(address, dashboard, dashboard_host, self.log)
+        metrics = raycluster.Metrics(self.out.resolve().name)
+        concurrent = s.max_concurrent or raycluster.fits(ray.cluster_resources(), s.cpus_per_trial, s.gpus_per_trial)
+        # Ray does not run a task again itself (max_retries=0): the driver does, so that it counts the attempts
+        # wherever the workers are, and records how many a result took
+        self._task = ray.remote(num_cpus=s.cpus_per_trial, num_gpus=s.gpus_per_trial, max_retries=0,
+                                retry_exceptions=False)(evaluator)
+        self._spec = base_spec(s, self.space.proxy_map)
+        if stopper is not None:
+            self._spec["restarts"] = decision_epochs(stopper, s.epochs)
+            # the actor starts from the replayed state: it is built here and handed over whole
+            self._spec["stopper"] = ray.remote(num_cpus=0)(_StopperActor).remote(stopper)
+        return metrics, concurrent, ctx
+
     def recorded(self) -> tuple[list[Evaluation], MedianStopper | AshaStopper | None]:
         """What the store holds, ``trials.csv`` rewritten to match it, and the stopping rule with the recorded
         epochs replayed into it: everything a resumed search needs before its first new candidate."""
         done = self._done if self._done is not None else self.store.evaluations()
         self._done = None
         write_csv(self.out / "trials.csv", done)
-        stopper = make_stopper(self.settings)
+        stopper = None if self.tabular else make_stopper(self.settings)
         if stopper is not None:
             replay(stopper, done)
         return done, stopper
@@ -170,14 +193,18 @@ class Search:
     def _collect(self) -> list[tuple[Job, dict[str, Any]]]:
         """The jobs that finished within a minute, with their results. A job whose worker died is submitted again
         as its next attempt while it has retries left; past them, or for any other error, it is a failed result."""
-        import ray
+        if isinstance(self._task, Inline):
+            ready, get = list(self._pending), self._task.get
+        else:
+            import ray
 
-        ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=60)
+            ready, _ = ray.wait(list(self._pending), num_returns=1, timeout=60)
+            get = ray.get
         out = []
         for ref in ready:
             job = self._pending.pop(ref)
             try:
-                out.append((job, ray.get(ref)))
+                out.append((job, get(ref)))
             except Exception as e:  # noqa: BLE001 - a worker that died, or an error the task raised
                 if worker_died(e) and job.attempt <= self.settings.retries:
                     self.log(f"{job.name}: its worker died ({type(e).__name__}); attempt {job.attempt + 1} of "

@@ -72,10 +72,12 @@ def summarize(out: Path, done: list[Evaluation], budget: Budget, s: Settings, ve
     failed = sum(1 for e in done if e.trial >= 0 and e.status == "failed")
     summary = Summary(out, sum(1 for e in done if e.trial >= 0), failed, top, None, list(notes))
     if top:
-        se = (top.fidelity or {}).get("stderr")
-        log(f"search's best: trial {top.trial}, validation accuracy {top.accuracy:.4f}"
-            + (f" +- {se:.4f}" if se else "") + f" ({(top.fidelity or {}).get('epochs')} epoch proxy), "
-            f"{top.macs:,} MACs ({human(top.macs)}), {top.params:,} params")
+        f = top.fidelity or {}
+        se = f.get("stderr")
+        how = "NAS-Bench-201, 200 epochs" if s.estimator == "nb201" else f"{f.get('epochs')} epoch proxy"
+        log(f"search's best: trial {top.trial}, {f.get('split') or 'validation'} accuracy {top.accuracy:.4f}"
+            + (f" +- {se:.4f}" if se else "") + f" ({how}), {top.macs:,} MACs ({human(top.macs)}), "
+            f"{top.params:,} params")
     else:
         log("search's best: none (every evaluation failed)")
     if verdict:
@@ -88,6 +90,9 @@ def summarize(out: Path, done: list[Evaluation], budget: Budget, s: Settings, ve
             log(line if line.startswith("  ") else f"  {line}")
         if winner is not None:
             log(f"winner: {winner.label}, {winner.macs:,} MACs ({human(winner.macs)}) -> {out / 'best.yaml'}")
+    elif s.estimator == "nb201":
+        log("verdict: none; the table holds one test accuracy per network, so no split is left that the search "
+            "never read: best.yaml is the best cell by the table, a benchmark figure rather than a held-out one")
     elif not s.verdict:
         log("verdict: off (--no-verdict); best.yaml is the search's best by its own validation score, "
             "which is biased upwards as the best of many noisy scores")

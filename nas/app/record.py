@@ -29,7 +29,7 @@ def evaluation(job: Job, result: dict[str, Any], settings: Settings) -> Evaluati
         status=("stopped" if stopped else "ok") if ok else "failed", origin=job.origin, parent=job.parent,
         short=g.short(), accuracy=result.get("accuracy") if ok else None, loss=result.get("loss") if ok else None,
         metrics={k: v for k, v in result.items() if k not in ("started", "finished", "worker")},
-        fidelity={"epochs": result.get("epochs", settings.epochs), "dataset": settings.dataset,
+        fidelity={"epochs": result.get("epochs", settings.epochs), "dataset": result.get("dataset", settings.dataset),
                   "input": result.get("input"), **{k: result.get(k) for k in FIDELITY}},
         error=None if ok else (result.get("error") or "failed"), worker=result.get("worker"), attempts=job.attempt,
         started=result.get("started"), finished=result.get("finished") or time.time(),

@@ -43,6 +43,7 @@ class Settings:
     verdict_top: int = 3
     verdict_epochs: int = 3
     verdict_seeds: int = 2
+    estimator: str = "proxy"  # "proxy": train each candidate briefly; "nb201": look its cell up in NAS-Bench-201
 
     def __post_init__(self) -> None:
         if isinstance(self.early_stop, bool):  # run directories written before the rule was a choice
@@ -51,9 +52,26 @@ class Settings:
             self.early_stop = None
 
 
+ESTIMATORS = {"proxy": "proxy training on the --dataset, scored on its validation split",
+              "nb201": "NAS-Bench-201's 200-epoch CIFAR-10 test accuracy, looked up (the cell space only)"}
+"""How a search scores a candidate."""
+
+TABULAR = ("nb201",)
+"""Estimators that look a score up instead of training: no data set, no Ray workers, no early stopping and no
+verdict (the table holds one figure per network, so there is no held-out split to retrain on)."""
+
+
 def validate(s: Settings) -> None:
     """Refuse settings no search can run with (one line each); the names of space, strategy and data set are
     checked by whoever loads them."""
+    if s.estimator not in ESTIMATORS:
+        raise NasError(f"unknown estimator '{s.estimator}'; estimators: {', '.join(ESTIMATORS)}")
+    if s.estimator == "nb201" and s.space != "cell":
+        raise NasError(f"--estimator nb201 looks cells up in NAS-Bench-201's table, so it scores only the cell "
+                       f"space, not '{s.space}'")
+    if s.estimator == "nb201" and (s.input not in (None, [3, 32, 32]) or s.classes not in (None, 10)):
+        raise NasError("--estimator nb201 scores networks for 3x32x32 images and 10 classes (CIFAR-10), the table's "
+                       "own; drop --input and --classes")
     if s.trials < 1 or s.epochs < 1:
         raise NasError("--trials and --epochs must be positive")
     if s.early_stop not in (None, *STOPPERS):
