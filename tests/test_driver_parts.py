@@ -99,7 +99,9 @@ def test_a_candidate_job_names_its_task_and_counts_its_attempts() -> None:
     (c,) = candidates(1)
     job = Job.for_candidate(c)
     assert (job.kind, job.trial, job.origin, job.parent, job.attempt) == (Kind.CANDIDATE, c.id, c.origin, c.parent, 1)
-    assert job.name == f"trial {c.id}: {c.macs / 1e6:.0f}M MACs, {c.origin}"
+    assert job.name == f"trial {c.id}: {c.origin}, {c.macs / 1e6:.0f}M MACs"
+    child = dataclasses.replace(c, id=12, origin="mutation", parent=7)
+    assert Job.for_candidate(child).name == f"trial 12: mutation of trial 7, {c.macs / 1e6:.0f}M MACs"
     again = job.again()
     assert again.attempt == 2 and again.again().attempt == 3 and job.attempt == 1  # a new record each time
     assert dataclasses.replace(again, attempt=1) == job
@@ -221,9 +223,17 @@ def test_the_token_file_and_the_dashboard_line(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
     assert token_file() == token
     assert dashboard_line(None) == "dashboard: off"
-    assert dashboard_line("127.0.0.1:8265") == "dashboard: http://127.0.0.1:8265"
+    first = "dashboard: http://127.0.0.1:8265 (the job's Tasks list the trials as `trial N: ...`)"
+    assert dashboard_line("127.0.0.1:8265") == first  # no token file: no login to explain
     token.write_text("secret")
-    assert dashboard_line("127.0.0.1:8265").endswith(f"takes `Authorization: Bearer $(cat {token})`")
+    lines = dashboard_line("127.0.0.1:8265", "http://10.0.0.5:61234/metrics").splitlines()
+    assert lines[0] == first
+    # the web page's dialog: where the token comes from; the REST header; where the metrics are
+    assert "paste what `ray get-auth-token` prints" in lines[1] and f"(the contents of {token})" in lines[1]
+    assert lines[2] == (f'  REST API: curl -H "Authorization: Bearer $(cat {token})" '
+                        "http://127.0.0.1:8265/api/v0/tasks")
+    assert lines[3].startswith("  metrics: nas_trials_done") and "at http://10.0.0.5:61234/metrics" in lines[3]
+    assert "Prometheus and Grafana" in lines[3]
     monkeypatch.delenv("RAY_AUTH_TOKEN_PATH")
     assert token_file() == Path.home() / ".ray" / "auth_token"
 

@@ -457,17 +457,25 @@ def test_asha_from_the_cli_stops_what_its_rule_says(cluster, tmp_path) -> None:
         assert (e.status, e.fidelity["epochs"], len(e.metrics["history"])) == (
             ("ok", 3, 3) if goes_on else ("stopped", 1, 1))
         assert e.fidelity["restarts"] == [1]  # the learning-rate cycle ends at the rung and restarts
+    # in the dashboard's task list the rule is asked once per trial, at its one rung, under a name that says so:
+    # the trials' own tasks are not drowned by calls at epochs where the rule decides nothing
+    req = urllib.request.Request(f"{cluster['dashboard']}/api/v0/tasks?limit=10000",
+                                 headers={"Authorization": f"Bearer {cluster['token']}"})
+    names = [t["name"] for t in json.loads(urllib.request.urlopen(req, timeout=30).read())["data"]["result"]["result"]]
+    asks = sorted(n for n in names if n.startswith("stopping rule: "))
+    assert asks == sorted(f"stopping rule: trial {i} after epoch 1" for i in range(6))
+    assert all(any(n.startswith(f"trial {i}: random, ") and n.endswith("M MACs") for n in names) for i in range(6))
 
 
 def test_a_lost_stopping_rule_lets_the_trial_train_on(cluster) -> None:
     import ray
 
     from nas.app.worker import evaluate
-    from nas.app.stopping import AshaStopper, _StopperActor
+    from nas.app.stopping import AshaStopper, StoppingRule
 
     ray.init(address=cluster["address"], log_to_driver=False)
     try:
-        actor = ray.remote(num_cpus=0)(_StopperActor).remote(AshaStopper(max_epochs=2))
+        actor = ray.remote(num_cpus=0)(StoppingRule).remote(AshaStopper(max_epochs=2))
         ray.kill(actor)
         spec = {"dataset": "synthetic", "epochs": 2, "seed": 0, "data_dir": None, "stopper": actor, "trial": 0}
         result = evaluate(nas.dumps(nas.seed("lenet5")), spec)

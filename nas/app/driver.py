@@ -27,7 +27,7 @@ from .outputs import Summary, Verdict, summarize, write_outputs
 from .record import crash_point, duration, evaluation, progress, told
 from .retrain import entrants, verdict_jobs
 from .settings import TABULAR, Settings, check_data, fidelity_text, storage_url, validate
-from .stopping import AshaStopper, MedianStopper, _StopperActor, decision_epochs, describe, make_stopper, replay
+from .stopping import AshaStopper, MedianStopper, StoppingRule, decision_epochs, describe, make_stopper, replay
 from .store import Evaluation, Store, append_csv, shown, write_csv
 from .views import Views
 from .worker import Evaluator, Inline, evaluate, failure, look_up, worker_died
@@ -167,7 +167,7 @@ class Search:
         if stopper is not None:
             self._spec["restarts"] = decision_epochs(stopper, s.epochs)
             # the actor starts from the replayed state: it is built here and handed over whole
-            self._spec["stopper"] = ray.remote(num_cpus=0)(_StopperActor).remote(stopper)
+            self._spec["stopper"] = ray.remote(num_cpus=0)(StoppingRule).remote(stopper)
         return metrics, concurrent, ctx
 
     def recorded(self) -> tuple[list[Evaluation], MedianStopper | AshaStopper | None]:

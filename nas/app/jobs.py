@@ -56,7 +56,8 @@ class Job:
     @classmethod
     def for_candidate(cls, c: Candidate) -> Job:
         """The job that evaluates the strategy's candidate ``c``."""
-        return cls(Kind.CANDIDATE, c.id, c.genome, f"{c.macs / 1e6:.0f}M MACs, {c.origin}", c.origin, c.parent,
+        what = f"{c.origin} of trial {c.parent}" if c.parent is not None else c.origin
+        return cls(Kind.CANDIDATE, c.id, c.genome, f"{what}, {c.macs / 1e6:.0f}M MACs", c.origin, c.parent,
                    candidate=c)
 
     @classmethod

@@ -39,16 +39,36 @@ def start_ray(address: str | None, dashboard: bool, host: str, log: Log) -> str 
     if host not in ("127.0.0.1", "localhost") and not address:
         log(f"warning: the dashboard listens on {host}, beyond this machine; anyone who can reach it and holds "
             "the token can control the cluster")
-    return dashboard_line(getattr(ctx, "dashboard_url", None))
+    return dashboard_line(getattr(ctx, "dashboard_url", None), metrics_url())
 
 
-def dashboard_line(url: str | None) -> str:
-    """What the log says of the dashboard: off, or where it is and how its REST API takes the token."""
+def metrics_url() -> str | None:
+    """Where this node's Ray serves its metrics (the search's gauges among them) in Prometheus' text format."""
+    import ray
+
+    try:
+        here = ray.get_runtime_context().get_node_id()
+        node = next(n for n in ray.nodes() if n.get("NodeID") == here)
+        return f"http://{node['NodeManagerAddress']}:{node['MetricsExportPort']}/metrics"
+    except Exception:  # noqa: BLE001 - a line in the log; the search goes on without it
+        return None
+
+
+def dashboard_line(url: str | None, metrics: str | None = None) -> str:
+    """What the log says of Ray's dashboard: off, or where it is, how to log into its page and call its REST API
+    with the cluster's token, where the trials are, and where the search's metrics are served."""
     if not url:
         return "dashboard: off"
+    lines = [f"dashboard: http://{url} (the job's Tasks list the trials as `trial N: ...`)"]
     token = token_file()
-    hint = f"; its REST API takes `Authorization: Bearer $(cat {token})`" if token.exists() else ""
-    return f"dashboard: http://{url}{hint}"
+    if token.exists():
+        lines += [f"  log in: the page asks for the cluster's token; paste what `ray get-auth-token` prints (the "
+                  f"contents of {token})",
+                  f"  REST API: curl -H \"Authorization: Bearer $(cat {token})\" http://{url}/api/v0/tasks"]
+    if metrics:
+        lines.append(f"  metrics: nas_trials_done, nas_trials_failed, nas_best_accuracy and nas_best_macs at {metrics} "
+                     "(Ray's Metrics view charts them once Prometheus and Grafana are set up)")
+    return "\n".join(lines)
 
 
 def token_file() -> Path:

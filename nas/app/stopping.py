@@ -1,5 +1,6 @@
 """Early stopping between epochs: the median stopping rule and ASHA, each held in one Ray actor that every trial
-asks after each epoch, and replayed from the records when a search resumes."""
+asks at the epochs where the rule decides (``decision_epochs``), and replayed from the records when a search
+resumes."""
 
 from __future__ import annotations
 
@@ -107,8 +108,9 @@ def replay(stopper: Any, done: list[Evaluation]) -> None:
                 stopper.record(e.trial, h["epoch"], h["accuracy"])
 
 
-class _StopperActor:
-    """Holds a stopping rule in one place for every worker to ask."""
+class StoppingRule:
+    """The Ray actor that holds a search's stopping rule in one place for every worker to ask (its class name is
+    what the dashboard's actor list shows)."""
 
     def __init__(self, rule: Any) -> None:
         self.rule = rule

@@ -39,15 +39,24 @@ def evaluate(genome_yaml: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stopping(spec: dict[str, Any]) -> Callable[[dict[str, Any]], bool] | None:
-    """The per-epoch callback that asks the search's stopping rule (an actor) whether this trial goes on."""
+    """The per-epoch callback that asks the search's stopping rule (an actor) whether this trial goes on. It asks
+    only at the epochs where the rule decides (the spec's ``restarts``; ASHA's rungs, or every epoch but the last
+    for the median rule): a rule keeps no use for the others, and each ask is a task in the dashboard's list,
+    named for the trial it judges."""
     stopper = spec.get("stopper")
     if stopper is None:
         return None
     import ray
 
+    decides = set(spec.get("restarts") or ())
+    trial = spec.get("trial")
+
     def callback(info: dict[str, Any]) -> bool:
+        if info["epoch"] not in decides:
+            return True
         try:
-            return ray.get(stopper.keep_going.remote(spec.get("trial"), info["epoch"], info["accuracy"]), timeout=60)
+            ask = stopper.keep_going.options(name=f"stopping rule: trial {trial} after epoch {info['epoch']}")
+            return ray.get(ask.remote(trial, info["epoch"], info["accuracy"]), timeout=60)
         except Exception:  # noqa: BLE001 - a lost stopping rule must not fail the candidate: train on
             return True
 
