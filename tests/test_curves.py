@@ -85,7 +85,8 @@ def test_each_trial_is_a_run_with_its_epochs(tmp_path, capfd) -> None:
     assert [t for _, _, t in s0["accuracy"]] == pytest.approx([T0 + 10, T0 + 20, T0 + 30], abs=1e-3)
     text = s0["trial/text_summary"]
     assert len(text) == 1 and text[0][0] == 3
-    assert "trial 0" in text[0][1] and "validation accuracy 0.7500" in text[0][1] and "12.30M MACs" in text[0][1]
+    assert text[0][1].startswith("**trial 0** (random): finished after 3 epoch(s), validation accuracy 0.7500")
+    assert "12.30M MACs, 45k parameters" in text[0][1]
     s7 = series(tmp_path / "tensorboard" / "trial-0007")  # a stopped trial: the epochs it ran
     assert [(step, v) for step, v, _ in s7["accuracy"]] == [(1, 0.25), (2, 0.375)]
     assert "stopped early after 2 epoch(s)" in s7["trial/text_summary"][0][1]
@@ -103,7 +104,7 @@ def test_a_verdict_retraining_is_a_run_of_its_own_on_the_same_tags(tmp_path) -> 
                               "verdict-trial-0012-seed-lenet5-12.3m-seed0"]
     s = series(tmp_path / "tensorboard" / "verdict-trial-0012-seed-lenet5-12.3m-seed0")
     assert [(step, round(v, 6)) for step, v, _ in s["accuracy"]] == [(1, 0.7), (2, 0.8), (3, 0.85), (4, 0.9)]
-    assert "verdict retraining of trial 12 = seed lenet5 (12.3M), seed 0" in s["trial/text_summary"][0][1]
+    assert "**verdict retraining of trial 12 = seed lenet5 (12.3M), seed 0**: finished" in s["trial/text_summary"][0][1]
     assert "test accuracy 0.9000" in s["trial/text_summary"][0][1]
     # the candidates' tags: TensorBoard draws the retraining on the same charts as the trials
     assert set(s) == {"accuracy", "loss", "train_loss", "trial/text_summary"}

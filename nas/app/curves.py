@@ -142,11 +142,11 @@ class Curves:
     def _about(self, ev: Evaluation, epochs: int) -> str:
         """The run's text: what trial it is and how it ended."""
         split = (ev.fidelity or {}).get("split") or (ev.metrics or {}).get("split") or "validation"
-        who = (f"verdict retraining of {ev.origin[8:]}, seed {(VERDICT_TRIALS - ev.trial) % 100}"
-               if ev.trial <= VERDICT_TRIALS else f"trial {ev.trial}")
+        who = (f"**verdict retraining of {ev.origin[8:]}, seed {(VERDICT_TRIALS - ev.trial) % 100}**"
+               if ev.trial <= VERDICT_TRIALS else f"**trial {ev.trial}** ({ev.origin or 'search'})")
         score = f"{split} accuracy {ev.accuracy:.4f}" if ev.accuracy is not None else "no final score"
         end = {"ok": "finished", "stopped": "stopped early"}.get(ev.status, f"failed: {ev.error or 'failed'}")
-        lines = [f"**{who}** ({ev.origin or 'search'}): {end} after {epochs} epoch(s), {score}",
+        lines = [f"{who}: {end} after {epochs} epoch(s), {score}",
                  f"{human(ev.macs)} MACs, {human(ev.params)} parameters"]
         if ev.short:
             lines.append(f"`{ev.short}`")
