@@ -86,7 +86,7 @@ def test_each_trial_is_a_run_with_its_epochs(tmp_path, capfd) -> None:
     text = s0["trial/text_summary"]
     assert len(text) == 1 and text[0][0] == 3
     assert text[0][1].startswith("**trial 0** (random): finished after 3 epoch(s), validation accuracy 0.7500")
-    assert "12.30M MACs, 45k parameters" in text[0][1]
+    assert text[0][1].endswith("\n12.30M MACs, 45.00k parameters  \n`c3-16 fc10`")
     s7 = series(tmp_path / "tensorboard" / "trial-0007")  # a stopped trial: the epochs it ran
     assert [(step, v) for step, v, _ in s7["accuracy"]] == [(1, 0.25), (2, 0.375)]
     assert "stopped early after 2 epoch(s)" in s7["trial/text_summary"][0][1]
