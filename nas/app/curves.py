@@ -76,17 +76,13 @@ class Curves:
         """Make ``out/tensorboard`` hold exactly the runs of the records ``done``: runs that match are kept, the
         rest written, anything else under it removed."""
         self._names = {}
-        wanted = {}
-        for ev in done:
-            run = self._run(ev)
-            if run is not None:
-                wanted[run[0]] = (ev, run)
+        wanted = {run[0]: run for run in map(self._run, done) if run is not None}
         self.root.mkdir(parents=True, exist_ok=True)
         for child in self.root.iterdir():
-            if child.name not in wanted or not self._matches(child, wanted[child.name][1][1]):
+            if child.name not in wanted or not self._matches(child, wanted[child.name][1]):
                 _remove(child)
         _remove(self.staging)
-        for ev, (name, digest, events) in wanted.values():
+        for name, digest, events in wanted.values():
             if not (self.root / name).exists():
                 self._write(name, digest, events)
 
@@ -129,7 +125,7 @@ class Curves:
         another trial's name is never taken twice."""
         if ev.trial >= 0:
             name = f"trial-{ev.trial:0{self.width}d}"
-        elif ev.trial <= VERDICT_TRIALS and (ev.origin or "").startswith("verdict:"):
+        elif _verdict(ev):
             label = re.sub(r"\btrial (\d+)", lambda m: f"trial {int(m[1]):0{self.width}d}", ev.origin[8:])
             name = f"verdict-{slug(label)}-seed{(VERDICT_TRIALS - ev.trial) % 100}"
         else:
@@ -143,7 +139,7 @@ class Curves:
         """The run's text: what trial it is and how it ended."""
         split = (ev.fidelity or {}).get("split") or (ev.metrics or {}).get("split") or "validation"
         who = (f"**verdict retraining of {ev.origin[8:]}, seed {(VERDICT_TRIALS - ev.trial) % 100}**"
-               if ev.trial <= VERDICT_TRIALS else f"**trial {ev.trial}** ({ev.origin or 'search'})")
+               if _verdict(ev) else f"**trial {ev.trial}** ({ev.origin or 'search'})")
         score = f"{split} accuracy {ev.accuracy:.4f}" if ev.accuracy is not None else "no final score"
         end = {"ok": "finished", "stopped": "stopped early"}.get(ev.status, f"failed: {ev.error or 'failed'}")
         lines = [f"{who}: {end} after {epochs} epoch(s), {score}",
@@ -181,6 +177,11 @@ class Curves:
             self.staging.rmdir()
         except OSError:
             pass
+
+
+def _verdict(ev: Evaluation) -> bool:
+    """Whether ``ev`` is a verdict retraining (its origin ``verdict:<label>``)."""
+    return ev.trial <= VERDICT_TRIALS and (ev.origin or "").startswith("verdict:")
 
 
 def _number(x: Any) -> bool:
