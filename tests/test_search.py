@@ -86,6 +86,15 @@ def test_search_end_to_end(cluster, tmp_path) -> None:
     assert {f"trial {i}: " for i in range(4)} <= {n.split(": ")[0] + ": " for n in names}
     with pytest.raises(urllib.error.HTTPError):  # and refuses a request without it
         urllib.request.urlopen(f"{cluster['dashboard']}/api/v0/tasks?limit=1", timeout=30)
+    # TensorBoard's learning curves: a run per trial, one event file each, its accuracy by epoch as recorded
+    from test_curves import series
+
+    tb = out / "tensorboard"
+    assert sorted(p.name for p in tb.iterdir()) == [f"trial-{i:04d}" for i in range(4)]
+    for r in trials:
+        accuracy = series(tb / f"trial-{int(r['trial']):04d}")["accuracy"]
+        assert [step for step, _, _ in accuracy] == [1]
+        assert accuracy[-1][1] == pytest.approx(float(r["accuracy"]), abs=2e-6)  # the CSV has 6 decimals
 
 
 def test_custom_metrics_reach_the_metrics_endpoint(cluster, tmp_path) -> None:
