@@ -310,8 +310,6 @@ def open_study(out: Path, storage_arg: str | None = None, rebuild: bool = False)
     """The run ``out``'s study for optuna-dashboard: the one the search keeps in ``dashboard.db`` as it is (a live
     search is writing it), or, with ``rebuild`` or when there is none yet, made anew from the results store (in the
     run directory, or the shared database ``storage_arg``). Input mistakes raise NasError (one line)."""
-    import optuna
-
     import search_spaces
 
     from ..errors import NasError
@@ -321,15 +319,10 @@ def open_study(out: Path, storage_arg: str | None = None, rebuild: bool = False)
     out = Path(out)
     url, name = study_url(out), study_name(out)
     if not rebuild and (out / FILE).exists():
-        with quiet():
-            st = storage(url)
-            try:
-                summaries = {s.study_name: s for s in optuna.get_all_study_summaries(st, include_best_trial=False)}
-            finally:
-                st.remove_session()
-                st.engine.dispose()
-        if name in summaries:
-            return Opened(url, name, summaries[name].n_trials, None, False)
+        with _study_errors(out):
+            n = _trials(url, name)
+        if n is not None:
+            return Opened(url, name, n, None, False)
     store = Store(storage_url(out, storage_arg), run=out.resolve().name)
     try:
         config = store.config()
@@ -341,13 +334,44 @@ def open_study(out: Path, storage_arg: str | None = None, rebuild: bool = False)
         done = store.evaluations()
     finally:
         store.close()
-    view = StudyView(out, settings, space)
-    try:
-        view.rebuild(done)
-    finally:
-        view.storage.remove_session()
-        view.storage.engine.dispose()
+    with _study_errors(out):
+        view = StudyView(out, settings, space)
+        try:
+            view.rebuild(done)
+        finally:
+            view.storage.remove_session()
+            view.storage.engine.dispose()
     return Opened(url, name, sum(1 for e in done if e.trial >= 0), len(done), True)
+
+
+def _trials(url: str, name: str) -> int | None:
+    """How many trials the study ``name`` at ``url`` holds; None when there is no such study."""
+    import optuna
+
+    with quiet():
+        st = storage(url)
+        try:
+            summaries = optuna.get_all_study_summaries(st, include_best_trial=False)
+        finally:
+            st.remove_session()
+            st.engine.dispose()
+    return next((s.n_trials for s in summaries if s.study_name == name), None)
+
+
+@contextlib.contextmanager
+def _study_errors(out: Path) -> Iterator[None]:
+    """A study file that cannot be read or written (not a database, a read-only run directory) as one line."""
+    import optuna
+    import sqlalchemy as sa
+
+    from ..errors import NasError
+    from .store import _first_line
+
+    try:
+        yield
+    except (sa.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, OSError, RuntimeError) as e:
+        raise NasError(f"cannot use the study {Path(out) / FILE}: {_first_line(e)} (it is made again from the "
+                       "results store once removed)") from None
 
 
 def server(url: str, host: str, port: int) -> Any:
@@ -365,6 +389,6 @@ def server(url: str, host: str, port: int) -> Any:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
             pass
 
-    with quiet():
+    with quiet(), _study_errors(Path(url.removeprefix("sqlite:///")).parent):
         app = optuna_dashboard.wsgi(storage(url))
     return make_server(host, port, app, server_class=Server, handler_class=Handler)
