@@ -14,8 +14,9 @@ the first, minimize the second, so that the dashboard draws their Pareto front):
 * state and values: ``ok`` is COMPLETE with values [accuracy, MACs]; ``stopped`` (ended early by ASHA or the median
   rule) is PRUNED; ``failed`` is FAIL (with the ``error`` attribute); a result with no accuracy is FAIL too.
   Pruned and failed trials carry no values, as Optuna's own do in a study of two objectives;
-* intermediate values: the validation accuracy after each epoch, for complete and pruned trials alike, so that the
-  dashboard's intermediate-values plot shows the learning curves and where early stopping cut them;
+* intermediate values: the validation accuracy after each epoch, for complete and pruned trials alike: the learning
+  curves, and where early stopping cut them (optuna-dashboard 0.21 lists them in each trial's details; it draws its
+  intermediate-values plot for single-objective studies only);
 * user attributes: ``trial`` (the store's id: the study numbers its trials 0, 1, ... in the order they were
   recorded), ``origin``, ``parent`` (when there is one), ``status``, ``macs``, ``params``, ``epochs``, ``split``,
   ``n_eval`` and ``se`` (the binomial standard error of the accuracy), ``seconds``, ``genome`` (its YAML) and
