@@ -119,6 +119,17 @@ def test_rebuild_again_replaces_the_study_and_record_adds_one(tmp_path) -> None:
     v2.rebuild(done[:4])
     assert [x.user_attrs["trial"] for x in load(v2).trials] == [0, 1, 2, 3]
     assert optuna.get_all_study_names(v2.url) == ["nas-run"]  # no verdict study before a verdict record
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "run" / FILE) as db:  # the studies rebuilt before left no rows behind
+        counts = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                  for t in ("studies", "trials", "trial_params", "trial_user_attributes", "trial_values",
+                            "trial_intermediate_values", "study_directions", "study_system_attributes")}
+    assert counts == {"studies": 1, "trials": 4, "trial_params": sum(len(e.config) for e in done[:4]),
+                      "trial_user_attributes": 11 * 4 - 1 + 1 + 1,  # no seconds for 2, its error, 3's parent
+                      "trial_values": 2 * 2,
+                      "trial_intermediate_values": 3 + 1 + 0 + 3, "study_directions": 2,
+                      "study_system_attributes": 1}
     v2.record(done[4])
     v2.record(dataclasses.replace(done[0], trial=4, finished=1_700_000_060.0))
     t = load(v2).trials

@@ -320,7 +320,7 @@ def open_study(out: Path, storage_arg: str | None = None, rebuild: bool = False)
     out = Path(out)
     url, name = study_url(out), study_name(out)
     if not rebuild and (out / FILE).exists():
-        with _study_errors(out):
+        with _study_errors(out / FILE):
             n = _trials(url, name)
         if n is not None:
             return Opened(url, name, n, None, False)
@@ -335,7 +335,7 @@ def open_study(out: Path, storage_arg: str | None = None, rebuild: bool = False)
         done = store.evaluations()
     finally:
         store.close()
-    with _study_errors(out):
+    with _study_errors(out / FILE):
         view = StudyView(out, settings, space)
         try:
             view.rebuild(done)
@@ -360,7 +360,7 @@ def _trials(url: str, name: str) -> int | None:
 
 
 @contextlib.contextmanager
-def _study_errors(out: Path) -> Iterator[None]:
+def _study_errors(path: Path) -> Iterator[None]:
     """A study file that cannot be read or written (not a database, a read-only run directory) as one line."""
     import optuna
     import sqlalchemy as sa
@@ -371,8 +371,8 @@ def _study_errors(out: Path) -> Iterator[None]:
     try:
         yield
     except (sa.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, OSError, RuntimeError) as e:
-        raise NasError(f"cannot use the study {Path(out) / FILE}: {_first_line(e)} (it is made again from the "
-                       "results store once removed)") from None
+        raise NasError(f"cannot use the study {path}: {_first_line(e)} (it is made again from the results "
+                       "store once removed)") from None
 
 
 def server(url: str, host: str, port: int) -> Any:
@@ -390,6 +390,6 @@ def server(url: str, host: str, port: int) -> Any:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
             pass
 
-    with quiet(), _study_errors(Path(url.removeprefix("sqlite:///")).parent):
+    with quiet(), _study_errors(Path(url.removeprefix("sqlite:///"))):
         app = optuna_dashboard.wsgi(storage(url))
     return make_server(host, port, app, server_class=Server, handler_class=Handler)
