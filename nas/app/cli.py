@@ -584,8 +584,9 @@ def parser() -> argparse.ArgumentParser:
                     "intermediate values, early-stopped trials as pruned, failed ones as failed, and the genome, "
                     "origin, fidelity and standard error as user attributes; the verdict's retrainings, scored on "
                     "the test split, in the study nas-<run name>-verdict. A search keeps the study up to date as "
-                    "results land, so this may run beside it and shows the search live (reload the page). A run "
-                    "without the study (an older run) has it built from its results store first.",
+                    "results land, so this may run beside it and shows the search live (Live Update, in the "
+                    "dashboard's side bar, refreshes it). A run without the study (an older run) has it built from "
+                    "its results store first.",
         epilog="Example: nas dashboard runs/m300 --port 8080, then open http://127.0.0.1:8080/dashboard")
     da.add_argument("run", metavar="RUN_DIR", help="the run directory of a `nas search` (its --out)")
     da.add_argument("--port", type=_port, default=8080, metavar="PORT", help="port to listen on (default 8080)")
