@@ -77,6 +77,14 @@ def test_search_end_to_end(cluster, tmp_path) -> None:
     assert search_spaces.get("cell").contains(best)
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "pareto.yaml").exists() and json.loads((out / "search.json").read_text())["trials"] == 4
+    # every evaluation is a trial of the study optuna-dashboard opens, whatever the strategy (evolution here)
+    import optuna
+
+    study = optuna.load_study(study_name="nas-run", storage=f"sqlite:///{out / 'dashboard.db'}")
+    state = {"ok": "COMPLETE", "stopped": "PRUNED", "failed": "FAIL"}
+    assert sorted((t.user_attrs["trial"], t.state.name) for t in study.trials) == \
+        sorted((int(r["trial"]), state[r["status"]]) for r in trials)
+    assert len(study.trials) == 4 and all(len(t.params) == 6 for t in study.trials)
     # the dashboard lists the trials by name, through its REST API with the token
     token = cluster["token"]
     req = urllib.request.Request(f"{cluster['dashboard']}/api/v0/tasks?limit=1000",

@@ -1,4 +1,5 @@
-"""The ``nas`` command line: ``nas search``, ``nas decode``, ``nas seeds``, ``nas spaces``, ``nas blocks``.
+"""The ``nas`` command line: ``nas search``, ``nas dashboard``, ``nas decode``, ``nas seeds``, ``nas spaces``,
+``nas blocks``.
 
 Input mistakes print one line, ``nas: error: <file>: <field path>: <what was expected>``, and exit with 2.
 """
@@ -214,6 +215,11 @@ def _address(text: str) -> str:
     return text
 
 
+def _port(text: str) -> int:
+    """A TCP port to listen on, 1 to 65535."""
+    return _integer(text, 1, 65535, "a port from 1 to 65535")
+
+
 def _host(text: str) -> str:
     """A host name or address to bind to: no blanks, no control characters, at most 253 characters."""
     if not text or len(text) > 253 or not text.isprintable() or " " in text:
@@ -417,6 +423,39 @@ def cmd_search(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(a: argparse.Namespace) -> int:
+    """``nas dashboard``: optuna-dashboard on a run's study, rebuilt from its results store when there is none."""
+    from .studyview import open_study, server
+    from .store import shown
+
+    run = quote_arg(a.run, limit=300)  # a path: shown whole unless it is absurdly long
+    st = _stat(a.run, "")
+    if st is None:
+        raise NasError(f"run directory {run} does not exist")
+    if not stat.S_ISDIR(st.st_mode):
+        raise NasError(f"{run} is not a directory; give the run directory of a `nas search`")
+    out = Path(a.run)
+    if a.storage is None and not (out / "results.db").exists():
+        raise NasError(f"{run} holds no results.db: not the run directory of a `nas search`")
+    study = open_study(out, a.storage, rebuild=a.rebuild)
+    try:
+        httpd = server(study.url, a.host, a.port)
+    except OSError as e:  # the port is taken, or the host is no address of this machine
+        raise NasError(f"cannot listen on {a.host}:{a.port}: {(e.strerror or str(e)).lower()}") from None
+    made = (f"rebuilt from the results store ({study.recorded} records)" if study.rebuilt
+            else "as the search keeps it; --rebuild to make it again from the results store")
+    print(f"study {study.name}: {study.trials} trials, {made}")
+    print(f"storage: {shown(study.url)}")
+    print(f"optuna-dashboard: http://{a.host}:{httpd.server_port}/dashboard (Ctrl-C to stop)", flush=True)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (usage stays in ``--help``), exit status 2."""
 
@@ -545,6 +584,31 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--input", type=_shape_arg, metavar="CxHxW", help="deployment input (default: the space's)")
     se.add_argument("--classes", type=_positive, metavar="N", help="deployment classes (default: the space's)")
     se.set_defaults(func=cmd_search)
+
+    da = sub.add_parser(
+        "dashboard", help="optuna-dashboard on a run: every trial of a search, live, whatever the strategy",
+        description="Serve optuna-dashboard on the search in RUN_DIR: every evaluation as a trial of the study "
+                    "nas-<run name> in RUN_DIR/dashboard.db, with the candidate's choices as parameters, accuracy "
+                    "and MACs as the two objectives (and their Pareto front), the accuracy after each epoch as "
+                    "intermediate values, early-stopped trials as pruned, failed ones as failed, and the genome, "
+                    "origin, fidelity and standard error as user attributes; the verdict's retrainings, scored on "
+                    "the test split, in the study nas-<run name>-verdict. A search keeps the study up to date as "
+                    "results land, so this may run beside it and shows the search live (Live Update, in the "
+                    "dashboard's side bar, refreshes it). A run without the study (an older run) has it built from "
+                    "its results store first.",
+        epilog="Example: nas dashboard runs/m300 --port 8080, then open http://127.0.0.1:8080/dashboard")
+    da.add_argument("run", metavar="RUN_DIR", help="the run directory of a `nas search` (its --out)")
+    da.add_argument("--port", type=_port, default=8080, metavar="PORT", help="port to listen on (default 8080)")
+    da.add_argument("--host", type=_host, default="127.0.0.1", metavar="HOST",
+                    help="address to bind to (default 127.0.0.1; anything else is reachable from outside, and "
+                         "optuna-dashboard lets whoever reaches it edit notes and delete the study)")
+    da.add_argument("--storage", metavar="URL",
+                    help="the results database the search was given with --storage (default: results.db in RUN_DIR)")
+    da.add_argument("--rebuild", action="store_true",
+                    help="make the study again from the results store even when RUN_DIR has one: only while no "
+                         "search runs in RUN_DIR, which writes the study itself (the study is a view: the store "
+                         "is the record, so nothing is lost)")
+    da.set_defaults(func=cmd_dashboard)
 
     sp = sub.add_parser("spaces", help="the search spaces: dimensions, size, MAC range, seeds",
                         description="List the search spaces with their size (log10 of the number of architectures), "
