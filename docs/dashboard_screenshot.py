@@ -1,8 +1,8 @@
 """Take the README's picture of optuna-dashboard during a search, as a user would see it.
 
-Starts ``nas search`` (the cell space on the synthetic data, 16 trials) in a temporary directory with a home of its
-own, waits until some trials are recorded, starts ``nas dashboard`` on the run beside it, and takes screenshots with
-headless Chromium: the study's page and its trial list. Then it stops what it started, by process id: the search
+Starts ``nas search`` (the cell space on scikit-learn's digits, 30 trials of up to 3 epochs) in a temporary
+directory with a home of its own, waits until some trials are recorded, starts ``nas dashboard`` on the run beside
+it, and takes screenshots with headless Chromium: the study's page and its trial list. Then it stops what it started, by process id: the search
 with SIGINT (it shuts down the Ray it started itself), the dashboard likewise. Nothing is written outside temporary
 directories except the PNGs in docs/.
 
@@ -75,7 +75,7 @@ def screenshot(chromium: str, url: str, png: Path, home: Path, size: str = "1400
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
-    ap.add_argument("--after", type=int, default=10, help="trials recorded before the screenshots (default 10)")
+    ap.add_argument("--after", type=int, default=20, help="trials recorded before the screenshots (default 20)")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="nas-dashboard-shot-"))
     home = tmp / "home"
@@ -83,8 +83,8 @@ def main() -> int:
     run = tmp / "run"
     env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(ROOT)}
     nas = [sys.executable, "-m", "nas.app.cli"]
-    search = subprocess.Popen([*nas, "search", "--space", "cell", "--budget", "60M", "--dataset", "synthetic",
-                               "--epochs", "2", "--trials", "16", "--strategy", "evolution", "--no-dashboard",
+    search = subprocess.Popen([*nas, "search", "--space", "cell", "--budget", "60M", "--dataset", "digits",
+                               "--epochs", "3", "--trials", "30", "--strategy", "evolution", "--no-dashboard",
                                "--out", str(run)], cwd=tmp, env=env, stdout=open(tmp / "search.log", "w"),
                               stderr=subprocess.STDOUT)
     dashboard = None

@@ -190,7 +190,16 @@ def test_outputs_and_summary_from_given_evaluations(tmp_path) -> None:
     assert (summary.evaluations, summary.failed, summary.best, summary.notes) == (4, 1, done[2], ["a note"])
     assert any(l.startswith("search's best: trial 2, validation accuracy 0.7000") for l in lines)
     assert any(l.startswith("verdict: off (--no-verdict)") for l in lines)
-    assert lines[-1] == f"outputs: best.yaml, pareto.yaml, pareto.png, trials.csv, results.db in {tmp_path}"
+    # the outputs line names what is there (the driver writes the store, trials.csv and the views)
+    assert lines[-1] == f"outputs: best.yaml, pareto.yaml, pareto.png in {tmp_path}"
+    for name in ("trials.csv", "results.db", "dashboard.db"):
+        (tmp_path / name).touch()
+    (tmp_path / "tensorboard").mkdir()
+    summarize(tmp_path, done, BUDGET, s, verdict, [], lines.append)
+    assert lines[-2:] == [
+        f"outputs: best.yaml, pareto.yaml, pareto.png, trials.csv, results.db, dashboard.db, tensorboard/ in {tmp_path}",
+        f"look: `nas dashboard {tmp_path}` opens the study in optuna-dashboard; `tensorboard --logdir "
+        f"{tmp_path / 'tensorboard'}` the learning curves"]
 
 
 def test_the_entrants_are_the_top_distinct_candidates_and_their_recorded_runs() -> None:
