@@ -175,7 +175,7 @@ def main() -> None:
         f"completed or stopped one ({', '.join(str(r[2][0]['rung_records']) for r in rows)}).",
         "",
         "The state row is rewritten with every recorded evaluation; it holds the strategy's RNG, its in-flight "
-        "candidates and its own bounded part (evolution: the population of 20), not the history, which is read "
+        "candidates and its own bounded part (evolution: the population of 10), not the history, which is read "
         "back from the evaluations themselves. Filling the store (not part of the resume) took "
         + ", ".join(f"{r[0]} {r[1]:.0f} s" for r in rows) + ".",
     ]

@@ -145,8 +145,10 @@ class StudyView:
                                     load_if_exists=True)
         study.set_metric_names(METRICS)
         s = self.settings
+        tabular = s.estimator == "nb201"
         for key, value in (("space", s.space), ("budget", s.budget), ("strategy", s.strategy),
-                           ("dataset", s.dataset), ("epochs", s.epochs)):
+                           ("estimator", s.estimator), ("dataset", "NAS-Bench-201 CIFAR-10" if tabular else s.dataset),
+                           ("epochs", 200 if tabular else s.epochs)):
             study.set_user_attr(key, value)
         return study
 
