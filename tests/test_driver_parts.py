@@ -119,7 +119,7 @@ def test_a_verdict_job_trains_every_epoch_on_its_own_seed() -> None:
     job = Job.for_verdict(e, 1, base_seed=7, epochs=5)
     assert job.kind is Kind.VERDICT and job.kind == "verdict"
     assert job.trial == e.trial(1) == VERDICT_TRIALS - 101 and job.origin == "verdict:trial 4" and job.parent == 4
-    assert job.name == f"trial {VERDICT_TRIALS - 101}: verdict trial 4, seed 1"
+    assert job.name == "verdict trial 4, seed 1"
     spec = job.spec({**base_spec(Settings(), 8), "stopper": object(), "restarts": [1]})
     assert "stopper" not in spec and "restarts" not in spec
     assert spec["final"] is True and spec["epochs"] == 5 and spec["train_images"] is None
@@ -195,6 +195,10 @@ def test_outputs_and_summary_from_given_evaluations(tmp_path) -> None:
     for name in ("trials.csv", "results.db", "dashboard.db"):
         (tmp_path / name).touch()
     (tmp_path / "tensorboard").mkdir()
+    summarize(tmp_path, done, BUDGET, s, verdict, [], lines.append)  # no curves yet: not named
+    assert lines[-2:] == [f"outputs: best.yaml, pareto.yaml, pareto.png, trials.csv, results.db, dashboard.db in "
+                          f"{tmp_path}", f"look: `nas dashboard {tmp_path}` opens the study in optuna-dashboard"]
+    (tmp_path / "tensorboard" / "trial-0000").mkdir()
     summarize(tmp_path, done, BUDGET, s, verdict, [], lines.append)
     assert lines[-2:] == [
         f"outputs: best.yaml, pareto.yaml, pareto.png, trials.csv, results.db, dashboard.db, tensorboard/ in {tmp_path}",

@@ -70,8 +70,9 @@ class Job:
 
     @property
     def name(self) -> str:
-        """The Ray task's name (the dashboard lists trials by it)."""
-        return f"trial {self.trial}: {self.label}"
+        """The Ray task's name, as the dashboard lists it: ``trial 12: mutation of trial 7, 48M MACs`` for a
+        candidate, ``verdict trial 12, seed 1`` for a retraining (its store id is internal, so it is left out)."""
+        return self.label if self.kind is Kind.VERDICT else f"trial {self.trial}: {self.label}"
 
     def again(self) -> Job:
         """The same job as its next attempt."""

@@ -96,11 +96,11 @@ def summarize(out: Path, done: list[Evaluation], budget: Budget, s: Settings, ve
     elif not s.verdict:
         log("verdict: off (--no-verdict); best.yaml is the search's best by its own validation score, "
             "which is biased upwards as the best of many noisy scores")
-    names = ["best.yaml", "pareto.yaml", "pareto.png", "trials.csv", "results.db", "verdict.json", "dashboard.db",
-             "tensorboard/"]
-    log(f"outputs: {', '.join(n for n in names if (out / n.rstrip('/')).exists())} in {out}")
+    curves = out / "tensorboard"
+    curves = curves.is_dir() and any(curves.iterdir())  # a table lookup has no learning curve to draw
+    names = ["best.yaml", "pareto.yaml", "pareto.png", "trials.csv", "results.db", "verdict.json", "dashboard.db"]
+    log(f"outputs: {', '.join(n for n in names if (out / n).exists())}{', tensorboard/' if curves else ''} in {out}")
     if (out / "dashboard.db").exists():
         log(f"look: `nas dashboard {out}` opens the study in optuna-dashboard"
-            + (f"; `tensorboard --logdir {out / 'tensorboard'}` the learning curves" if (out / "tensorboard").exists()
-               else ""))
+            + (f"; `tensorboard --logdir {out / 'tensorboard'}` the learning curves" if curves else ""))
     return summary
