@@ -113,7 +113,7 @@ def main() -> int:
         if dashboard is not None:
             stop(dashboard, 30)
         stop(search)
-        print((tmp / "search.log").read_text().strip().splitlines()[-1])
+        print(((tmp / "search.log").read_text().strip().splitlines() or ["(the search printed nothing)"])[-1])
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
 

@@ -18,14 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import csv
 import http.client
 import http.server
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,23 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-
-
-def recorded(run: Path) -> int:
-    try:
-        with open(run / "trials.csv", newline="") as f:
-            return sum(1 for _ in csv.DictReader(f))
-    except OSError:
-        return 0
-
-
-def wait(what: str, pred, timeout: float) -> None:  # noqa: ANN001
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return
-        time.sleep(0.5)
-    raise SystemExit(f"timed out waiting for {what}")
+sys.path.insert(0, str(DOCS))
+from dashboard_screenshot import recorded, stop, wait  # noqa: E402 - the other picture's helpers, beside this file
 
 
 def proxy(target: str, token: str) -> http.server.ThreadingHTTPServer:
@@ -193,12 +176,7 @@ def main() -> None:
         server.shutdown()
         print(f"wrote {png.relative_to(ROOT)} ({png.stat().st_size:,} bytes) from {page}")
     finally:
-        if search.poll() is None:
-            search.send_signal(signal.SIGINT)
-            try:
-                search.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                search.kill()
+        stop(search)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

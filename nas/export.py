@@ -27,7 +27,7 @@ def to_onnx(g: Genome, path: str | Path, opset: int = 18, model: "torch.nn.Modul
         import onnx
         import torch
     except ImportError:  # pragma: no cover - depends on the environment
-        raise NasError("ONNX export needs the 'export' extra: pip install 'nas[export]'") from None
+        raise NasError("ONNX export needs the 'export' extra: pip install 'nas-cnn[export]' (in a checkout: pip install -e '.[export]')") from None
     from .builder import build
 
     model = (model if model is not None else build(g)).eval()

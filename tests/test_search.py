@@ -476,9 +476,14 @@ def test_asha_from_the_cli_stops_what_its_rule_says(cluster, tmp_path) -> None:
         assert e.fidelity["restarts"] == [1]  # the learning-rate cycle ends at the rung and restarts
     # in the dashboard's task list the rule is asked once per trial, at its one rung, under a name that says so:
     # the trials' own tasks are not drowned by calls at epochs where the rule decides nothing
-    req = urllib.request.Request(f"{cluster['dashboard']}/api/v0/tasks?limit=10000",
-                                 headers={"Authorization": f"Bearer {cluster['token']}"})
-    names = [t["name"] for t in json.loads(urllib.request.urlopen(req, timeout=30).read())["data"]["result"]["result"]]
+    def get(path: str):
+        req = urllib.request.Request(f"{cluster['dashboard']}{path}",
+                                     headers={"Authorization": f"Bearer {cluster['token']}"})
+        return json.loads(urllib.request.urlopen(req, timeout=30).read())
+
+    # this search's job (the cluster is shared by the session's tests): the driver whose command names its --out
+    (job,) = [j["job_id"] for j in get("/api/jobs/") if str(out) in (j.get("entrypoint") or "")]
+    names = [t["name"] for t in get("/api/v0/tasks?limit=10000")["data"]["result"]["result"] if t["job_id"] == job]
     asks = sorted(n for n in names if n.startswith("stopping rule: "))
     assert asks == sorted(f"stopping rule: trial {i} after epoch 1" for i in range(6))
     assert all(any(n.startswith(f"trial {i}: random, ") and n.endswith("M MACs") for n in names) for i in range(6))

@@ -321,9 +321,48 @@ def test_nas_dashboard_serves_a_run_until_interrupted(tmp_path) -> None:
         assert studies is not None and [s["study_name"] for s in studies] == ["nas-run-random"]
     finally:
         p.send_signal(signal.SIGINT)
-        stdout, stderr = p.communicate(timeout=30)
+        try:
+            stdout, stderr = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # never leave the server behind
+            p.kill()
+            stdout, stderr = p.communicate()
     assert p.returncode == 0 and stderr == ""
     lines = stdout.splitlines()
     assert lines[0] == "study nas-run-random: 6 trials, rebuilt from the results store (6 records)"
     assert lines[1] == f"storage: sqlite:///{out.resolve() / FILE}"
     assert lines[2] == f"optuna-dashboard: http://127.0.0.1:{port}/dashboard (Ctrl-C to stop)"
+
+
+def test_a_study_behind_its_store_is_said_to_be(tmp_path) -> None:
+    out = finished_run(tmp_path, "random")
+    assert (open_study(out).trials, open_study(out).recorded) == (6, 6)  # built, then served as it is: in step
+    store = Store(storage_url(out), run=out.resolve().name)
+    ev = dataclasses.replace(store.evaluations()[0], trial=6)  # a record the study never heard of
+    assert store.record(ev)
+    store.close()
+    opened = open_study(out)
+    assert (opened.trials, opened.recorded, opened.rebuilt) == (6, 7, False)
+    assert open_study(out, rebuild=True).trials == 7
+
+
+def test_a_study_in_step_with_its_store_is_kept_and_one_behind_is_made_again(tmp_path) -> None:
+    from nas.app.studyview import StudyView, study_name, study_url
+
+    out = finished_run(tmp_path, "evolution")
+    store = Store(storage_url(out), run=out.resolve().name)
+    done = store.evaluations()
+    store.close()
+    settings, space = Settings(space="cell", budget="60M", strategy="evolution"), search_spaces.get("cell")
+
+    def study() -> optuna.Study:
+        return optuna.load_study(study_name=study_name(out), storage=study_url(out))
+
+    StudyView(out, settings, space).rebuild(done)
+    study().set_user_attr("marker", 1)  # gone if the study is deleted and made again
+    view = StudyView(out, settings, space)
+    view.rebuild(done)  # a resume with the study in step: kept, not written again
+    assert study().user_attrs.get("marker") == 1 and len(study().trials) == 6
+    view.record(dataclasses.replace(done[0], trial=6))  # and it goes on following the store
+    assert len(study().trials) == 7
+    StudyView(out, settings, space).rebuild(done)  # 7 trials against 6 records: not the store's, made again
+    assert "marker" not in study().user_attrs and len(study().trials) == 6

@@ -435,8 +435,9 @@ def cmd_dashboard(a: argparse.Namespace) -> int:
     if not stat.S_ISDIR(st.st_mode):
         raise NasError(f"{run} is not a directory; give the run directory of a `nas search`")
     out = Path(a.run)
-    if a.storage is None and not (out / "results.db").exists():
-        raise NasError(f"{run} holds no results.db: not the run directory of a `nas search`")
+    if a.storage is None and not (out / "results.db").exists() and (a.rebuild or not (out / "dashboard.db").exists()):
+        raise NasError(f"{run} holds no results.db: not the run directory of a `nas search` (give --storage URL "
+                       "for a search that kept its results in a shared database)")
     study = open_study(out, a.storage, rebuild=a.rebuild)
     try:
         httpd = server(study.url, a.host, a.port)
@@ -445,6 +446,9 @@ def cmd_dashboard(a: argparse.Namespace) -> int:
     made = (f"rebuilt from the results store ({study.recorded} records)" if study.rebuilt
             else "as the search keeps it; --rebuild to make it again from the results store")
     print(f"study {study.name}: {study.trials} trials, {made}")
+    if not study.rebuilt and study.recorded is not None and study.recorded > study.trials:
+        print(f"note: the results store holds {study.recorded} evaluations, the study {study.trials}: a search running "
+              "there adds them as it goes; if none is, `--rebuild` brings the study up to date")
     print(f"storage: {shown(study.url)}")
     print(f"optuna-dashboard: http://{a.host}:{httpd.server_port}/dashboard (Ctrl-C to stop)", flush=True)
     try:
@@ -486,6 +490,8 @@ def _dash_values(argv: Sequence[str]) -> list[str]:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nas`` command."""
+    from .worker import ESTIMATORS
+
     top = _Parser(
         prog="nas",
         description="Neural architecture search for convolutional networks: search a space for the best network "
@@ -536,10 +542,11 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--epochs", type=_positive, default=2, metavar="E",
                     help="proxy training epochs per candidate, at most: early stopping ends weak ones sooner "
                          "(default 2)")
-    se.add_argument("--estimator", choices=("proxy", "nb201"), default="proxy",
+    se.add_argument("--estimator", choices=tuple(ESTIMATORS), default="proxy",
                     help="how a candidate is scored: proxy (default) trains it briefly on --dataset; nb201 looks a "
                          "cell-space candidate up in NAS-Bench-201's 200-epoch CIFAR-10 test accuracies, shipped "
-                         "with nas: no training, no Ray workers, a 300-trial search in seconds (--space cell only)")
+                         "with nas: no training, no Ray workers, a 300-trial search in seconds (--space cell only; --epochs, --dataset, "
+                         "--early-stop and the verdict do not apply)")
     se.add_argument("--dataset", default="fashion",
                     help="proxy data: fashion (default: Fashion-MNIST from --data-dir, else Debian's "
                          "/usr/share/datasets/fashion-mnist, else the bundled 20,000-image subset), mnist (IDX files "

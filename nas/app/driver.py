@@ -6,8 +6,10 @@ evaluated, so a task per candidate (named, with its CPU/GPU share, run again whe
 machinery a search needs, with no Tune experiment state beside it. A driver killed at any moment resumes from the
 store: completed evaluations are kept, the strategy continues from the state saved with the last of them and the
 recorded history (an Optuna study is reconciled with the store), and candidates that were in flight are asked
-again. The pieces live beside it: settings (``settings``), jobs (``jobs``), the worker side (``worker``), Ray
-itself (``raycluster``), records (``record``), the verdict's entrants (``retrain``), outputs (``outputs``).
+again. A tabular estimator (``--estimator nb201``) runs through the same loop with no Ray at all: each lookup is
+made in this process (``worker.Inline``). The pieces live beside it: settings (``settings``), jobs (``jobs``), the
+worker side (``worker``), Ray itself (``raycluster``), records (``record``), the verdict's entrants (``retrain``),
+outputs (``outputs``), and the views that follow the store (``views``: optuna-dashboard's study, TensorBoard).
 """
 
 from __future__ import annotations
@@ -26,17 +28,18 @@ from .jobs import Job, Kind, base_spec
 from .outputs import Summary, Verdict, summarize, write_outputs
 from .record import crash_point, duration, evaluation, progress, told
 from .retrain import entrants, verdict_jobs
-from .settings import TABULAR, Settings, check_data, fidelity_text, storage_url, validate
+from .settings import Settings, check_data, fidelity_text, storage_url, validate
 from .stopping import AshaStopper, MedianStopper, StoppingRule, decision_epochs, describe, make_stopper, replay
 from .store import Evaluation, Store, append_csv, shown, write_csv
 from .views import Views
-from .worker import Evaluator, Inline, evaluate, failure, look_up, worker_died
+from .worker import TABULAR, Evaluator, Inline, evaluate, failure, look_up, worker_died
 
 Log = Callable[[str], None]
 
 
 class Search:
-    """One search run in ``out``: validated settings, the store, the strategy, the Ray loop, the outputs."""
+    """One search run in ``out``: validated settings, the store, the strategy, the loop (on Ray, or in this process
+    for a table lookup), the views and the outputs."""
 
     def __init__(self, settings: Settings, out: Path, *, storage: str | None = None, log: Log = print) -> None:
         import search_spaces
@@ -96,8 +99,9 @@ class Search:
             evaluator: Evaluator = evaluate) -> Summary:
         """Evaluate candidates until ``trials`` are recorded; outputs are written as results land.
 
-        ``evaluator(genome_yaml, spec) -> dict`` runs in the Ray worker (default: proxy training); its dict needs
-        ``status`` and, when ok, ``accuracy``.
+        ``evaluator(genome_yaml, spec) -> dict`` runs in a Ray worker (default: proxy training; with a tabular
+        estimator, in this process, default: the table lookup); its dict needs ``status`` and, when ok,
+        ``accuracy``.
         """
         s = self.settings
         done, stopper = self.recorded()

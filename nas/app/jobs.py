@@ -44,7 +44,7 @@ class Job:
     kind: Kind
     trial: int  # the store's trial id (verdict jobs: below VERDICT_TRIALS)
     genome: Genome
-    label: str  # the task's name after "trial N: ", as the dashboard lists it
+    label: str  # what the task is: its name after "trial N: " for a candidate, its whole name for a verdict job
     origin: str
     parent: int | None = None
     candidate: Candidate | None = None  # the strategy's Candidate (kind CANDIDATE)

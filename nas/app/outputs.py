@@ -101,6 +101,10 @@ def summarize(out: Path, done: list[Evaluation], budget: Budget, s: Settings, ve
     names = ["best.yaml", "pareto.yaml", "pareto.png", "trials.csv", "results.db", "verdict.json", "dashboard.db"]
     log(f"outputs: {', '.join(n for n in names if (out / n).exists())}{', tensorboard/' if curves else ''} in {out}")
     if (out / "dashboard.db").exists():
-        log(f"look: `nas dashboard {out}` opens the study in optuna-dashboard"
-            + (f"; `tensorboard --logdir {out / 'tensorboard'}` the learning curves" if curves else ""))
+        import shlex
+
+        store = "" if (out / "results.db").exists() else " --storage URL"  # a shared database: the search's URL
+        log(f"look: `nas dashboard {shlex.quote(str(out))}{store}` opens the study in optuna-dashboard"
+            + (f"; `tensorboard --logdir {shlex.quote(str(out / 'tensorboard'))}` the learning curves" if curves
+               else ""))
     return summary

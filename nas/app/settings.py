@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import NasError
 from .stopping import STOPPERS
 from .store import Store, shown
+from .worker import ESTIMATORS
 
 
 @dataclass
@@ -50,15 +51,6 @@ class Settings:
             self.early_stop = "median" if self.early_stop else None
         if self.early_stop == "off":
             self.early_stop = None
-
-
-ESTIMATORS = {"proxy": "proxy training on the --dataset, scored on its validation split",
-              "nb201": "NAS-Bench-201's 200-epoch CIFAR-10 test accuracy, looked up (the cell space only)"}
-"""How a search scores a candidate."""
-
-TABULAR = ("nb201",)
-"""Estimators that look a score up instead of training: no data set, no Ray workers, no early stopping and no
-verdict (the table holds one figure per network, so there is no held-out split to retrain on)."""
 
 
 def validate(s: Settings) -> None:

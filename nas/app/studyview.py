@@ -107,13 +107,26 @@ class StudyView:
         self._configs: dict[int, dict[str, Any]] = {}  # search trial -> its config, for the verdict's retrainings
 
     def rebuild(self, done: list[Evaluation]) -> None:
-        """The studies made again from the records ``done``, in their order. Written in one transaction per study:
-        ``add_trial`` costs a query per parameter and attribute, a minute for a few hundred MobileNet records; the
-        trials are the same ``create_trial`` makes either way (a test holds the two paths equal)."""
+        """The studies made again from the records ``done``, in their order; kept as they are when they already
+        hold as many trials as the store holds records (the store only ever adds a record, and the study hears of
+        each after the store has it, so equal counts mean the same trials; a study that fell behind, in a crash
+        between the two, is made again). Written in one transaction per study: ``add_trial`` costs a query per
+        parameter and attribute, a minute for a few hundred MobileNet records; the trials are the same
+        ``create_trial`` makes either way (a test holds the two paths equal)."""
         import optuna
 
         with quiet():
-            names = set(optuna.get_all_study_names(self.storage))
+            counts = {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(self.storage,
+                                                                                     include_best_trial=False)}
+            search = sum(1 for ev in done if ev.trial >= 0)
+            verdict = len(done) - search
+            if counts.get(self.name) == search and counts.get(f"{self.name}-verdict", 0) == verdict:
+                self.study = optuna.load_study(study_name=self.name, storage=self.storage)
+                self.verdict = (optuna.load_study(study_name=f"{self.name}-verdict", storage=self.storage)
+                                if verdict else None)
+                self._configs = {ev.trial: ev.config for ev in done if ev.trial >= 0 and ev.config is not None}
+                return
+            names = set(counts)
             for name in (self.name, f"{self.name}-verdict"):
                 if name in names:
                     _delete(self.storage, self.storage.get_study_id_from_name(name))
@@ -305,7 +318,7 @@ class Opened:
     url: str
     name: str
     trials: int
-    recorded: int | None  # records in the store, when it was read (a rebuild)
+    recorded: int | None  # the search's records in the store, when it was read
     rebuilt: bool
 
 
@@ -325,7 +338,7 @@ def open_study(out: Path, storage_arg: str | None = None, rebuild: bool = False)
         with _study_errors(out / FILE):
             n = _trials(url, name)
         if n is not None:
-            return Opened(url, name, n, None, False)
+            return Opened(url, name, n, _recorded(out, storage_arg), False)
     store = Store(storage_url(out, storage_arg), run=out.resolve().name)
     try:
         config = store.config()
@@ -345,6 +358,24 @@ def open_study(out: Path, storage_arg: str | None = None, rebuild: bool = False)
             view.storage.remove_session()
             view.storage.engine.dispose()
     return Opened(url, name, sum(1 for e in done if e.trial >= 0), len(done), True)
+
+
+def _recorded(out: Path, storage_arg: str | None) -> int | None:
+    """How many of the search's evaluations the store of run ``out`` holds (None: it cannot be read): a study
+    that shows fewer is behind (a search running now is about to add them; one that stopped following, not)."""
+    from .settings import storage_url
+    from .store import Store
+
+    if storage_arg is None and not (out / "results.db").exists():
+        return None
+    try:
+        store = Store(storage_url(out, storage_arg), run=out.resolve().name)
+        try:
+            return sum(1 for e in store.evaluations() if e.trial >= 0)
+        finally:
+            store.close()
+    except Exception:  # noqa: BLE001 - only a hint: the study is served either way
+        return None
 
 
 def _trials(url: str, name: str) -> int | None:

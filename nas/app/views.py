@@ -28,7 +28,7 @@ class View(Protocol):
 class Views:
     """The views of one run, each kept apart: one that fails is dropped with a note, the others go on."""
 
-    def __init__(self, views: dict[str, Any], log: Log) -> None:
+    def __init__(self, views: dict[str, View], log: Log) -> None:
         self.views, self.log = dict(views), log
 
     @classmethod
@@ -36,7 +36,7 @@ class Views:
         """The views a search in ``out`` keeps: the study for optuna-dashboard and the TensorBoard curves."""
         from importlib import import_module
 
-        made: dict[str, Any] = {}
+        made: dict[str, View] = {}
         for name, where in (("optuna-dashboard study", "studyview:StudyView"), ("TensorBoard curves", "curves:Curves")):
             try:
                 module, cls_name = where.split(":")

@@ -16,6 +16,15 @@ from typing import Any, Callable
 
 from ..genome import loads
 
+ESTIMATORS = {"proxy": "proxy training on the --dataset, scored on its validation split",
+              "nb201": "NAS-Bench-201's 200-epoch CIFAR-10 test accuracy, looked up (the cell space only)"}
+"""How a search scores a candidate."""
+
+TABULAR = ("nb201",)
+"""Estimators that look a score up instead of training: no data set, no Ray workers, no early stopping and no
+verdict (the table holds one figure per network, so there is no held-out split to retrain on)."""
+
+
 Evaluator = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 KNOBS = ("width", "train_images", "batch_size", "floor", "final", "restarts")
@@ -105,8 +114,9 @@ def look_up(genome_yaml: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 class Inline:
-    """Runs an evaluator in the driver's own process, with the face the driver gives Ray tasks (``options`` and
-    ``remote``, then ``wait`` and ``get``): for a table lookup, which needs no worker and no cluster."""
+    """Runs an evaluator in the driver's own process, with the face of a Ray remote function (``options`` and
+    ``remote``; ``get`` gives a result back, and every submitted job is ready at once): for a table lookup, which
+    needs no worker and no cluster."""
 
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
