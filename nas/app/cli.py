@@ -450,6 +450,9 @@ def cmd_dashboard(a: argparse.Namespace) -> int:
         print(f"note: the results store holds {study.recorded} evaluations, the study {study.trials}: a search running "
               "there adds them as it goes; if none is, `--rebuild` brings the study up to date")
     print(f"storage: {shown(study.url)}")
+    if a.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: optuna-dashboard has no login; anyone who can reach {a.host}:{httpd.server_port} can read "
+              "the study and edit its notes", flush=True)
     print(f"optuna-dashboard: http://{a.host}:{httpd.server_port}/dashboard (Ctrl-C to stop)", flush=True)
     try:
         httpd.serve_forever()
