@@ -101,3 +101,32 @@ def test_the_table_refuses_other_spaces_in_one_line(tmp_path, args, message) -> 
                        env={**os.environ, "HOME": str(tmp_path)})
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and message in p.stderr, p.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_table_search_stopped_midway_resumes_to_its_trials(tmp_path) -> None:
+    from nas.app.driver import Search
+    from nas.app.settings import Settings, resume_settings
+    from nas.app.worker import look_up
+
+    calls = []
+
+    def interrupted(genome_yaml: str, spec: dict) -> dict:
+        calls.append(1)
+        if len(calls) == 7:  # Ctrl-C while the seventh candidate is looked up
+            raise KeyboardInterrupt
+        return look_up(genome_yaml, spec)
+
+    out = tmp_path / "run"
+    s = Search(Settings(space="cell", budget="60M", strategy="evolution", trials=12, estimator="nb201"), out,
+               log=lambda _: None)
+    with pytest.raises(KeyboardInterrupt):
+        s.run(evaluator=interrupted)
+    assert sorted(e.trial for e in s.store.evaluations()) == list(range(6))
+    settings = resume_settings(out)
+    assert settings.estimator == "nb201" and settings.verdict is False
+    resumed = Search(settings, out, log=lambda _: None)
+    summary = resumed.run()
+    again = resumed.store.evaluations()
+    assert sorted(e.trial for e in again) == list(range(12))  # each recorded once
+    assert all(e.accuracy == pytest.approx(accuracy(nas.loads(e.genome))) for e in again)
+    assert summary.evaluations == 12
