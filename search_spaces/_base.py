@@ -16,6 +16,7 @@ import numpy as np
 
 import nas
 from nas import Block, Genome, NasError, Stage
+from nas.cost import human as human_macs
 from nas.network import section_cost
 
 Config = dict[str, Any]
@@ -179,6 +180,31 @@ class Space:
             shape, p, m, a = section_cost(section, shape, self.classes)
             params, macs, acts = params + p, macs + m, acts + a
         return macs, params, acts
+
+    # ------------------------------------------------------------ the hand-designed baseline
+
+    def baseline(self, budget: "Budget | int | str | None") -> tuple[str, Genome, int] | None:
+        """The hand-designed network a search at ``budget`` is judged against: (label, genome, MACs), or None
+        for a space without seeds. The same network for every run with this space and budget.
+
+        Here: the largest of the space's seeds within the budget; with none within it, the cheapest seed shrunk
+        along a path drawn with a fixed seed. A space whose family has a scaling rule of its own overrides this
+        (MobileNetV2's width multiplier)."""
+        budget = Budget.of(budget)
+        seeds = []
+        for name in self.seeds:
+            config = self.encode(nas.seed(name))
+            seeds.append((self.cost(config)[0], name, config))
+        if not seeds:
+            return None
+        within = [t for t in seeds if budget.fits(self.cost(t[2]))]
+        if within:
+            macs, name, config = max(within, key=lambda t: t[0])
+            return f"{name} ({human_macs(macs)})", self.decode(config), macs
+        macs, name, config = min(seeds, key=lambda t: t[0])
+        fixed = self.repair(config, np.random.default_rng(0), budget)  # not the search's seed: one per budget
+        macs = self.cost(fixed)[0]
+        return f"{name} shrunk ({human_macs(macs)})", self.decode(fixed), macs
 
     # ------------------------------------------------------------ extremes and size
 

@@ -8,14 +8,19 @@ multiples of 8. Contains mobilenet_v2 and mobilenet_v2_140.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterable, Mapping
+
+import nas
 
 from nas import Genome
 from nas.network import section_cost
-from nas.zoo.mobile import MOBILENET_V2, mobilenet_v2_head, mobilenet_v2_stem, mobilenet_v2_unit
+from nas.cost import human
+from nas.zoo.mobile import (MOBILENET_V2, mobilenet_v2_genome, mobilenet_v2_head, mobilenet_v2_stem,
+                           mobilenet_v2_unit)
 
 from . import register
-from ._base import Config, Dim, Space, expand, outside, resolved
+from ._base import Budget, Config, Dim, Space, expand, outside, resolved
 
 MAX_DEPTHS = (2, 4, 4, 5, 4, 4, 2)
 """Largest depth per stage of ``MOBILENET_V2``; MobileNetV2's depths 1-2-3-4-3-3-1 lie inside."""
@@ -112,6 +117,29 @@ class MobileNetSpace(Space):
         shapes = (self._ends.get(w) or self._end_costs(w))[1]
         _, p, m, a = section_cost((mobilenet_v2_unit(*key),), shapes[i] if first else shapes[i + 1], self.classes)
         return m, p, a
+
+    def baseline(self, budget: Budget | int | str | None) -> tuple[str, Genome, int] | None:
+        """MobileNetV2 scaled as its paper scales it: the largest width multiplier, in steps of 0.01, whose network
+        fits the budget at this space's input (``mobilenet_v2 x0.99 (297M)``); None below the smallest.
+
+        >>> MobileNetSpace().baseline("300M")[0]
+        'mobilenet_v2 x0.99 (297M)'
+        """
+        budget = Budget.of(budget)
+
+        def at(hundredths: int) -> tuple[Genome, int]:
+            g = mobilenet_v2_genome(hundredths / 100).with_input(self.input, self.classes)
+            c = nas.cost(g)
+            return g, c.macs if budget.fits((c.macs, c.params, c.activations)) else -1
+
+        lo, hi = 1, 400  # MACs grow with the multiplier: the largest that fits, by bisection
+        if at(lo)[1] < 0:
+            return None
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if at(mid)[1] >= 0 else (lo, mid - 1)
+        g, macs = at(lo)
+        return f"mobilenet_v2 x{lo / 100:.2f} ({human(macs)})", replace(g, name=f"mobilenet_v2_x{lo:03d}"), macs
 
     def encode(self, genome: Genome) -> Config:
         if len(genome.stem) != 1 or genome.stem[0].type != "conv" or len(genome.stages) != len(MOBILENET_V2):

@@ -146,7 +146,7 @@ def test_the_verdict_pools_seed_noise_and_says_when_it_cannot() -> None:
     from nas.app.verdict import Entrant, report, seed_noise
 
     def entrant(i: int, label: str, accs: list[float], is_seed: bool = False) -> Entrant:
-        e = Entrant(i, label, None, 100, search_accuracy=None if is_seed else 0.8, is_seed=is_seed)
+        e = Entrant(i, label, None, 100, search_accuracy=None if is_seed else 0.8, is_seed=is_seed, top=not is_seed)
         for s, acc in enumerate(accs):
             hits = [1] * int(round(acc * 5000)) + [0] * (5000 - int(round(acc * 5000)))
             e.results[s] = {"accuracy": acc, "correct": encode_correct(hits), "n_eval": 5000}
@@ -159,6 +159,7 @@ def test_the_verdict_pools_seed_noise_and_says_when_it_cannot() -> None:
     assert winner is best and data["seed_df"] == 2
     assert any(line.startswith("training noise: one retraining's test accuracy moves by") for line in lines)
     assert lines[-2].endswith("the two cannot be told apart") and not data["versus_seed"]["told_apart"]
+    assert lines[-1].startswith("fidelity audit: 1 retrained network(s) with a search score, too few")
     one = [entrant(0, "trial 3", [0.870]), entrant(1, "seed", [0.850], is_seed=True)]
     _, lines, data = report(one, "test")
     assert data["seed_df"] == 0 and any("one seed per network cannot measure it" in line for line in lines)

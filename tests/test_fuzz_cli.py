@@ -49,6 +49,7 @@ odd_text = st.one_of(
 
 SEARCH_FLAGS = ["--budget", "--input", "--classes", "--seed", "--trials", "--epochs", "--cpus-per-trial",
                 "--gpus-per-trial", "--width", "--train-images", "--verdict-top", "--verdict-epochs", "--verdict-seeds",
+                "--verdict-width",
                 "--max-concurrent", "--eta", "--space", "--strategy", "--dataset", "--data-dir", "--out", "--address",
                 "--dashboard-host", "--early-stop", "--references"]
 DECODE_FLAGS = ["--input", "--classes", "--format", "--level", "--python", "--graph", "--onnx"]

@@ -28,7 +28,7 @@ from .jobs import Job, Kind, base_spec
 from .outputs import Summary, Verdict, summarize, write_outputs
 from .record import crash_point, duration, evaluation, progress, told
 from .retrain import entrants, verdict_jobs
-from .settings import Settings, check_data, fidelity_text, storage_url, validate
+from .settings import Settings, check_data, fidelity_text, storage_url, validate, verdict_width
 from .stopping import AshaStopper, MedianStopper, StoppingRule, decision_epochs, describe, make_stopper, replay
 from .store import Evaluation, Store, append_csv, shown, write_csv
 from .views import Views
@@ -261,9 +261,15 @@ class Search:
             return
         jobs = verdict_jobs(entries, s)
         total = len(entries) * s.verdict_seeds
+        width, why = verdict_width(s)
+        winner = next((e for e in entries if e.top), None)
         self.log(f"verdict: retraining {len(entries)} networks ({', '.join(e.label for e in entries)}) with "
                  f"{s.verdict_seeds} seeds for {s.verdict_epochs} epochs on all the training data, scored on the "
                  f"test split; {total - len(jobs)} of {total} already recorded")
+        self.log(f"verdict: the winner is {winner.label if winner else 'none'}, the search's best by its own "
+                 "score, fixed before any test image is read; it is compared with the baseline, the space's "
+                 "hand-designed network scaled to the budget")
+        self.log(f"verdict: networks retrained at width x{width:g}, {why}")
         started, n0 = time.time(), total - len(jobs)
         while jobs or self._pending:
             while jobs and len(self._pending) < concurrent:

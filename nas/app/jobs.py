@@ -61,10 +61,13 @@ class Job:
                    candidate=c)
 
     @classmethod
-    def for_verdict(cls, e: Entrant, seed: int, base_seed: int, epochs: int) -> Job:
+    def for_verdict(cls, e: Entrant, seed: int, base_seed: int, epochs: int, width: float | None = None) -> Job:
         """The job that retrains entrant ``e`` with its ``seed``-th seed: every epoch in one cycle, on all the
-        training images, scored on the test split."""
-        overrides = {"final": True, "epochs": epochs, "train_images": None, "seed": base_seed + VERDICT_SEED + seed}
+        training images, scored on the test split, at ``width`` (None: the search's proxy width)."""
+        overrides: dict[str, Any] = {"final": True, "epochs": epochs, "train_images": None,
+                                     "seed": base_seed + VERDICT_SEED + seed}
+        if width is not None:
+            overrides["width"] = width
         return cls(Kind.VERDICT, e.trial(seed), e.genome, f"verdict {e.label}, seed {seed}", f"verdict:{e.label}",
                    e.search_trial, entrant=e, seed=seed, overrides=MappingProxyType(overrides))
 

@@ -33,7 +33,7 @@ class Summary:
     evaluations: int
     failed: int
     best: Evaluation | None  # the search's best by its own score
-    reference: Evaluation | None  # kept for callers of earlier versions: None (the verdict holds the seed)
+    reference: Evaluation | None  # kept for callers of earlier versions: None (the verdict holds the baseline)
     notes: list[str] = field(default_factory=list)
     verdict: dict[str, Any] | None = None  # what verdict.json holds: entrants, test scores, intervals, tau
     winner: str | None = None  # the verdict's winner (its label), written to best.yaml
@@ -83,9 +83,12 @@ def summarize(out: Path, done: list[Evaluation], budget: Budget, s: Settings, ve
     if verdict:
         winner, lines, data, _ = verdict
         summary.verdict, summary.winner = data, winner.label if winner else None
-        log(f"verdict on the {data['split']} split ({data['n_test']:,} images the search never read), "
-            f"{s.verdict_epochs} epochs on all {data['n_train']:,} training images, mean of "
-            f"{s.verdict_seeds} seeds +- standard error:")
+        from .verdict import fidelity_text
+
+        log(f"verdict on the {data['split']} split ({data['n_test']:,} images the search never read); each network "
+            f"retrained at {fidelity_text(data.get('fidelity') or {})}; mean of {s.verdict_seeds} seeds +- "
+            "standard error; MACs are the deployment network's at "
+            f"{'x'.join(map(str, data.get('deployment_input') or ()))}, which the budget judged:")
         for line in lines:
             log(line if line.startswith("  ") else f"  {line}")
         if winner is not None:

@@ -9,7 +9,7 @@ from ..cost import human
 from ..errors import NasError
 from ..genome import dumps, loads
 from .jobs import Job
-from .settings import Settings
+from .settings import Settings, verdict_width
 from .store import Evaluation
 from .verdict import VERDICT_TRIALS, Entrant, report
 
@@ -25,38 +25,24 @@ def genome_key(space: Space, g: Any) -> Any:
         return dumps(g)
 
 
-def verdict_seed(space: Space, budget: Budget, seed: int) -> tuple[str, Any, int] | None:
-    """The space's largest seed within the budget; with none within it, the nearest one repaired into it
-    (label, genome, MACs)."""
-    import nas
-    import numpy as np
-
-    seeds = []
-    for name in space.seeds:
-        config = space.encode(nas.seed(name))
-        seeds.append((space.cost(config)[0], name, config))
-    if not seeds:
-        return None
-    within = [t for t in seeds if t[0] <= budget.macs]
-    if within:
-        macs, name, config = max(within, key=lambda t: t[0])
-        return f"seed {name} ({human(macs)})", space.decode(config), macs
-    macs, name, config = min(seeds, key=lambda t: t[0])
-    fixed = space.repair(config, np.random.default_rng(seed), budget)
-    macs2 = space.cost(fixed)[0]
-    return f"seed {name} (repaired, {human(macs2)})", space.decode(fixed), macs2
+def baseline(space: Space, budget: Budget) -> tuple[str, Any, int] | None:
+    """The verdict's baseline: the space's hand-designed network scaled to the budget by its family's own rule
+    (``Space.baseline``), labelled ``baseline mobilenet_v2 x0.99 (297M)``; the same for every run."""
+    b = space.baseline(budget)
+    return None if b is None else (f"baseline {b[0]}", b[1], b[2])
 
 
 def entrants(done: list[Evaluation], space: Space, budget: Budget, s: Settings) -> list[Entrant]:
-    """The top ``verdict_top`` distinct candidates within the budget and the seed (trained once if it is among
-    them), each with the search's own score of that genome where it has one, and the verdict runs already recorded."""
+    """The top ``verdict_top`` distinct candidates within the budget in the search's order (the first is the
+    winner) and the baseline (trained once if it is among them), each with the search's own score of that genome
+    where it has one, and the verdict runs already recorded."""
     ok = [e for e in done if e.trial >= 0 and e.status == "ok" and e.macs <= budget.macs and e.accuracy is not None]
     by_key: dict[Any, Evaluation] = {}
     for e in sorted(ok, key=lambda e: (-e.accuracy, e.macs, e.trial)):
         by_key.setdefault(genome_key(space, loads(e.genome)), e)
     out = [Entrant(i, f"trial {e.trial}", loads(e.genome), e.macs, e.trial, e.accuracy)
            for i, e in enumerate(list(by_key.values())[: s.verdict_top])]
-    seed = verdict_seed(space, budget, s.seed)
+    seed = baseline(space, budget)
     if seed is not None:
         label, g, macs = seed
         key = genome_key(space, g)
@@ -66,7 +52,7 @@ def entrants(done: list[Evaluation], space: Space, budget: Budget, s: Settings) 
         else:
             hit = by_key.get(key)
             out.append(Entrant(len(out), label, g, macs, hit.trial if hit else None, hit.accuracy if hit else None,
-                               is_seed=True))
+                               is_seed=True, top=False))
     for e in done:  # what finished before a crash is not run again
         if e.trial <= VERDICT_TRIALS and e.status == "ok":
             i, sd = divmod(VERDICT_TRIALS - e.trial, 100)
@@ -77,7 +63,8 @@ def entrants(done: list[Evaluation], space: Space, budget: Budget, s: Settings) 
 
 def verdict_jobs(entries: list[Entrant], s: Settings) -> list[Job]:
     """The retrainings not yet recorded, seed by seed (every entrant's first seed before any second one)."""
-    return [Job.for_verdict(e, sd, s.seed, s.verdict_epochs)
+    width = verdict_width(s)[0]
+    return [Job.for_verdict(e, sd, s.seed, s.verdict_epochs, width)
             for sd in range(s.verdict_seeds) for e in entries if sd not in e.results]
 
 
@@ -93,5 +80,6 @@ def verdict_report(done: list[Evaluation], space: Space, budget: Budget,
         return None
     winner, lines, data = report(entries, "test")
     data.update(n_test=runs[0].get("n_eval") or 0, n_train=runs[0].get("train_images") or 0,
-                epochs=s.verdict_epochs, seeds=s.verdict_seeds, winner=winner.label if winner else None)
+                epochs=s.verdict_epochs, seeds=s.verdict_seeds, winner=winner.label if winner else None,
+                budget_macs=budget.macs, deployment_input=list(space.input))
     return winner, lines, data, entries

@@ -6,6 +6,7 @@ Nothing here starts Ray or trains anything; the checks that need a space or the 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,13 @@ class Settings:
     width: float | None = None  # the proxy's width multiplier on top of the genome's (None: the space's proxy_width)
     train_images: int | None = 5000  # training images per proxy epoch (stratified), None: the whole train split
     batch_size: int = 64
-    verdict: bool = True  # retrain the top candidates and the seed, score them on the test split
-    verdict_top: int = 3
+    verdict: bool = True  # retrain the search's best and the baseline, score them on the test split
+    # 1 candidate and 4 seeds: of the designs that retrain 8 networks x seeds, the one with the most power
+    # (benchmarks/verdict_calibration.md)
+    verdict_top: int = 1
     verdict_epochs: int = 3
-    verdict_seeds: int = 2
+    verdict_seeds: int = 4
+    verdict_width: float | None = None  # width of the verdict's networks (None: 1.0 on GPUs, else the proxy's)
     estimator: str = "proxy"  # "proxy": train each candidate briefly; "nb201": look its cell up in NAS-Bench-201
 
     def __post_init__(self) -> None:
@@ -70,6 +74,21 @@ def validate(s: Settings) -> None:
         raise NasError(f"unknown early-stopping rule '{s.early_stop}'; rules: {', '.join(STOPPERS)}")
     if s.eta < 2:
         raise NasError(f"--eta must be at least 2, got {s.eta}")
+    if s.verdict_width is not None and not (isinstance(s.verdict_width, (int, float)) and 0 < s.verdict_width
+                                            and math.isfinite(s.verdict_width)):
+        raise NasError(f"--verdict-width must be a positive number, got {s.verdict_width!r}")
+
+
+def verdict_width(s: Settings) -> tuple[float, str]:
+    """The width the verdict retrains at, and why: ``--verdict-width`` as given; else the architecture's own
+    (1.0) when the trials run on GPUs, and the proxy's width on CPUs, where width 1.0 costs about ten times as
+    much (``benchmarks/verdict_width.md`` says what the proxy width's ranking tells about width 1.0)."""
+    if s.verdict_width is not None:
+        return float(s.verdict_width), "as --verdict-width asks"
+    if s.gpus_per_trial > 0:
+        return 1.0, "the architecture's own width, as trials run on GPUs"
+    return float(s.width or 1.0), ("the proxy's width, as trials run on CPUs (--verdict-width 1 retrains the "
+                                  "architecture's own width)")
 
 
 def check_data(dataset: str, data_dir: str | None) -> None:

@@ -11,10 +11,21 @@ architectures must also survive training noise: one retraining's test accuracy m
 pooled over the verdict's networks, divided by each side's seeds, with Student's t at the Welch-Satterthwaite
 degrees of freedom.
 
+The procedure is fixed before any test image is read (``benchmarks/verdict_calibration.md`` simulates it):
+
+- the **winner** is the candidate the search itself ranks first (its best validation score within the budget),
+  whatever the test split later says of the others;
+- the winner is compared with the **baseline** (the space's hand-designed network scaled to the budget) first, at
+  one-sided 2.5% ("better" when the 95% interval lies above zero); further candidates (``--verdict-top``) are
+  compared in the search's order only while every earlier one was found better (a fixed-sequence test: the chance
+  of any false "better" stays at 2.5%, and the winner's comparison pays nothing for the others);
+- the fidelity audit, the search's scores against the verdict's, gives a Kendall tau with a bootstrap interval
+  only from ``AUDIT_MIN`` retrained networks up.
+
 >>> paired_difference([1, 1, 0, 1], [1, 0, 0, 1])[0]
 0.25
->>> wording("best", "mobilenet_v2", 0.014, 0.006, 0.022, "test")
-'best vs mobilenet_v2: +1.4 points [+0.6, +2.2] on the test split: best is better'
+>>> wording("trial 7", "mobilenet_v2 x0.99 (297M)", 0.014, 0.006, 0.022, "test")
+'trial 7 vs mobilenet_v2 x0.99 (297M): +1.4 points [+0.6, +2.2] on the test split: trial 7 is better'
 """
 
 from __future__ import annotations
@@ -30,6 +41,10 @@ VERDICT_SEED = 1000
 batch order no proxy run of the search used (with the same seed, a retraining of a top candidate would start from
 the very weights whose lucky draw helped it to the top)."""
 
+AUDIT_MIN = 5
+"""Retrained networks with a search score that the fidelity audit needs before it reports a Kendall tau: over
+three networks tau takes only four values, and its bootstrap interval spans nearly everything below five."""
+
 VERDICT_TRIALS = -100_000
 """Verdict evaluations are recorded under trial ids below this: network ``i``, seed ``s`` is ``VERDICT_TRIALS - 100 * i - s``."""
 
@@ -39,12 +54,13 @@ class Entrant:
     """One network the verdict retrains: a top candidate of the search or the seed."""
 
     index: int
-    label: str  # "trial 12" or "seed mobilenet_v2 (repaired, 297M)"
+    label: str  # "trial 12" or "mobilenet_v2 x0.99 (297M)"
     genome: Any
     macs: int
     search_trial: int | None = None  # the search's evaluation of this very genome, if any
     search_accuracy: float | None = None
-    is_seed: bool = False
+    is_seed: bool = False  # the baseline: the space's hand-designed network scaled to the budget
+    top: bool = True  # one of the search's top candidates (False: the baseline, added beside them)
     results: dict[int, dict[str, Any]] = field(default_factory=dict)  # seed -> evaluation metrics
 
     def trial(self, seed: int) -> int:
@@ -132,23 +148,80 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float | None:
     return None if tau is None or not math.isfinite(tau) else float(tau)
 
 
+def tau_interval(x: Sequence[float], y: Sequence[float], n: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """A bootstrap 95% interval of Kendall's tau over the networks (resampled with replacement)."""
+    rng = np.random.default_rng(seed)
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    taus = []
+    for _ in range(n):
+        i = rng.integers(len(xa), size=len(xa))
+        t = kendall_tau(xa[i], ya[i])
+        if t is not None:
+            taus.append(t)
+    return (float(np.percentile(taus, 2.5)), float(np.percentile(taus, 97.5))) if taus else (-1.0, 1.0)
+
+
+def winner_of(entrants: Sequence[Entrant]) -> Entrant | None:
+    """The verdict's winner, fixed before the test split is read: the candidate the search ranks first (entrants
+    are made in the search's order), the first with a finished retraining should an earlier one have failed."""
+    return next((e for e in entrants if e.top and e.accuracy is not None), None)
+
+
+def fidelity(entrants: Sequence[Entrant]) -> dict[str, Any]:
+    """What the verdict retrained, read off its runs: width, input, map floor, epochs and training images."""
+    runs = [r for e in entrants for r in e.results.values()]
+    if not runs:
+        return {}
+    r = runs[0]
+    return {"width": r.get("width"), "input": r.get("input"), "floor": r.get("floor"), "epochs": r.get("epochs"),
+            "train_images": r.get("train_images"), "n_test": r.get("n_eval"), "device": r.get("device")}
+
+
+def fidelity_text(f: dict[str, Any]) -> str:
+    """``width x0.35, 1x28x28 input (strides dropped below 4x4), 3 epochs on 15,000 training images``."""
+    if not f:
+        return "no retraining finished"
+    shape = "x".join(map(str, f.get("input") or ())) or "?"
+    floor = f.get("floor") or 1
+    strides = f" (strides dropped where a map would fall below {floor}x{floor})" if floor > 1 else ""
+    images = f"{f['train_images']:,}" if f.get("train_images") else "all"
+    return (f"width x{f.get('width') or 1:g}, {shape} input{strides}, {f.get('epochs')} epoch(s) on {images} "
+            "training images")
+
+
+def _trained(e: Entrant) -> str:
+    """The retrained network's own size: ``trained as 2.42M MACs, 1.10M params``."""
+    r = next(iter(e.results.values()), {})
+    if r.get("proxy_macs") is None:
+        return ""
+    from ..cost import human
+
+    return f"trained as {human(r['proxy_macs'])} MACs, {human(r.get('proxy_params') or 0)} params"
+
+
 def report(entrants: list[Entrant], split: str) -> tuple[Entrant | None, list[str], dict[str, Any]]:
-    """The winner among the candidates, the summary lines and the verdict as data (for ``verdict.json``)."""
+    """The winner, the summary lines and the verdict as data (for ``verdict.json``), by the fixed procedure of
+    the module's docstring."""
     lines: list[str] = []
     done = [e for e in entrants if e.accuracy is not None]
-    cands = [e for e in done if not e.is_seed]
     seed = next((e for e in done if e.is_seed), None)
-    winner = max(cands, key=lambda e: (e.accuracy, -e.macs)) if cands else None
+    winner = winner_of(entrants)
     seed_var, seed_df = seed_noise(done)
+    fid = fidelity(entrants)
     for e in sorted(done, key=lambda e: -(e.accuracy or 0)):
         se = e.stderr(seed_var)
         search = f", search score {e.search_accuracy:.4f}" if e.search_accuracy is not None else ""
-        lines.append(f"  {e.label:<34} {e.macs / 1e6:7.1f}M MACs  test {e.accuracy:.4f}"
-                     + (f" +- {se:.4f}" if se is not None else "") + f" ({len(e.accuracies)} seeds){search}")
-    data: dict[str, Any] = {"split": split, "entrants": [
+        trained = _trained(e)
+        lines.append(f"  {e.label:<34} {e.macs / 1e6:7.1f}M MACs{f' ({trained})' if trained else ''}: test "
+                     f"{e.accuracy:.4f}" + (f" +- {se:.4f}" if se is not None else "")
+                     + f" ({len(e.accuracies)} seeds){search}")
+    data: dict[str, Any] = {"split": split, "fidelity": fid, "entrants": [
         {"label": e.label, "macs": e.macs, "search_trial": e.search_trial, "search_accuracy": e.search_accuracy,
-         "seed": e.is_seed, "accuracy": e.accuracy, "stderr": e.stderr(seed_var), "accuracies": e.accuracies}
-        for e in entrants], "seed_sd": math.sqrt(seed_var), "seed_df": seed_df}
+         "seed": e.is_seed, "accuracy": e.accuracy, "stderr": e.stderr(seed_var), "accuracies": e.accuracies,
+         "trained_macs": next(iter(e.results.values()), {}).get("proxy_macs"),
+         "trained_params": next(iter(e.results.values()), {}).get("proxy_params")}
+        for e in entrants], "seed_sd": math.sqrt(seed_var), "seed_df": seed_df,
+        "procedure": "winner: the search's first; fixed-sequence one-sided 2.5% tests against the baseline"}
     if seed_df:
         lines.append(f"training noise: one retraining's test accuracy moves by {100 * math.sqrt(seed_var):.2f} "
                      f"points (standard deviation, seed to seed, pooled over {seed_df} degree(s) of freedom); the "
@@ -156,20 +229,41 @@ def report(entrants: list[Entrant], split: str) -> tuple[Entrant | None, list[st
     else:
         lines.append("training noise: one seed per network cannot measure it; the +- and the interval cover the "
                      "test images only (--verdict-seeds 2 or more)")
-    if winner is not None and seed is not None and winner is not seed:
-        a, b = winner.hits(), seed.hits()
-        if a is not None and b is not None and len(a) == len(b):
-            diff, lo, hi = paired_difference(a, b, seed_var=seed_var, seed_df=seed_df,
-                                             seeds=(len(winner.accuracies), len(seed.accuracies)))
-            lines.append(wording(f"best ({winner.label})", seed.label, diff, lo, hi, split))
-            data["versus_seed"] = {"diff": diff, "low": lo, "high": hi, "told_apart": not lo <= 0 <= hi}
+    comparisons, open_ = [], True
+    short = f"both retrained at width x{fid.get('width') or 1:g} on {'x'.join(map(str, fid.get('input') or ()))}"
+    if winner is not None and winner is seed:
+        lines.append(f"winner ({winner.label}): the search's best is the baseline itself; nothing to compare")
+    for e in [e for e in entrants if e.top and not e.is_seed and e.accuracy is not None] if seed else []:
+        a, b = e.hits(), seed.hits()
+        if a is None or b is None or len(a) != len(b):
+            continue
+        diff, lo, hi = paired_difference(a, b, seed_var=seed_var, seed_df=seed_df,
+                                         seeds=(len(e.accuracies), len(seed.accuracies)))
+        name = f"winner ({e.label})" if e is winner else e.label
+        if open_:
+            lines.append(wording(name, f"{seed.label}, {short}", diff, lo, hi, split))
+        else:
+            lines.append(f"{name} vs {seed.label}, {short}: {100 * diff:+.1f} points [{100 * lo:+.1f}, "
+                         f"{100 * hi:+.1f}]: no claim (an earlier candidate in the search's order was not better)")
+        comparisons.append({"label": e.label, "diff": diff, "low": lo, "high": hi, "tested": open_,
+                            "better": open_ and lo > 0, "worse": open_ and hi < 0})
+        if e is winner:
+            data["versus_seed"] = {"diff": diff, "low": lo, "high": hi, "told_apart": not lo <= 0 <= hi,
+                                   "better": lo > 0}
+        open_ = open_ and lo > 0
+    data["comparisons"] = comparisons
     scored = [e for e in done if e.search_accuracy is not None]
-    tau = kendall_tau([e.search_accuracy for e in scored], [e.accuracy for e in scored])
+    tau = kendall_tau([e.search_accuracy for e in scored], [e.accuracy for e in scored]) \
+        if len(scored) >= AUDIT_MIN else None
     data["kendall_tau"] = tau
     if tau is None:
-        lines.append(f"fidelity audit: too few retrained networks with a search score ({len(scored)}) for a "
-                     "Kendall tau")
+        data["kendall_tau_interval"] = None
+        lines.append(f"fidelity audit: {len(scored)} retrained network(s) with a search score, too few for a "
+                     f"Kendall tau (it needs {AUDIT_MIN}; --verdict-top {AUDIT_MIN} retrains that many)")
     else:
-        lines.append(f"fidelity audit: Kendall tau {tau:+.2f} between the search's scores and the verdict over "
-                     f"the {len(scored)} retrained networks (1: the search ranked them as the verdict does)")
+        lo, hi = tau_interval([e.search_accuracy for e in scored], [e.accuracy for e in scored])
+        data["kendall_tau_interval"] = [lo, hi]
+        lines.append(f"fidelity audit: Kendall tau {tau:+.2f} [{lo:+.2f}, {hi:+.2f}] between the search's scores "
+                     f"and the verdict over the {len(scored)} retrained networks (1: the search ranked them as "
+                     "the verdict does)")
     return winner, lines, data

@@ -85,7 +85,7 @@ def mobilenet_v2_unit(stage: int, width: float, first: bool, k: int = 3, e: floa
                     act=act, se=se, se_gate="hardsigmoid" if se and act == "hardswish" else "sigmoid")
 
 
-def _mobilenet_v2(width: float, res: int = 224) -> Genome:
+def mobilenet_v2_genome(width: float, res: int = 224) -> Genome:
     """MobileNet v2 at width multiplier ``width`` (torchvision's rounding to multiples of 8) and input ``res``."""
     stages = tuple(Stage((mobilenet_v2_unit(i, width, True, repeat=n),)) for i, (_, _, n, _) in enumerate(MOBILENET_V2))
     return Genome(stages=stages, stem=mobilenet_v2_stem(width), head=mobilenet_v2_head(width), input=(3, res, res),
@@ -98,7 +98,7 @@ register_seed(
     "mobilenet_v2", family="mobilenet", source=_V2_SOURCE,
     params=Figure(3_504_872, kind="reference", source="torchvision num_params"),
     macs=Figure(300_774_272, kind="reference", source="torchvision _ops (conv + FC)"),
-)(partial(_mobilenet_v2, 1.0))
+)(partial(mobilenet_v2_genome, 1.0))
 
 register_seed(
     "mobilenet_v2_140", family="mobilenet", source=_V2_SOURCE + " (width_mult=1.4)",
@@ -108,7 +108,7 @@ register_seed(
     note="Sandler et al. Table 4 lists 6.9M params and 585M MAdds for width 1.4; the arithmetic of Table 2 "
          "(channels rounded to multiples of 8, last conv 1792) gives 6,108,776 params (6,060,840 without BN) and "
          "582,195,824 MACs, as TF-slim's own checkpoint table does.",
-)(partial(_mobilenet_v2, 1.4))
+)(partial(mobilenet_v2_genome, 1.4))
 
 # ---------------------------------------------------------------- ShuffleNet v1
 
