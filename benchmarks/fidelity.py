@@ -19,6 +19,10 @@ is the reference against itself: seed 0 against seed 1, or with more seeds the m
 the mean of the second. Beside it, the reference's noise budget: its seed noise against the spread of the
 networks, and what it would take to agree with itself at 0.6.
 
+Beside them, what the trainer already sees: the sum of the proxy's per-epoch mean training losses (TSE, Ru et
+al., "Speedy Performance Estimation for Neural Architecture Search", NeurIPS 2021), at epoch 1 and over both
+epochs, lower ranking higher: free in a search, since the worker records it anyway.
+
 **NAS-Bench-201 table.** ``--cells`` cells sampled from the cell space, proxy-trained the same way (the cell
 space's floor is 2x2), against NAS-Bench-201's 200-epoch CIFAR-10 test accuracies (Dong and Yang, ICLR 2020;
 ``../shared/nb201``): a ground truth no proxy here trained. Over all sampled cells and over those in the table's
@@ -118,6 +122,24 @@ def _seed(job: tuple[str, str, int, str, int]) -> dict[str, Any]:
             "accuracy": ref["accuracy"], "seconds": time.perf_counter() - t}
 
 
+def _tse(job: tuple[str, str, int, str]) -> dict[str, Any]:
+    """What the trainer already sees: the proxy run again at the search's settings, keeping each epoch's mean
+    training loss (their sum is the training speed estimate, TSE, of Ru et al., NeurIPS 2021)."""
+    import torch
+
+    torch.set_num_threads(1)
+    import nas
+    from estimators import proxy_train
+    from estimators.data import bundled_fashion
+
+    _, yaml_text, floor, what = job
+    t = time.perf_counter()
+    r = proxy_train(nas.loads(yaml_text), epochs=2, seed=0, floor=floor, restarts=[1], data="fashion",
+                    data_dir=bundled_fashion(), **SEARCH)
+    return {"what": what, "status": r["status"], "error": r.get("error"), "accuracy": r["accuracy"],
+            "train_losses": [h["train_loss"] for h in r["history"]], "seconds": time.perf_counter() - t}
+
+
 def tau_ci(x: list[float], y: list[float], n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
     """Kendall tau and its 95% bootstrap interval over resampled genomes."""
     from scipy.stats import kendalltau
@@ -197,7 +219,13 @@ def main() -> None:
     stodo = [] if a.render_only else [j for j in sjobs if seed_key(j) not in cached]
     run_jobs(_seed, stodo, seed_key, cached, a, start,
              lambda r: f"seed: {r['what']}, seed {r['seed']}: {r.get('accuracy')}")
+    tjobs = [j for j in mjobs if not a.render_only and tse_key(j) not in cached]
+    run_jobs(_tse, tjobs, tse_key, cached, a, start, lambda r: f"tse: {r['what']}: {r.get('train_losses')}")
     results = [cached.get(key(j)) for j in jobs]
+    for j, r in zip(mjobs, results):
+        x = cached.get(tse_key(j))
+        if r and x and x["status"] == "ok":
+            r["train_losses"] = x["train_losses"]
     for j, r in zip(mjobs, results):  # the reference's seeds in order, as far as they have landed
         if r and r["status"] == "ok":
             r["refs"], r["refs_seconds"] = [r["ref0"], r["ref1"]], r["ref0_seconds"] + r["ref1_seconds"]
@@ -234,6 +262,11 @@ def run_jobs(fn: Any, todo: list[tuple], keyfn: Any, cached: dict[str, dict[str,
 def key(job: tuple[str, str, int, str]) -> str:
     """A network's cache key: what it is and exactly how it is scored."""
     return hashlib.sha256(json.dumps([*job, SEARCH, ZC, LAYOUT]).encode()).hexdigest()[:16]
+
+
+def tse_key(job: tuple[str, str, int, str]) -> str:
+    """The cache key of a network's training losses at the search's settings."""
+    return key(job) + "-tse"
 
 
 def seed_key(job: tuple[str, str, int, str, int]) -> str:
@@ -344,6 +377,10 @@ def render(m: list[dict], c: list[dict], truth: dict[str, float], a: argparse.Na
                 ("proxy_train, epoch 2 (the search's score)", [r["proxy2"] for r in m], "proxy_seconds"),
                 ("one cycle over 2 epochs (before): epoch 1", [r["onecycle1"] for r in m], None),
                 ("one cycle over 2 epochs (before): epoch 2", [r["onecycle2"] for r in m], None)]
+        if all("train_losses" in r for r in m):  # lower training loss ranks higher
+            rows += [("sum of training losses, epoch 1 (TSE, Ru et al. 2021)", [-r["train_losses"][0] for r in m],
+                      None),
+                     ("sum of training losses, epochs 1-2 (TSE)", [-sum(r["train_losses"]) for r in m], None)]
         rows += [(f"zero-cost {z}", [r[z] for r in m], f"{z}_seconds") for z in ZC]
         rows += [("MACs only", [r["macs"] for r in m], None), ("params only", [r["params"] for r in m], None)]
         lines += [f"## MobileNet space under 300M MACs: {len(m)} networks scored of the {n_m} asked for (the two "

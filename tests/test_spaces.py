@@ -116,6 +116,19 @@ def test_seeds_are_contained(space: Space) -> None:
         assert nas.cost(space.decode(space.encode(g))).macs == nas.cost(g.with_input(space.input, space.classes)).macs
 
 
+def test_the_baseline_fits_the_budget_and_is_one_network(space: Space) -> None:
+    """The verdict's baseline at a budget: within it, costed by the core at the space's input, the same every time."""
+    b = budget_for(space)
+    got = space.baseline(b)
+    if not space.seeds:
+        assert got is None
+        return
+    label, g, macs = got
+    assert macs <= b and nas.cost(g).macs == macs and g.input == space.input and g.classes == space.classes
+    again = space.baseline(b)
+    assert again[0] == label and nas.dumps(again[1]) == nas.dumps(g)
+
+
 def test_encode_decode_round_trip(space: Space) -> None:
     rng = np.random.default_rng(5)
     for _ in range(20):

@@ -53,8 +53,9 @@ def test_the_winner_is_the_searchs_first_even_when_the_test_split_prefers_anothe
     assert winner is first and data["versus_seed"]["diff"] == pytest.approx(0.0005, abs=1e-4)
     assert not data["versus_seed"]["better"]
     # the sequence stops at the winner: the second candidate's 3-point lead is shown but claims nothing
-    assert any(l.startswith("trial 9 vs baseline b, both retrained at width x0.35 on 1x28x28: +3.0 points") and
-               l.endswith("no claim (an earlier candidate in the search's order was not better)") for l in lines)
+    assert any(l.startswith("trial 9 vs baseline b: +3.0 points") and
+               l.endswith("on the test split (both retrained at width x0.35 on 1x28x28): no claim (an earlier "
+                          "candidate in the search's order was not better)") for l in lines)
     assert data["comparisons"][1] == {**data["comparisons"][1], "tested": False, "better": False}
 
 
@@ -76,7 +77,7 @@ def test_the_winner_is_read_off_a_store_in_the_searchs_order(tmp_path) -> None:
     assert winner.label == data["winner"] == "trial 1"  # 0.84 on test, but the search's best
     assert data["versus_seed"]["high"] < 0  # and the baseline is better: said, not hidden
     assert any(l.startswith("winner (trial 1) vs baseline mobilenet_v2 x0.98 (300M)") and
-               l.endswith(": baseline mobilenet_v2 x0.98 (300M), both retrained at width x0.35 on 1x28x28 is better")
+               l.endswith("(both retrained at width x0.35 on 1x28x28): baseline mobilenet_v2 x0.98 (300M) is better")
                for l in lines)
 
 
@@ -92,8 +93,8 @@ def test_the_fixed_sequence_goes_on_while_each_is_better() -> None:
     assert [x["better"] for x in c] == [True, True, False, False]
     assert lines.count(next(l for l in lines if l.startswith("winner (trial 1)"))) == 1
     assert next(l for l in lines if l.startswith("winner (trial 1)")) == (
-        f"winner (trial 1) vs baseline b, both retrained at width x0.35 on 1x28x28: +3.0 points "
-        f"[{100 * c[0]['low']:+.1f}, {100 * c[0]['high']:+.1f}] on the test split: winner (trial 1) is better")
+        f"winner (trial 1) vs baseline b: +3.0 points [{100 * c[0]['low']:+.1f}, {100 * c[0]['high']:+.1f}] on the "
+        "test split (both retrained at width x0.35 on 1x28x28): winner (trial 1) is better")
     assert next(l for l in lines if l.startswith("trial 3 vs")).endswith("the two cannot be told apart")
     assert next(l for l in lines if l.startswith("trial 4 vs")).endswith("no claim (an earlier candidate in the "
                                                                          "search's order was not better)")
@@ -129,7 +130,7 @@ def test_every_verdict_line_names_its_fidelity(tmp_path) -> None:
         if "MACs (" in l and "test " in l:  # each network: its deployment MACs and what was trained
             assert "(trained as 2.00M MACs, 500k params)" in l
         if " vs " in l:
-            assert "both retrained at width x0.35 on 1x28x28" in l
+            assert "(both retrained at width x0.35 on 1x28x28)" in l
     assert data["fidelity"]["width"] == 0.35 and data["entrants"][0]["trained_macs"] == 2_000_000
 
 

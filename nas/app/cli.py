@@ -574,8 +574,8 @@ def parser() -> argparse.ArgumentParser:
                          "'better' stays 2.5%%. From 5 the fidelity audit reports a Kendall tau")
     se.add_argument("--verdict-epochs", type=_positive, default=3, metavar="E",
                     help="epochs of the verdict's retraining, on all the training data (default 3)")
-    se.add_argument("--verdict-seeds", type=_positive, default=4, metavar="N",
-                    help="seeds each verdict network is trained with (default 4; seeds --seed + 1000, 1001, ...). "
+    se.add_argument("--verdict-seeds", type=_positive, default=8, metavar="N",
+                    help="seeds each verdict network is trained with (default 8; seeds --seed + 1000, 1001, ...). "
                          "With 2 or more the intervals include training noise, measured from seed to seed")
     se.add_argument("--verdict-width", type=_factor, metavar="X",
                     help="width multiplier of the verdict's networks on top of the genome's: 1 retrains the "

@@ -42,11 +42,11 @@ class Settings:
     train_images: int | None = 5000  # training images per proxy epoch (stratified), None: the whole train split
     batch_size: int = 64
     verdict: bool = True  # retrain the search's best and the baseline, score them on the test split
-    # 1 candidate and 4 seeds: of the designs that retrain 8 networks x seeds, the one with the most power
-    # (benchmarks/verdict_calibration.md)
+    # 1 candidate and 8 seeds: the most power (benchmarks/verdict_calibration.md) of the designs that keep the
+    # quick start within 15 minutes on 2 cores (benchmarks/quickstart_seeds.md)
     verdict_top: int = 1
     verdict_epochs: int = 3
-    verdict_seeds: int = 4
+    verdict_seeds: int = 8
     verdict_width: float | None = None  # width of the verdict's networks (None: 1.0 on GPUs, else the proxy's)
     estimator: str = "proxy"  # "proxy": train each candidate briefly; "nb201": look its cell up in NAS-Bench-201
 
@@ -81,8 +81,8 @@ def validate(s: Settings) -> None:
 
 def verdict_width(s: Settings) -> tuple[float, str]:
     """The width the verdict retrains at, and why: ``--verdict-width`` as given; else the architecture's own
-    (1.0) when the trials run on GPUs, and the proxy's width on CPUs, where width 1.0 costs about ten times as
-    much (``benchmarks/verdict_width.md`` says what the proxy width's ranking tells about width 1.0)."""
+    (1.0) when the trials run on GPUs, and the proxy's width on CPUs, where width 1.0 takes several times as long
+    (``benchmarks/verdict_width.md`` times both and says what the proxy width's ranking tells about width 1.0)."""
     if s.verdict_width is not None:
         return float(s.verdict_width), "as --verdict-width asks"
     if s.gpus_per_trial > 0:

@@ -129,10 +129,11 @@ def paired_difference(a: Sequence[float], b: Sequence[float], z: float = 1.95996
     return mean, mean - q * se, mean + q * se
 
 
-def wording(a: str, b: str, diff: float, lo: float, hi: float, split: str) -> str:
-    """``a vs b: +1.4 points [+0.6, +2.2] on the test split``; when the interval holds zero, says they cannot be
-    told apart. Points are percentage points of accuracy."""
-    line = f"{a} vs {b}: {100 * diff:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}] on the {split} split"
+def wording(a: str, b: str, diff: float, lo: float, hi: float, split: str, note: str = "") -> str:
+    """``a vs b: +1.4 points [+0.6, +2.2] on the test split``, then ``(note)`` if given; when the interval holds
+    zero, says they cannot be told apart. Points are percentage points of accuracy."""
+    line = (f"{a} vs {b}: {100 * diff:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}] on the {split} split"
+            + (f" ({note})" if note else ""))
     if lo <= 0 <= hi:
         return line + ": the two cannot be told apart"
     return line + (f": {a} is better" if diff > 0 else f": {b} is better")
@@ -189,39 +190,18 @@ def fidelity_text(f: dict[str, Any]) -> str:
             "training images")
 
 
-def _trained(e: Entrant) -> str:
-    """The retrained network's own size: ``trained as 2.42M MACs, 1.10M params``."""
-    r = next(iter(e.results.values()), {})
-    if r.get("proxy_macs") is None:
-        return ""
-    from ..cost import human
-
-    return f"trained as {human(r['proxy_macs'])} MACs, {human(r.get('proxy_params') or 0)} params"
-
-
 def report(entrants: list[Entrant], split: str) -> tuple[Entrant | None, list[str], dict[str, Any]]:
     """The winner, the summary lines and the verdict as data (for ``verdict.json``), by the fixed procedure of
     the module's docstring."""
-    lines: list[str] = []
     done = [e for e in entrants if e.accuracy is not None]
-    seed = next((e for e in done if e.is_seed), None)
     winner = winner_of(entrants)
     seed_var, seed_df = seed_noise(done)
     fid = fidelity(entrants)
-    for e in sorted(done, key=lambda e: -(e.accuracy or 0)):
-        se = e.stderr(seed_var)
-        search = f", search score {e.search_accuracy:.4f}" if e.search_accuracy is not None else ""
-        trained = _trained(e)
-        lines.append(f"  {e.label:<34} {e.macs / 1e6:7.1f}M MACs{f' ({trained})' if trained else ''}: test "
-                     f"{e.accuracy:.4f}" + (f" +- {se:.4f}" if se is not None else "")
-                     + f" ({len(e.accuracies)} seeds){search}")
-    data: dict[str, Any] = {"split": split, "fidelity": fid, "entrants": [
-        {"label": e.label, "macs": e.macs, "search_trial": e.search_trial, "search_accuracy": e.search_accuracy,
-         "seed": e.is_seed, "accuracy": e.accuracy, "stderr": e.stderr(seed_var), "accuracies": e.accuracies,
-         "trained_macs": next(iter(e.results.values()), {}).get("proxy_macs"),
-         "trained_params": next(iter(e.results.values()), {}).get("proxy_params")}
-        for e in entrants], "seed_sd": math.sqrt(seed_var), "seed_df": seed_df,
-        "procedure": "winner: the search's first; fixed-sequence one-sided 2.5% tests against the baseline"}
+    lines = [_entrant_line(e, seed_var) for e in sorted(done, key=lambda e: -(e.accuracy or 0))]
+    data: dict[str, Any] = {"split": split, "fidelity": fid, "entrants": [_entrant_data(e, seed_var) for e in entrants],
+                            "seed_sd": math.sqrt(seed_var), "seed_df": seed_df,
+                            "procedure": "winner: the search's first; fixed-sequence one-sided 2.5% tests "
+                                         "against the baseline"}
     if seed_df:
         lines.append(f"training noise: one retraining's test accuracy moves by {100 * math.sqrt(seed_var):.2f} "
                      f"points (standard deviation, seed to seed, pooled over {seed_df} degree(s) of freedom); the "
@@ -229,11 +209,47 @@ def report(entrants: list[Entrant], split: str) -> tuple[Entrant | None, list[st
     else:
         lines.append("training noise: one seed per network cannot measure it; the +- and the interval cover the "
                      "test images only (--verdict-seeds 2 or more)")
-    comparisons, open_ = [], True
-    short = f"both retrained at width x{fid.get('width') or 1:g} on {'x'.join(map(str, fid.get('input') or ()))}"
-    if winner is not None and winner is seed:
+    lines += _compare(entrants, winner, seed_var, seed_df, fid, split, data)
+    lines.append(_audit(done, data))
+    return winner, lines, data
+
+
+def _entrant_line(e: Entrant, seed_var: float) -> str:
+    """``  trial 12   107.7M MACs (trained as 2.60M MACs, 176k params): test 0.8548 +- 0.0050 (8 seeds), ...``"""
+    se = e.stderr(seed_var)
+    r = next(iter(e.results.values()), {})
+    trained = ""
+    if r.get("proxy_macs") is not None:
+        from ..cost import human
+
+        trained = f" (trained as {human(r['proxy_macs'])} MACs, {human(r.get('proxy_params') or 0)} params)"
+    search = f", search score {e.search_accuracy:.4f}" if e.search_accuracy is not None else ""
+    return (f"  {e.label:<34} {e.macs / 1e6:7.1f}M MACs{trained}: test {e.accuracy:.4f}"
+            + (f" +- {se:.4f}" if se is not None else "") + f" ({len(e.accuracies)} seeds){search}")
+
+
+def _entrant_data(e: Entrant, seed_var: float) -> dict[str, Any]:
+    """One entrant as ``verdict.json`` holds it."""
+    r = next(iter(e.results.values()), {})
+    return {"label": e.label, "macs": e.macs, "search_trial": e.search_trial, "search_accuracy": e.search_accuracy,
+            "seed": e.is_seed, "accuracy": e.accuracy, "stderr": e.stderr(seed_var), "accuracies": e.accuracies,
+            "trained_macs": r.get("proxy_macs"), "trained_params": r.get("proxy_params")}
+
+
+def _compare(entrants: list[Entrant], winner: Entrant | None, seed_var: float, seed_df: int, fid: dict[str, Any],
+             split: str, data: dict[str, Any]) -> list[str]:
+    """The candidates against the baseline in the search's order, each tested only while every earlier one was
+    better (fixed sequence); fills ``data["comparisons"]`` and, for the winner, ``data["versus_seed"]``."""
+    lines: list[str] = []
+    seed = next((e for e in entrants if e.is_seed and e.accuracy is not None), None)
+    data["comparisons"] = []
+    if seed is None:
+        return lines
+    if winner is seed:
         lines.append(f"winner ({winner.label}): the search's best is the baseline itself; nothing to compare")
-    for e in [e for e in entrants if e.top and not e.is_seed and e.accuracy is not None] if seed else []:
+    note = f"both retrained at width x{fid.get('width') or 1:g} on {'x'.join(map(str, fid.get('input') or ()))}"
+    open_ = True
+    for e in [e for e in entrants if e.top and not e.is_seed and e.accuracy is not None]:
         a, b = e.hits(), seed.hits()
         if a is None or b is None or len(a) != len(b):
             continue
@@ -241,29 +257,31 @@ def report(entrants: list[Entrant], split: str) -> tuple[Entrant | None, list[st
                                          seeds=(len(e.accuracies), len(seed.accuracies)))
         name = f"winner ({e.label})" if e is winner else e.label
         if open_:
-            lines.append(wording(name, f"{seed.label}, {short}", diff, lo, hi, split))
+            lines.append(wording(name, seed.label, diff, lo, hi, split, note))
         else:
-            lines.append(f"{name} vs {seed.label}, {short}: {100 * diff:+.1f} points [{100 * lo:+.1f}, "
-                         f"{100 * hi:+.1f}]: no claim (an earlier candidate in the search's order was not better)")
-        comparisons.append({"label": e.label, "diff": diff, "low": lo, "high": hi, "tested": open_,
-                            "better": open_ and lo > 0, "worse": open_ and hi < 0})
+            lines.append(f"{name} vs {seed.label}: {100 * diff:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}] on "
+                         f"the {split} split ({note}): no claim (an earlier candidate in the search's order was not "
+                         "better)")
+        data["comparisons"].append({"label": e.label, "diff": diff, "low": lo, "high": hi, "tested": open_,
+                                    "better": open_ and lo > 0, "worse": open_ and hi < 0})
         if e is winner:
             data["versus_seed"] = {"diff": diff, "low": lo, "high": hi, "told_apart": not lo <= 0 <= hi,
                                    "better": lo > 0}
         open_ = open_ and lo > 0
-    data["comparisons"] = comparisons
+    return lines
+
+
+def _audit(done: list[Entrant], data: dict[str, Any]) -> str:
+    """The fidelity audit: the search's scores against the verdict's, as a tau with its interval from
+    ``AUDIT_MIN`` networks up."""
     scored = [e for e in done if e.search_accuracy is not None]
-    tau = kendall_tau([e.search_accuracy for e in scored], [e.accuracy for e in scored]) \
-        if len(scored) >= AUDIT_MIN else None
-    data["kendall_tau"] = tau
+    x, y = [e.search_accuracy for e in scored], [e.accuracy for e in scored]
+    tau = kendall_tau(x, y) if len(scored) >= AUDIT_MIN else None
+    data["kendall_tau"], data["kendall_tau_interval"] = tau, None
     if tau is None:
-        data["kendall_tau_interval"] = None
-        lines.append(f"fidelity audit: {len(scored)} retrained network(s) with a search score, too few for a "
-                     f"Kendall tau (it needs {AUDIT_MIN}; --verdict-top {AUDIT_MIN} retrains that many)")
-    else:
-        lo, hi = tau_interval([e.search_accuracy for e in scored], [e.accuracy for e in scored])
-        data["kendall_tau_interval"] = [lo, hi]
-        lines.append(f"fidelity audit: Kendall tau {tau:+.2f} [{lo:+.2f}, {hi:+.2f}] between the search's scores "
-                     f"and the verdict over the {len(scored)} retrained networks (1: the search ranked them as "
-                     "the verdict does)")
-    return winner, lines, data
+        return (f"fidelity audit: {len(scored)} retrained network(s) with a search score, too few for a Kendall tau "
+                f"(it needs {AUDIT_MIN}; --verdict-top {AUDIT_MIN} retrains that many)")
+    lo, hi = tau_interval(x, y)
+    data["kendall_tau_interval"] = [lo, hi]
+    return (f"fidelity audit: Kendall tau {tau:+.2f} [{lo:+.2f}, {hi:+.2f}] between the search's scores and the "
+            f"verdict over the {len(scored)} retrained networks (1: the search ranked them as the verdict does)")
