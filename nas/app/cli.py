@@ -571,7 +571,7 @@ def parser() -> argparse.ArgumentParser:
                     help="the search's top candidates the verdict retrains beside the baseline (default 1: the "
                          "winner, the search's best by its own score). The winner is compared with the baseline "
                          "first; the others only while every earlier one was better, so the chance of a false "
-                         "'better' stays 2.5%%. From 5 the fidelity audit reports a Kendall tau")
+                         "'better' stays at most 2.5%%. From 5 the fidelity audit reports a Kendall tau")
     se.add_argument("--verdict-epochs", type=_positive, default=3, metavar="E",
                     help="epochs of the verdict's retraining, on all the training data (default 3)")
     se.add_argument("--verdict-seeds", type=_positive, default=8, metavar="N",

@@ -81,8 +81,8 @@ def validate(s: Settings) -> None:
 
 def verdict_width(s: Settings) -> tuple[float, str]:
     """The width the verdict retrains at, and why: ``--verdict-width`` as given; else the architecture's own
-    (1.0) when the trials run on GPUs, and the proxy's width on CPUs, where width 1.0 takes several times as long
-    (``benchmarks/verdict_width.md`` times both and says what the proxy width's ranking tells about width 1.0)."""
+    (1.0) when the trials run on GPUs, and the proxy's width on CPUs, where width 1.0 takes 2.4 times as long
+    (``benchmarks/verdict_width.md`` times both and shows that the proxy width's ranking does not carry over)."""
     if s.verdict_width is not None:
         return float(s.verdict_width), "as --verdict-width asks"
     if s.gpus_per_trial > 0:
