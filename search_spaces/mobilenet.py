@@ -120,10 +120,10 @@ class MobileNetSpace(Space):
 
     def baseline(self, budget: Budget | int | str | None) -> tuple[str, Genome, int] | None:
         """MobileNetV2 scaled as its paper scales it: the largest width multiplier, in steps of 0.01, whose network
-        fits the budget at this space's input (``mobilenet_v2 x0.99 (297M)``); None below the smallest.
+        fits the budget at this space's input (``mobilenet_v2 x0.98 (300M)``); None below the smallest.
 
         >>> MobileNetSpace().baseline("300M")[0]
-        'mobilenet_v2 x0.99 (297M)'
+        'mobilenet_v2 x0.98 (300M)'
         """
         budget = Budget.of(budget)
 

@@ -27,7 +27,7 @@ def genome_key(space: Space, g: Any) -> Any:
 
 def baseline(space: Space, budget: Budget) -> tuple[str, Any, int] | None:
     """The verdict's baseline: the space's hand-designed network scaled to the budget by its family's own rule
-    (``Space.baseline``), labelled ``baseline mobilenet_v2 x0.99 (297M)``; the same for every run."""
+    (``Space.baseline``), labelled ``baseline mobilenet_v2 x0.98 (300M)``; the same for every run."""
     b = space.baseline(budget)
     return None if b is None else (f"baseline {b[0]}", b[1], b[2])
 

@@ -24,8 +24,8 @@ The procedure is fixed before any test image is read (``benchmarks/verdict_calib
 
 >>> paired_difference([1, 1, 0, 1], [1, 0, 0, 1])[0]
 0.25
->>> wording("trial 7", "mobilenet_v2 x0.99 (297M)", 0.014, 0.006, 0.022, "test")
-'trial 7 vs mobilenet_v2 x0.99 (297M): +1.4 points [+0.6, +2.2] on the test split: trial 7 is better'
+>>> wording("trial 7", "mobilenet_v2 x0.98 (300M)", 0.014, 0.006, 0.022, "test")
+'trial 7 vs mobilenet_v2 x0.98 (300M): +1.4 points [+0.6, +2.2] on the test split: trial 7 is better'
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Entrant:
     """One network the verdict retrains: a top candidate of the search or the seed."""
 
     index: int
-    label: str  # "trial 12" or "mobilenet_v2 x0.99 (297M)"
+    label: str  # "trial 12" or "baseline mobilenet_v2 x0.98 (300M)"
     genome: Any
     macs: int
     search_trial: int | None = None  # the search's evaluation of this very genome, if any
