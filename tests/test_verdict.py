@@ -4,8 +4,6 @@ names, and --verdict-width."""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
 
 import pytest
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..cost import human
 from ..errors import NasError
 from ..genome import dumps, loads
 from .jobs import Job
