@@ -70,22 +70,12 @@ def train(label: str, genome_yaml: str, width: float, seed: int, device: str) ->
             "error": r.get("error"), "device": r["device"]}
 
 
-def tau(x: list[float], y: list[float]) -> float:
-    from scipy.stats import kendalltau
+def tau_ci(x: list[float], y: list[float]) -> tuple[float, float, float]:
+    """Kendall tau and its 95% bootstrap interval, as the verdict's audit computes them."""
+    from nas.app.verdict import kendall_tau, tau_interval
 
-    return float(kendalltau(x, y).statistic)
-
-
-def tau_ci(x: list[float], y: list[float], n: int = 2000) -> tuple[float, float, float]:
-    rng = np.random.default_rng(0)
-    xa, ya = np.asarray(x), np.asarray(y)
-    boots = []
-    for _ in range(n):
-        i = rng.integers(len(xa), size=len(xa))
-        t = tau(xa[i], ya[i])
-        if np.isfinite(t):
-            boots.append(t)
-    return tau(x, y), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+    t = kendall_tau(x, y)
+    return (float("nan") if t is None else t), *tau_interval(x, y)
 
 
 def render(nets: list[tuple[str, str, int]], runs: list[dict[str, Any]], seeds: int, workers: int, wall: float,
