@@ -363,11 +363,14 @@ def _check_search(a: argparse.Namespace) -> None:
 
     search_spaces.get(a.space, a.input, a.classes)  # an unknown name lists the valid ones
     strategies.get(a.strategy)
-    if a.estimator == "nb201":
-        from .settings import Settings, validate
+    if a.estimator in ("nb201", "supernet") or a.supernet:
+        from .settings import Settings, supernet_settings, validate
 
-        validate(Settings(space=a.space, input=list(a.input) if a.input else None, classes=a.classes,
-                          estimator=a.estimator))
+        s = Settings(space=a.space, input=list(a.input) if a.input else None, classes=a.classes,
+                     estimator=a.estimator, supernet=a.supernet, dataset=a.dataset, data_dir=a.data_dir, width=a.width)
+        validate(s)
+        if a.estimator == "supernet":
+            supernet_settings(s, search_spaces.get(a.space, a.input, a.classes))
     if a.dataset not in estimators.DATASETS:
         raise NasError(f"unknown dataset {quote_arg(a.dataset)}; datasets: {', '.join(estimators.DATASETS)}")
     if a.data_dir is not None:
@@ -400,7 +403,8 @@ def cmd_search(a: argparse.Namespace) -> int:
             cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial, max_concurrent=a.max_concurrent,
             early_stop=a.early_stop, eta=a.eta, width=a.width, train_images=a.train_images or None,
             verdict=not a.no_verdict, verdict_top=a.verdict_top, verdict_epochs=a.verdict_epochs,
-            verdict_seeds=a.verdict_seeds, verdict_width=a.verdict_width, estimator=a.estimator)
+            verdict_seeds=a.verdict_seeds, verdict_width=a.verdict_width, estimator=a.estimator,
+            supernet=a.supernet, audit=a.audit, rescore=a.rescore)
         out = Path(a.out) if a.out is not None else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{a.space}"
         if a.out is not None and (out / "results.db").exists():
             raise NasError(f"{quote_arg(str(out))} already holds a search; continue it with --resume, or choose another "
@@ -551,7 +555,17 @@ def parser() -> argparse.ArgumentParser:
                     help="how a candidate is scored: proxy (default) trains it briefly on --dataset; nb201 looks a "
                          "cell-space candidate up in NAS-Bench-201's 200-epoch CIFAR-10 test accuracies, shipped "
                          "with nas: no training, no Ray workers, a 300-trial search in seconds (--space cell only; --epochs, --dataset, "
-                         "--early-stop and the verdict do not apply)")
+                         "--early-stop and the verdict do not apply); supernet scores it with the weights it "
+                         "inherits from --supernet in about a second, then trains --audit and --rescore candidates "
+                         "standalone (--dataset and --width are the supernet's)")
+    se.add_argument("--supernet", metavar="CHECKPOINT",
+                    help="with --estimator supernet: a supernet.pt written by `nas supernet train`")
+    se.add_argument("--audit", type=_count, default=5, metavar="K",
+                    help="with --estimator supernet: candidates spread over its ranking trained standalone after "
+                         "the search, for a Kendall tau between the two (default 5; a warning below 0.3)")
+    se.add_argument("--rescore", type=_count, default=3, metavar="K",
+                    help="with --estimator supernet: its top candidates trained standalone; the best of them by "
+                         "that score is the verdict's winner (default 3)")
     se.add_argument("--dataset", default="fashion",
                     help="proxy data: fashion (default: Fashion-MNIST from --data-dir, else Debian's "
                          "/usr/share/datasets/fashion-mnist, else the bundled 20,000-image subset), mnist (IDX files "
@@ -637,6 +651,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--input", type=_shape_arg, metavar="CxHxW", help="deployment input (default: each space's own)")
     sp.add_argument("--classes", type=_positive, metavar="N", help="number of classes (default: each space's own)")
     sp.set_defaults(func=cmd_spaces)
+
+    from .supernet_cli import add_commands
+
+    add_commands(sub, {"budget": _budget_arg, "positive": _positive, "count": _count, "factor": _factor,
+                       "seed": _seed}, _genome)
 
     b = sub.add_parser("blocks", help="the block types a genome may use, with their parameters",
                        description="List every registered block type and its parameters.")

@@ -28,7 +28,7 @@ from .jobs import Job, Kind, base_spec
 from .outputs import Summary, Verdict, summarize, write_outputs
 from .record import crash_point, duration, evaluation, progress, told
 from .retrain import entrants, verdict_jobs
-from .settings import Settings, check_data, fidelity_text, storage_url, validate, verdict_width
+from .settings import Settings, check_data, fidelity_text, storage_url, supernet_settings, validate, verdict_width
 from .stopping import AshaStopper, MedianStopper, StoppingRule, decision_epochs, describe, make_stopper, replay
 from .store import Evaluation, Store, append_csv, shown, write_csv
 from .views import Views
@@ -49,6 +49,8 @@ class Search:
         s = settings
         self.space = search_spaces.get(s.space, tuple(s.input) if s.input else None, s.classes)
         self.budget = self.space.check_budget(parse_budget(s.budget))
+        if s.estimator == "supernet":
+            supernet_settings(s, self.space)
         if s.width is None:
             s.width = self.space.proxy_width
         strategy_cls = strategies.get(s.strategy)
@@ -144,6 +146,8 @@ class Search:
                     if metrics is not None:
                         metrics.update(done)
                     self.log(progress(ev, done, s.trials, self.budget.macs, time.time() - started))
+            if s.estimator == "supernet":
+                self._run_audit(done, concurrent)
             if s.verdict:
                 self._run_verdict(done, concurrent)
         except KeyboardInterrupt:
@@ -230,7 +234,7 @@ class Search:
     def _record(self, job: Job, result: dict[str, Any]) -> Evaluation:
         """Store ``job``'s result (and, for a candidate, tell the strategy); returns its record."""
         ev = evaluation(job, result, self.settings)
-        if job.kind is Kind.VERDICT:
+        if job.kind is not Kind.CANDIDATE:
             if self.store.record(ev):
                 append_csv(self.out / "trials.csv", ev)
                 self._view(ev)
@@ -249,6 +253,38 @@ class Search:
         """Tell the views (optuna-dashboard's study, TensorBoard) of a new record."""
         if self.views is not None:
             self.views.record(ev)
+
+    # ------------------------------------------------------------ the supernet's audit
+
+    def _run_audit(self, done: list[Evaluation], concurrent: int) -> None:
+        """Train the audited and the top candidates standalone; log the tau between the two rankings."""
+        from . import audit
+
+        s = self.settings
+        jobs = audit.audit_jobs(done, self.budget.macs, s.audit, s.rescore)
+        n = len(audit.picks(done, self.budget.macs, s.audit, s.rescore))
+        self.log(f"supernet audit: training {n} candidates standalone at the proxy ({s.epochs} epoch(s), no early "
+                 f"stopping): {s.audit} spread over the supernet's ranking and its top {s.rescore}, the best of "
+                 f"which is the winner; {n - len(jobs)} already recorded")
+        started, total = time.time(), len(jobs)
+        for i, (job, ev) in enumerate(self._run_jobs(jobs, concurrent)):
+            done.append(ev)
+            what = f"accuracy {ev.accuracy:.4f}" if ev.status == "ok" else f"failed ({ev.error})"
+            left = (time.time() - started) / (i + 1) * (total - i - 1)
+            self.log(f"[audit {i + 1}/{total}] {job.label}: {what}, {ev.seconds or 0:.1f}s | about "
+                     f"{duration(left)} left")
+        lines, data = audit.report(done, self.budget.macs, s.audit)
+        for line in lines:
+            self.log(line)
+        (self.out / "audit.json").write_text(json.dumps(data, indent=2) + "\n")
+
+    def _run_jobs(self, jobs: list[Job], concurrent: int) -> Any:
+        """Run ``jobs`` (stored, never told), ``concurrent`` at a time; yields each with its record as it lands."""
+        while jobs or self._pending:
+            while jobs and len(self._pending) < concurrent:
+                self._submit(jobs.pop(0))
+            for job, result in self._collect():
+                yield job, self._record(job, result)
 
     # ------------------------------------------------------------ the verdict
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..genome import Genome
 
 from .settings import Settings
-from .verdict import VERDICT_SEED, Entrant
+from .verdict import AUDIT_TRIALS, VERDICT_SEED, Entrant
 
 if TYPE_CHECKING:
     from strategies import Candidate
@@ -26,8 +27,11 @@ if TYPE_CHECKING:
 def base_spec(s: Settings, floor: int) -> dict[str, Any]:
     """What every task of a search with settings ``s`` is given (``evaluate`` reads it): the proxy's fidelity;
     ``floor`` is the space's smallest feature map."""
-    return {"dataset": s.dataset, "epochs": s.epochs, "seed": s.seed, "data_dir": s.data_dir, "width": s.width,
+    spec = {"dataset": s.dataset, "epochs": s.epochs, "seed": s.seed, "data_dir": s.data_dir, "width": s.width,
             "train_images": s.train_images, "batch_size": s.batch_size, "floor": floor}
+    if s.estimator == "supernet":
+        spec["supernet"] = str(Path(s.supernet).resolve()) if s.supernet else None
+    return spec
 
 
 class Kind(str, Enum):
@@ -35,6 +39,7 @@ class Kind(str, Enum):
 
     CANDIDATE = "candidate"  # the strategy's proposal: told to the strategy, counted towards --trials
     VERDICT = "verdict"  # a retraining of an entrant with one seed: stored, never told
+    AUDIT = "audit"  # a supernet search's candidate trained standalone at the proxy: stored, never told
 
 
 @dataclass(frozen=True)
@@ -71,11 +76,18 @@ class Job:
         return cls(Kind.VERDICT, e.trial(seed), e.genome, f"verdict {e.label}, seed {seed}", f"verdict:{e.label}",
                    e.search_trial, entrant=e, seed=seed, overrides=MappingProxyType(overrides))
 
+    @classmethod
+    def for_audit(cls, trial: int, genome: Genome, macs: int) -> Job:
+        """The job that trains a supernet search's candidate ``trial`` standalone, at the search's proxy fidelity
+        (every epoch, no early stopping), to check the supernet's ranking and to re-score the top."""
+        return cls(Kind.AUDIT, AUDIT_TRIALS - trial, genome, f"standalone trial {trial}, {macs / 1e6:.0f}M MACs",
+                   f"audit:trial {trial}", trial, overrides=MappingProxyType({"standalone": True}))
+
     @property
     def name(self) -> str:
         """The Ray task's name, as the dashboard lists it: ``trial 12: mutation of trial 7, 48M MACs`` for a
         candidate, ``verdict trial 12, seed 1`` for a retraining (its store id is internal, so it is left out)."""
-        return self.label if self.kind is Kind.VERDICT else f"trial {self.trial}: {self.label}"
+        return f"trial {self.trial}: {self.label}" if self.kind is Kind.CANDIDATE else self.label
 
     def again(self) -> Job:
         """The same job as its next attempt."""
@@ -85,7 +97,7 @@ class Job:
         """What the worker is given: the search's ``base`` spec with this job's trial, attempt and overrides.
         A verdict job runs every epoch in one cycle: no stopping rule, no restarts."""
         own = {**base, "trial": self.trial, "attempt": self.attempt, **self.overrides}
-        if self.kind is Kind.VERDICT:
+        if self.kind is not Kind.CANDIDATE:
             own.pop("stopper", None)
             own.pop("restarts", None)
         return own

@@ -74,7 +74,8 @@ def summarize(out: Path, done: list[Evaluation], budget: Budget, s: Settings, ve
     if top:
         f = top.fidelity or {}
         se = f.get("stderr")
-        how = "NAS-Bench-201, 200 epochs" if s.estimator == "nb201" else f"{f.get('epochs')} epoch proxy"
+        how = {"nb201": "NAS-Bench-201, 200 epochs", "supernet": "weights inherited from the supernet"}.get(
+            s.estimator, f"{f.get('epochs')} epoch proxy")
         log(f"search's best: trial {top.trial}, {f.get('split') or 'validation'} accuracy {top.accuracy:.4f}"
             + (f" +- {se:.4f}" if se else "") + f" ({how}), {top.macs:,} MACs ({human(top.macs)}), "
             f"{top.params:,} params")

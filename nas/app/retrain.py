@@ -36,8 +36,13 @@ def entrants(done: list[Evaluation], space: Space, budget: Budget, s: Settings) 
     winner) and the baseline (trained once if it is among them), each with the search's own score of that genome
     where it has one, and the verdict runs already recorded."""
     ok = [e for e in done if e.trial >= 0 and e.status == "ok" and e.macs <= budget.macs and e.accuracy is not None]
+    order = sorted(ok, key=lambda e: (-e.accuracy, e.macs, e.trial))
+    if s.estimator == "supernet":  # its top few re-scored by standalone training (``audit``)
+        from .audit import rescored
+
+        order = rescored(done, budget.macs, s.rescore)
     by_key: dict[Any, Evaluation] = {}
-    for e in sorted(ok, key=lambda e: (-e.accuracy, e.macs, e.trial)):
+    for e in order:
         by_key.setdefault(genome_key(space, loads(e.genome)), e)
     out = [Entrant(i, f"trial {e.trial}", loads(e.genome), e.macs, e.trial, e.accuracy)
            for i, e in enumerate(list(by_key.values())[: s.verdict_top])]

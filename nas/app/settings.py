@@ -49,6 +49,9 @@ class Settings:
     verdict_seeds: int = 8
     verdict_width: float | None = None  # width of the verdict's networks (None: 1.0 on GPUs, else the proxy's)
     estimator: str = "proxy"  # "proxy": train each candidate briefly; "nb201": look its cell up in NAS-Bench-201
+    supernet: str | None = None  # estimator "supernet": the checkpoint whose inherited weights score candidates
+    audit: int = 5  # estimator "supernet": candidates spread over its ranking trained standalone, for a tau
+    rescore: int = 3  # estimator "supernet": its top candidates trained standalone; the best of them is the winner
 
     def __post_init__(self) -> None:
         if isinstance(self.early_stop, bool):  # run directories written before the rule was a choice
@@ -68,6 +71,10 @@ def validate(s: Settings) -> None:
     if s.estimator == "nb201" and (s.input not in (None, [3, 32, 32]) or s.classes not in (None, 10)):
         raise NasError("--estimator nb201 scores networks for 3x32x32 images and 10 classes (CIFAR-10), the table's "
                        "own; drop --input and --classes")
+    if s.estimator == "supernet" and not s.supernet:
+        raise NasError("--estimator supernet needs --supernet CHECKPOINT (a supernet.pt from `nas supernet train`)")
+    if s.supernet and s.estimator != "supernet":
+        raise NasError("--supernet is read only with --estimator supernet")
     if s.trials < 1 or s.epochs < 1:
         raise NasError("--trials and --epochs must be positive")
     if s.early_stop not in (None, *STOPPERS):
@@ -89,6 +96,25 @@ def verdict_width(s: Settings) -> tuple[float, str]:
         return 1.0, "the architecture's own width, as trials run on GPUs"
     return float(s.width or 1.0), ("the proxy's width, as trials run on CPUs (--verdict-width 1 retrains the "
                                   "architecture's own width)")
+
+
+def supernet_settings(s: Settings, space: Any) -> None:
+    """A supernet search scores at the supernet's own proxy: its data set and width are taken from the checkpoint
+    (a different one asked for is refused), early stopping is off (nothing is trained per candidate)."""
+    from .supernet import load
+
+    if not s.supernet:
+        raise NasError("--estimator supernet needs --supernet CHECKPOINT (a supernet.pt from `nas supernet train`)")
+    _, data = load(s.supernet, space)
+    trained = data["settings"]
+    if s.dataset != trained["dataset"] or (s.data_dir or None) != (trained["data_dir"] or None):
+        raise NasError(f"the supernet '{s.supernet}' was trained on {trained['dataset']}"
+                       + (f" from {trained['data_dir']}" if trained["data_dir"] else "")
+                       + f"; this search asks for {s.dataset}" + (f" from {s.data_dir}" if s.data_dir else ""))
+    if s.width is not None and abs(s.width - data["width"]) > 1e-9:
+        raise NasError(f"the supernet '{s.supernet}' serves width x{data['width']:g}, not --width {s.width:g}")
+    s.width = data["width"]
+    s.early_stop = None
 
 
 def check_data(dataset: str, data_dir: str | None) -> None:

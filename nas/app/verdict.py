@@ -45,6 +45,9 @@ AUDIT_MIN = 5
 """Retrained networks with a search score that the fidelity audit needs before it reports a Kendall tau: over
 three networks tau takes only four values, and its bootstrap interval spans nearly everything below five."""
 
+AUDIT_TRIALS = -1_000_000
+"""A supernet search's standalone training of its trial ``t`` is recorded as trial ``AUDIT_TRIALS - t``."""
+
 VERDICT_TRIALS = -100_000
 """Verdict evaluations are recorded under trial ids below this: network ``i``, seed ``s`` is ``VERDICT_TRIALS - 100 * i - s``."""
 

@@ -17,7 +17,9 @@ from typing import Any, Callable
 from ..genome import loads
 
 ESTIMATORS = {"proxy": "proxy training on the --dataset, scored on its validation split",
-              "nb201": "NAS-Bench-201's 200-epoch CIFAR-10 test accuracy, looked up (the cell space only)"}
+              "nb201": "NAS-Bench-201's 200-epoch CIFAR-10 test accuracy, looked up (the cell space only)",
+              "supernet": "weights inherited from a trained supernet (--supernet), norm statistics recalibrated, "
+                          "scored on its validation split"}
 """How a search scores a candidate."""
 
 TABULAR = ("nb201",)
@@ -38,9 +40,14 @@ def evaluate(genome_yaml: str, spec: dict[str, Any]) -> dict[str, Any]:
     started = time.time()
     knobs = {k: spec[k] for k in KNOBS if k in spec}
     try:
-        result = estimators.proxy_train(loads(genome_yaml), data=spec["dataset"], epochs=spec["epochs"],
-                                        seed=spec["seed"], data_dir=spec["data_dir"], callback=_stopping(spec),
-                                        **knobs)
+        if spec.get("supernet") and not spec.get("standalone") and not spec.get("final"):
+            from .supernet import score_in_worker
+
+            result = score_in_worker(genome_yaml, spec)
+        else:
+            result = estimators.proxy_train(loads(genome_yaml), data=spec["dataset"], epochs=spec["epochs"],
+                                            seed=spec["seed"], data_dir=spec["data_dir"],
+                                            callback=_stopping(spec), **knobs)
     except Exception as e:  # noqa: BLE001 - a candidate never takes the search down
         result = failure(e)
     result.update(worker=f"{socket.gethostname()}:{os.getpid()}", started=started, finished=time.time())
