@@ -226,6 +226,9 @@ def main() -> None:
         x = cached.get(tse_key(j))
         if r and x and x["status"] == "ok":
             r["train_losses"] = x["train_losses"]
+        if r:  # the supernet's scores, written by benchmarks/supernet.py: {epochs: (accuracy, seconds)}
+            r["supernet"] = {v["epochs"]: (v["accuracy"], v["seconds"]) for k, v in cached.items()
+                             if k.startswith(key(j) + "-supernet-e")}
     for j, r in zip(mjobs, results):  # the reference's seeds in order, as far as they have landed
         if r and r["status"] == "ok":
             r["refs"], r["refs_seconds"] = [r["ref0"], r["ref1"]], r["ref0_seconds"] + r["ref1_seconds"]
@@ -381,6 +384,11 @@ def render(m: list[dict], c: list[dict], truth: dict[str, float], a: argparse.Na
             rows += [("sum of training losses, epoch 1 (TSE, Ru et al. 2021)", [-r["train_losses"][0] for r in m],
                       None),
                      ("sum of training losses, epochs 1-2 (TSE)", [-sum(r["train_losses"]) for r in m], None)]
+        for e in sorted(set.intersection(*(set(r.get("supernet", {})) for r in m))):
+            for r in m:
+                r[f"supernet{e}_seconds"] = r["supernet"][e][1]
+            rows.append((f"supernet after {e} epochs, inherited weights (benchmarks/supernet.md)",
+                         [r["supernet"][e][0] for r in m], f"supernet{e}_seconds"))
         rows += [(f"zero-cost {z}", [r[z] for r in m], f"{z}_seconds") for z in ZC]
         rows += [("MACs only", [r["macs"] for r in m], None), ("params only", [r["params"] for r in m], None)]
         lines += [f"## MobileNet space under 300M MACs: {len(m)} networks scored of the {n_m} asked for (the two "

@@ -564,3 +564,50 @@ def test_early_stopping_tells_the_strategy_the_lower_fidelity(cluster, tmp_path,
                   and t.intermediate_values]
         assert sorted(v for t in pruned for v in t.intermediate_values.values()) == sorted(
             told[int(r["trial"])]["accuracy"] for r in stopped)
+
+
+SUPERNET_TRAIN = ["supernet", "train", "--dataset", "digits", "--train-images", "256", "--epochs", "1"]
+
+
+def test_a_supernet_search_scores_audits_and_rescores_through_the_driver(cluster, tmp_path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home)}
+    r = subprocess.run([sys.executable, "-m", "nas.app.cli", *SUPERNET_TRAIN, "--out", str(tmp_path / "sn")],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "run"
+    p = nas_search(cluster, out, "--estimator", "supernet", "--supernet", str(tmp_path / "sn" / "supernet.pt"),
+                   "--dataset", "digits", "--budget", "150M", "--trials", "6", "--epochs", "1", "--audit", "3",
+                   "--rescore", "2", "--no-verdict")
+    log, _ = p.communicate(timeout=600)
+    assert p.returncode == 0, log
+    assert "[6/6]" in log and "early stopping: off" in log and "supernet audit: Kendall tau" in log, log
+    trials = rows(out)
+    scored = [r for r in trials if int(r["trial"]) >= 0]
+    audited = [r for r in trials if r["origin"].startswith("audit:")]
+    assert len(scored) == 6 and all(r["status"] == "ok" and r["epochs"] == "0" for r in scored)
+    # 3 spread over the ranking (its top, middle and bottom) and the top 2: 4 distinct standalone trainings
+    assert 3 <= len(audited) <= 4 and all(r["epochs"] == "1" for r in audited)
+    report = json.loads((out / "audit.json").read_text())
+    assert len(report["audited"]) == len(audited) and report["kendall_tau"] is not None
+    # best.yaml is the better of the top 2 by standalone training, not the supernet's first
+    by_score = sorted(scored, key=lambda r: -float(r["accuracy"]))[:2]
+    standalone = report["standalone_scores"]
+    winner = max(by_score, key=lambda r: standalone[r["trial"]])
+    assert report["winner"] == int(winner["trial"]) and f"funnel: trial {winner['trial']}" in log
+    assert nas.cost(nas.load(out / "best.yaml")).macs == int(winner["macs"])
+
+
+def test_supernet_training_runs_data_parallel_on_ray_train(cluster, tmp_path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    r = subprocess.run([sys.executable, "-m", "nas.app.cli", *SUPERNET_TRAIN, "--workers", "2", "--address",
+                        cluster["address"], "--out", str(tmp_path / "sn")], capture_output=True, text=True,
+                       env={**os.environ, "HOME": str(home)}, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "2 Ray Train workers" in r.stdout
+    import torch
+
+    ckpt = torch.load(tmp_path / "sn" / "supernet.pt", weights_only=True)
+    assert ckpt["epoch"] == 1 and ckpt["settings"]["workers"] == 2

@@ -74,7 +74,8 @@ def report(done: list[Evaluation], budget: int, audit: int) -> tuple[list[str], 
     """Lines on how the supernet's ranking carries over to standalone training, and the same as data."""
     have = standalone(done)
     order = [e for e in ranked(done, budget) if e.trial in have]
-    data: dict[str, Any] = {"audited": [e.trial for e in order], "kendall_tau": None, "kendall_tau_interval": None}
+    data: dict[str, Any] = {"audited": [e.trial for e in order], "kendall_tau": None, "kendall_tau_interval": None,
+                            "standalone_scores": {str(e.trial): have[e.trial].accuracy for e in order}}
     if len(order) < 3:
         return [f"supernet audit: {len(order)} candidate(s) trained standalone, too few for a Kendall tau"], data
     x, y = [e.accuracy for e in order], [have[e.trial].accuracy for e in order]

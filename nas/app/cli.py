@@ -655,7 +655,7 @@ def parser() -> argparse.ArgumentParser:
     from .supernet_cli import add_commands
 
     add_commands(sub, {"budget": _budget_arg, "positive": _positive, "count": _count, "factor": _factor,
-                       "seed": _seed}, _genome)
+                       "seed": _seed, "address": _address}, _genome)
 
     b = sub.add_parser("blocks", help="the block types a genome may use, with their parameters",
                        description="List every registered block type and its parameters.")

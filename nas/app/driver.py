@@ -274,6 +274,13 @@ class Search:
             self.log(f"[audit {i + 1}/{total}] {job.label}: {what}, {ev.seconds or 0:.1f}s | about "
                      f"{duration(left)} left")
         lines, data = audit.report(done, self.budget.macs, s.audit)
+        first = next(iter(audit.rescored(done, self.budget.macs, s.rescore)), None)
+        if first is not None:
+            data["winner"] = first.trial
+            have = audit.standalone(done)
+            lines.append(f"funnel: trial {first.trial} ({first.macs / 1e6:.0f}M MACs) is the best of the supernet's "
+                         f"top {s.rescore} by standalone training" + (f" ({have[first.trial].accuracy:.4f})"
+                                                                     if first.trial in have else ""))
         for line in lines:
             self.log(line)
         (self.out / "audit.json").write_text(json.dumps(data, indent=2) + "\n")

@@ -44,6 +44,10 @@ def write_outputs(out: Path, done: list[Evaluation], space: Space, budget: Budge
     """best.yaml (the verdict's winner, else the search's best), verdict.json, pareto.yaml and pareto.png from the
     records; returns the verdict, if any, for the summary."""
     top = best(done, budget.macs)
+    if s.estimator == "supernet":  # its top few re-scored by standalone training: the best of them
+        from .audit import rescored
+
+        top = next(iter(rescored(done, budget.macs, s.rescore)), top)
     verdict = verdict_report(done, space, budget, s)
     winner = verdict[0] if verdict else None
     if winner is not None:

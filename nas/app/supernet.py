@@ -195,7 +195,7 @@ def export(checkpoint: str | Path, genome: Genome, out: str | Path) -> dict[str,
 # ---------------------------------------------------------------- training
 
 
-def train(s: TrainSettings, out: Path, *, resume: bool = False, log: Log = print) -> Path:
+def train(s: TrainSettings, out: Path, *, resume: bool = False, log: Log = print, address: str | None = None) -> Path:
     """Train (or continue) a supernet in ``out``; returns the checkpoint's path."""
     import search_spaces
 
@@ -216,7 +216,7 @@ def train(s: TrainSettings, out: Path, *, resume: bool = False, log: Log = print
     if s.workers > 1:
         from .supernet_ray import train_on_ray
 
-        train_on_ray(s, out, state, log)
+        train_on_ray(s, out, state, log, address)
     else:
         run_epochs(s, out, state, log)
     return path

@@ -41,6 +41,8 @@ def add_commands(sub: Any, types: dict[str, Callable[[str], Any]], genome: Calla
     t.add_argument("--no-distill", action="store_true", help="train every member on the labels only")
     t.add_argument("--workers", type=types["positive"], default=1, metavar="N",
                    help="data-parallel Ray Train workers (default 1: in this process, no Ray)")
+    t.add_argument("--address", type=types["address"], metavar="auto|HOST:PORT",
+                   help="with --workers: join this Ray cluster instead of starting one")
     t.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train (default cpu)")
     t.add_argument("--seed", type=types["seed"], default=0, metavar="N", help="seed (default 0)")
     t.add_argument("--out", metavar="DIR", help="run directory (default: a new folder under runs/)")
@@ -78,7 +80,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                           train_images=a.train_images or None, width=a.width, sampled=a.sampled,
                           distill=not a.no_distill, workers=a.workers, device=a.device, seed=a.seed)
     out = Path(a.out) if a.out else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-supernet"
-    path = train(s, out, resume=a.resume, log=lambda line: print(line, flush=True))
+    path = train(s, out, resume=a.resume, log=lambda line: print(line, flush=True), address=a.address)
     print(f"supernet: {path}; search it with nas search --estimator supernet --supernet {path} --budget ...")
     return 0
 
