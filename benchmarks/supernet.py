@@ -45,7 +45,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import fidelity  # noqa: E402 - the networks, the reference and tau_ci are the fidelity benchmark's
 
 
-def train(epochs: int, keep: set[int], work: Path) -> tuple[dict[int, Path], float, list[dict[str, Any]]]:
+def train(epochs: int, keep: set[int], work: Path, distill: bool = True) -> tuple[dict[int, Path], float,
+                                                                                   list[dict[str, Any]]]:
     """Train the supernet; returns the checkpoint copied after each epoch in ``keep``, the training seconds and
     the per-epoch history."""
     import torch
@@ -65,12 +66,12 @@ def train(epochs: int, keep: set[int], work: Path) -> tuple[dict[int, Path], flo
             shutil.copy(out / CHECKPOINT, copies[int(m[1])])
 
     started = time.time()
-    sn.train(TrainSettings(epochs=epochs), out, log=log)
+    sn.train(TrainSettings(epochs=epochs, distill=distill), out, log=log)
     seconds = time.time() - started
     return copies, seconds, read(out / CHECKPOINT)["settings"]["history"]
 
 
-def rank(copies: dict[int, Path], n: int, cache: Path) -> dict[int, list[dict[str, Any]]]:
+def rank(copies: dict[int, Path], n: int, cache: Path, tag: str = "") -> dict[int, list[dict[str, Any]]]:
     """Score the fidelity benchmark's networks with each checkpoint; append the records to ``cache``."""
     import torch
 
@@ -90,7 +91,7 @@ def rank(copies: dict[int, Path], n: int, cache: Path) -> dict[int, list[dict[st
         rows = []
         for job in jobs:
             r = score(net, nas.loads(job[1]), t, seed=0)
-            rec = {"key": fidelity.key(job) + f"-supernet-e{epoch}", "what": job[3], "epochs": epoch,
+            rec = {"key": fidelity.key(job) + f"-supernet{tag}-e{epoch}", "what": job[3], "epochs": epoch,
                    "status": "ok", "accuracy": r["accuracy"], "seconds": r["seconds"]}
             rows.append(rec)
             with open(cache, "a") as f:
@@ -144,7 +145,7 @@ def render(a: argparse.Namespace, train_s: float, history: list[dict[str, Any]],
         refs.append(float(np.mean(vals)))
     per_epoch = np.mean([h["seconds"] for h in history])
     lines = ["# Supernet", "", f"`python benchmarks/supernet.py --epochs {a.epochs} --eval {a.eval} --searches "
-             f"{a.searches} --trials {a.trials}`", "",
+             f"'{a.searches}' --trials {a.trials}" + (" --no-distill" if a.no_distill else "") + "`", "",
              f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; training on one thread in one "
              "process, searches on a private Ray cluster of 2 CPUs. See the script's docstring for the protocol.", "",
              f"## Training: {a.epochs} epochs, {train_s / 60:.1f} minutes ({per_epoch:.0f} s per epoch of 10,000 "
@@ -158,7 +159,7 @@ def render(a: argparse.Namespace, train_s: float, history: list[dict[str, Any]],
     for epoch, rows in sorted(ranked.items()):
         tau, lo, hi = fidelity.tau_ci([r["accuracy"] for r in rows], refs)
         spent = sum(h["seconds"] for h in history[:epoch])
-        lines.append(f"| supernet after {epoch} epochs, inherited weights | {tau:+.3f} | [{lo:+.2f}, {hi:+.2f}] | "
+        lines.append(f"| supernet after {epoch} epochs{', no distillation' if a.no_distill else ''}, inherited weights | {tau:+.3f} | [{lo:+.2f}, {hi:+.2f}] | "
                      f"{np.mean([r['seconds'] for r in rows]):.2f} | {spent / 60:.1f} min, once |")
     tau, lo, hi = fidelity.tau_ci([r["proxy2"] for r in base], refs)
     lines.append(f"| standalone proxy, epoch 2 (the proxy search's score) | {tau:+.3f} | [{lo:+.2f}, {hi:+.2f}] | "
@@ -186,12 +187,17 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / "fidelity.jsonl")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--no-distill", action="store_true", help="train with --no-distill (its scores are cached "
+                    "apart, as -supernet-nodistill-e<E>)")
+    ap.add_argument("--keep", type=Path, help="copy the last checkpoint here (supernet_funnel.py reads it)")
     a = ap.parse_args()
     keep = {int(e) for e in a.eval.split(",")} | {a.epochs}
     work = Path(tempfile.mkdtemp(prefix="nas-supernet-bench-"))
     try:
-        copies, train_s, history = train(a.epochs, keep, work)
-        ranked = rank(copies, a.genomes, a.cache)
+        copies, train_s, history = train(a.epochs, keep, work, distill=not a.no_distill)
+        if a.keep:
+            shutil.copy(copies[a.epochs], a.keep)
+        ranked = rank(copies, a.genomes, a.cache, "-nodistill" if a.no_distill else "")
         searches = []
         if a.searches:
             from nas.app.privateray import private_cluster

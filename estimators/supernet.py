@@ -14,9 +14,10 @@ depthwise conv, with or without bias; a norm; a linear layer): an inverted resid
 (expansion 1) or without SE skips those ops of the largest one. A genome the weights cannot serve (a kernel,
 width or depth beyond the largest, an op the largest lacks) raises ``NasError`` naming the layer.
 
-Training (``train_steps``) follows the sandwich rule of BigNAS (Yu et al., ECCV 2020): in every step the largest
-member, the smallest and a few sampled ones, their gradients summed, with in-place distillation (the smaller ones
-learn the largest one's predictions on the same batch). Scoring (``score``) recalibrates the batch-norm statistics
+Training (``train_steps``) follows the sandwich rule of BigNAS (Yu et al., ECCV 2020): in every step a large
+member (the caller's sampler puts it first: ``nas supernet train`` takes the largest within its budget), the
+smallest and a few sampled ones, their gradients summed, with in-place distillation (the others learn the first
+one's predictions on the same batch). Scoring (``score``) recalibrates the batch-norm statistics
 of the subnet on training images, as SPOS does (Guo et al., ECCV 2020), and evaluates it on the validation split.
 """
 

@@ -309,9 +309,10 @@ class Search:
         self.log(f"verdict: retraining {len(entries)} networks ({', '.join(e.label for e in entries)}) with "
                  f"{s.verdict_seeds} seeds for {s.verdict_epochs} epochs on all the training data, scored on the "
                  f"test split; {total - len(jobs)} of {total} already recorded")
-        self.log(f"verdict: the winner is {winner.label if winner else 'none'}, the search's best by its own "
-                 "score, fixed before any test image is read; it is compared with the baseline, the space's "
-                 "hand-designed network scaled to the budget")
+        how = (f"the best of the supernet's top {s.rescore} by standalone training" if s.estimator == "supernet"
+               else "the search's best by its own score")
+        self.log(f"verdict: the winner is {winner.label if winner else 'none'}, {how}, fixed before any test image "
+                 "is read; it is compared with the baseline, the space's hand-designed network scaled to the budget")
         self.log(f"verdict: networks retrained at width x{width:g}, {why}")
         started, n0 = time.time(), total - len(jobs)
         while jobs or self._pending:
