@@ -603,14 +603,14 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--cpus-per-trial", type=_share, default=1.0, metavar="X", help="CPUs per candidate (default 1)")
     se.add_argument("--gpus-per-trial", type=_share, default=0.0, metavar="X", help="GPUs per candidate (default 0); fractions pack trials: 0.25 runs four on each GPU")
     se.add_argument("--max-concurrent", type=_positive, metavar="N", help="candidates in flight at once (default: as many as fit)")
-    se.add_argument("--early-stop", nargs="?", const="asha", default="off", choices=("asha", "median", "off"),
+    se.add_argument("--early-stop", nargs="?", const="asha", default="asha", choices=("asha", "median", "off"),
                     metavar="asha|median|off",
-                    help="stop unpromising trials between epochs (with --epochs > 1): off (the default) runs every "
-                         "trial to the end under one learning-rate cycle; asha keeps the top 1/eta at epochs 1, eta, "
-                         "eta^2, ..., restarting the cycle there; median stops a trial below the median of earlier "
-                         "trials at the same epoch. The strategy is told the lower-fidelity result. At the default "
-                         "2 epochs ASHA saves a third of the search's time without a better network "
-                         "(benchmarks/asha_replay.md)")
+                    help="stop unpromising trials between epochs (with --epochs > 1): asha (the default) keeps the "
+                         "top 1/eta at epochs 1, eta, eta^2, ..., restarting the learning-rate cycle there; median "
+                         "stops a trial below the median of earlier trials at the same epoch; off runs every trial to "
+                         "the end under one cycle. The strategy is told the lower-fidelity result. At the default 2 "
+                         "epochs ASHA saves about a third of the search's time and, at equal training epochs, returns "
+                         "networks as good as off does (benchmarks/asha_replay.md)")
     se.add_argument("--eta", type=_positive, default=3, metavar="ETA", help="ASHA's reduction factor (default 3)")
     se.add_argument("--storage", metavar="URL", help="results database URL (default: SQLite in the run directory)")
     se.add_argument("--no-dashboard", action="store_true", help="start the local Ray without its dashboard")
