@@ -83,7 +83,7 @@ def report(done: list[Evaluation], budget: int, audit: int) -> tuple[list[str], 
     lo, hi = tau_interval(x, y)
     data.update(kendall_tau=tau, kendall_tau_interval=[lo, hi], supernet=x, standalone=y)
     lines = [f"supernet audit: Kendall tau {tau:+.2f} [{lo:+.2f}, {hi:+.2f}] between the supernet's scores and "
-             f"standalone proxy training over {len(order)} candidates spread over its ranking (1: the same order)"]
+             f"standalone proxy training over the {len(order)} candidates trained standalone (1: the same order)"]
     if tau is not None and tau < WARN_BELOW:
         lines.append(f"warning: the supernet's ranking carries over poorly (tau below {WARN_BELOW}): train it "
                      "longer, or search with --estimator proxy")
