@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import NasError
 from ..genome import Genome, dumps, loads
-from .record import crash_point
+from .record import crash_point, duration
 
 if TYPE_CHECKING:
     from estimators.supernet import Supernet
@@ -287,7 +287,7 @@ def run_epochs(s: TrainSettings, out: Path, state: dict[str, Any] | None, log: L
                 done = step - epoch * per_epoch
                 rate = (time.time() - t) / done
                 log(f"  epoch {epoch + 1}, step {done}/{per_epoch}, loss {loss:.3f} | about "
-                    f"{_dur(rate * (total - step))} left")
+                    f"{duration(rate * (total - step))} left")
 
         with torch.random.fork_rng(devices=[]):  # dropout's masks: a resumed epoch draws what it would have drawn
             torch.manual_seed(s.seed * 100_003 + epoch)
@@ -306,7 +306,7 @@ def run_epochs(s: TrainSettings, out: Path, state: dict[str, Any] | None, log: L
              {"optimizer": opt.state_dict(), "rng": rng.bit_generator.state, "generator": gen.get_state()})
         left = (time.time() - began) / (epoch + 1 - start_epoch) * (s.epochs - epoch - 1)
         log(f"[epoch {epoch + 1}/{s.epochs}] loss {stats['loss']:.3f} (largest {stats['teacher']:.3f}), "
-            f"{took:.0f}s | checkpoint {out / CHECKPOINT} | about {_dur(left)} left")
+            f"{took:.0f}s | checkpoint {out / CHECKPOINT} | about {duration(left)} left")
         crash_point("supernet_epoch")
     if writer is not None:
         writer.close()
@@ -320,14 +320,9 @@ def _writer(out: Path) -> Any:
     return SummaryWriter(str(out / "tensorboard"))
 
 
-def _dur(seconds: float) -> str:
-    m, sec = divmod(int(seconds), 60)
-    return f"{m}m{sec:02d}s" if m else f"{sec}s"
-
-
 # ---------------------------------------------------------------- scoring in a search's worker
 
-_LOADED: dict[tuple[str, float, int], tuple[Any, Any]] = {}
+_LOADED: dict[tuple[str, float], tuple[Any, Any]] = {}
 
 
 def score_in_worker(genome_yaml: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -336,7 +331,7 @@ def score_in_worker(genome_yaml: str, spec: dict[str, Any]) -> dict[str, Any]:
     from estimators.supernet import score
 
     path = spec["supernet"]
-    key = (path, os.path.getmtime(path), 0)
+    key = (path, os.path.getmtime(path))  # a checkpoint rewritten in place is loaded again
     if key not in _LOADED:
         net, data = load(path)
         s = data["settings"]
