@@ -12,7 +12,7 @@ import pytest
 from nas.app.curves import Curves, slug
 from nas.app.settings import Settings
 from nas.app.store import Evaluation
-from nas.app.verdict import VERDICT_TRIALS
+from nas.app.verdict import verdict_trial
 
 T0 = 1_700_000_000.0
 
@@ -64,7 +64,7 @@ def curves(out: Path, trials: int = 8) -> Curves:
 
 
 def verdict_ev(label: str, index: int, seed: int, hist: list[dict]) -> Evaluation:
-    return ev(VERDICT_TRIALS - 100 * index - seed, hist, origin=f"verdict:{label}", split="test")
+    return ev(verdict_trial(index, seed), hist, origin=f"verdict:{label}", split="test")
 
 
 def runs(out: Path) -> list[str]:

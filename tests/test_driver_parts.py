@@ -118,7 +118,7 @@ def test_a_verdict_job_trains_every_epoch_on_its_own_seed() -> None:
     e = Entrant(1, "trial 4", candidates(1)[0].genome, 1000, search_trial=4)
     job = Job.for_verdict(e, 1, base_seed=7, epochs=5)
     assert job.kind is Kind.VERDICT and job.kind == "verdict"
-    assert job.trial == e.trial(1) == VERDICT_TRIALS - 101 and job.origin == "verdict:trial 4" and job.parent == 4
+    assert job.trial == e.trial(1) == VERDICT_TRIALS - 5001 and job.origin == "verdict:trial 4" and job.parent == 4
     assert job.name == "verdict trial 4, seed 1"
     spec = job.spec({**base_spec(Settings(), 8), "stopper": object(), "restarts": [1]})
     assert "stopper" not in spec and "restarts" not in spec
@@ -207,12 +207,29 @@ def test_outputs_and_summary_from_given_evaluations(tmp_path) -> None:
 
 
 def test_the_entrants_are_the_top_distinct_candidates_and_their_recorded_runs() -> None:
-    done = records([0.5, None, 0.7, 0.6])
+    *done, better = records([0.5, None, 0.7, 0.6, 0.8])
     e = entrants(done, SPACE, BUDGET, Settings(verdict_top=2))
     assert [x.label for x in e] == ["trial 2", "trial 3"]  # the cell space has no seed
     ran = dataclasses.replace(done[0], trial=e[1].trial(1), origin="verdict:trial 3", metrics={"accuracy": 0.9})
     again = entrants(done + [ran], SPACE, BUDGET, Settings(verdict_top=2))
     assert again[1].results == {1: {"accuracy": 0.9}} and again[0].results == {}
+    # a better trial arrives (a run extended with more trials): trial 3's retraining stays trial 3's
+    later = entrants(done + [ran, better], SPACE, BUDGET, Settings(verdict_top=2))
+    assert [x.label for x in later] == ["trial 4", "trial 2"] and all(x.results == {} for x in later)
+    again = entrants(done + [ran, better], SPACE, BUDGET, Settings(verdict_top=3))
+    assert again[2].label == "trial 3" and again[2].results == {1: {"accuracy": 0.9}}
+
+
+def test_verdict_ids_never_collide_and_name_network_and_seed() -> None:
+    from nas.app.verdict import VERDICT_SEEDS_MAX, verdict_run
+
+    ids = {Entrant(i, f"trial {t}", None, 0, search_trial=t).trial(sd)
+           for i, t in enumerate([0, 1, 99, 100]) for sd in range(VERDICT_SEEDS_MAX)}
+    ids |= {Entrant(4, "baseline", None, 0, is_seed=True, top=False).trial(sd) for sd in range(VERDICT_SEEDS_MAX)}
+    assert len(ids) == 5 * VERDICT_SEEDS_MAX and max(ids) == VERDICT_TRIALS
+    assert verdict_run(Entrant(0, "trial 99", None, 0, search_trial=99).trial(100)) == (100, 100)
+    with pytest.raises(NasError, match=r"^--verdict-seeds must be from 1 to 1000, got 1001$"):
+        validate(Settings(verdict_seeds=1001))
 
 
 # ---------------------------------------------------------------- Ray itself, without Ray

@@ -130,3 +130,39 @@ def test_a_table_search_stopped_midway_resumes_to_its_trials(tmp_path) -> None:
     assert sorted(e.trial for e in again) == list(range(12))  # each recorded once
     assert all(e.accuracy == pytest.approx(accuracy(nas.loads(e.genome))) for e in again)
     assert summary.evaluations == 12
+
+
+def test_resume_extends_with_more_trials_and_refuses_any_other_change(tmp_path, capsys) -> None:
+    from nas.app.cli import main
+    from nas.app.store import Store
+
+    out = str(tmp_path / "run")
+    base = ["search", "--space", "cell", "--estimator", "nb201", "--budget", "60M", "--no-dashboard"]
+    assert main([*base, "--trials", "6", "--out", out]) == 0
+    capsys.readouterr()
+    for flags, message in ((["--budget", "70M"], "--budget 70M differs from the run being resumed: this run was "
+                            "started with --budget 60M; drop the flag, or start a new run with another --out"),
+                           (["--trials", "4"], "--trials 4 differs from the run being resumed: a run can be extended, "
+                            "not shortened: it was started with --trials 6"),
+                           (["--strategy", "random"], "this run was started with --strategy evolution"),
+                           (["--early-stop", "off"], "this run was started with --early-stop asha")):
+        assert main(["search", "--resume", "--out", out, *flags]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    # the flags it was started with, typed again, are no change; more trials extend it, once and for good
+    assert main([*base, "--trials", "9", "--resume", "--out", out]) == 0
+    assert "resume: extending the run from 6 to 9 trials" in capsys.readouterr().out
+    store = Store(f"sqlite:///{out}/results.db", run="run")
+    assert sorted(e.trial for e in store.evaluations()) == list(range(9)) and store.config()["trials"] == 9
+    assert main(["search", "--resume", "--out", out]) == 0
+    assert "9 trials" in capsys.readouterr().out and len(store.evaluations()) == 9
+
+
+def test_a_search_leaves_the_callers_settings_as_they_were(tmp_path) -> None:
+    from nas.app.driver import Search
+    from nas.app.settings import Settings
+
+    mine = Settings(space="cell", budget="60M", trials=2, estimator="nb201")
+    search = Search(mine, tmp_path / "run", log=lambda _: None)
+    assert search.settings.verdict is False and search.settings.width is not None  # the search's own copy
+    assert mine == Settings(space="cell", budget="60M", trials=2, estimator="nb201")

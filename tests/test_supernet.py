@@ -140,6 +140,19 @@ def test_a_run_killed_after_an_epoch_resumes_to_the_same_weights(trained, tmp_pa
     assert all(torch.equal(a["weights"][k], b["weights"][k]) for k in b["weights"])
 
 
+def test_resume_refuses_a_flag_that_differs_from_the_run(trained, tmp_path) -> None:
+    out = str(trained.parent)
+    for flags, message in ((["--epochs", "3"], "--epochs 3 differs from the run being resumed, started with epochs 2"),
+                           (["--no-distill"], "--no-distill differs from the run being resumed, started with distill "
+                                              "True")):
+        r = nas_cli("supernet", "train", "--resume", "--out", out, *flags, cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+    stored = torch.load(trained, weights_only=True)["settings"]
+    same = ["--budget", stored["budget"], "--epochs", str(stored["epochs"]), "--seed", str(stored["seed"])]
+    r = nas_cli("supernet", "train", "--resume", "--out", out, *same, cwd=tmp_path)
+    assert r.returncode == 0 and "after epoch 2 of 2" in r.stdout, r.stderr  # the same flags: nothing left to do
+
+
 def test_export_writes_weights_that_load_strictly(trained, tmp_path) -> None:
     r = nas_cli("supernet", "export", str(trained), "mobilenet_v2", "-o", str(tmp_path / "w.pt"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr

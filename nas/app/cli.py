@@ -386,14 +386,15 @@ def cmd_search(a: argparse.Namespace) -> int:
     import time
 
     from .driver import Search
-    from .settings import Settings, resume_settings
+    from .settings import Settings, resume_settings, resumed
 
     if a.out is not None:
         _run_dir(a.out)
     if a.resume:
         if a.out is None:
             raise NasError("--resume needs --out DIR, the run directory to continue")
-        settings = resume_settings(Path(a.out), a.storage)
+        given = {k: getattr(a, k) for k in getattr(a, "typed", ())}
+        settings = resumed(resume_settings(Path(a.out), a.storage), given)
         out = Path(a.out)
     else:
         _check_search(a)
@@ -596,7 +597,8 @@ def parser() -> argparse.ArgumentParser:
                          "architecture itself (default: 1 when --gpus-per-trial is set, else the proxy's width, "
                          "as on CPUs width 1 costs many times more; the log says which)")
     se.add_argument("--out", metavar="DIR", help="run directory (default: a new folder under runs/)")
-    se.add_argument("--resume", action="store_true", help="continue the search in --out after a crash or Ctrl-C")
+    se.add_argument("--resume", action="store_true", help="continue the search in --out after a crash or Ctrl-C; with a larger --trials, extend it (any "
+                         "other flag must match the stored run)")
     se.add_argument("--seed", type=_seed, default=0, metavar="N",
                     help="seed of the strategy and of proxy training, 0 to 2^32 - 1 (default 0)")
     se.add_argument("--address", type=_address, metavar="auto|HOST:PORT", help="join a running Ray cluster instead of starting one")
@@ -665,9 +667,28 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _typed(argv: list[str]) -> set[str]:
+    """The names of the options ``argv`` gives (so that ``--resume`` can tell a flag typed from its default):
+    the same parse with every default suppressed."""
+    def suppress(p: argparse.ArgumentParser) -> None:
+        p._defaults.clear()
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    suppress(sub)
+            elif action.option_strings:
+                action.default = argparse.SUPPRESS
+
+    p = parser()
+    suppress(p)
+    return set(vars(p.parse_args(argv)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nas`` console script."""
-    args = parser().parse_args(_dash_values(sys.argv[1:] if argv is None else argv))
+    argv = _dash_values(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(argv)
+    args.typed = _typed(argv)
     try:
         return args.func(args)
     except NasError as e:  # escaped as a last guard: whatever a message quotes, it stays one line

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from ..cost import human
 from .settings import Settings
 from .store import Evaluation
-from .verdict import VERDICT_TRIALS
+from .verdict import VERDICT_TRIALS, verdict_run
 
 if TYPE_CHECKING:
     from search_spaces import Space
@@ -127,7 +127,7 @@ class Curves:
             name = f"trial-{ev.trial:0{self.width}d}"
         elif _verdict(ev):
             label = re.sub(r"\btrial (\d+)", lambda m: f"trial {int(m[1]):0{self.width}d}", ev.origin[8:])
-            name = f"verdict-{slug(label)}-seed{(VERDICT_TRIALS - ev.trial) % 100}"
+            name = f"verdict-{slug(label)}-seed{verdict_run(ev.trial)[1]}"
         else:
             name = f"{slug(ev.origin or 'trial')}-{-ev.trial}"
         if self._names.setdefault(name, ev.trial) != ev.trial:
@@ -138,7 +138,7 @@ class Curves:
     def _about(self, ev: Evaluation, epochs: int) -> str:
         """The run's text: what trial it is and how it ended."""
         split = (ev.fidelity or {}).get("split") or (ev.metrics or {}).get("split") or "validation"
-        who = (f"**verdict retraining of {ev.origin[8:]}, seed {(VERDICT_TRIALS - ev.trial) % 100}**"
+        who = (f"**verdict retraining of {ev.origin[8:]}, seed {verdict_run(ev.trial)[1]}**"
                if _verdict(ev) else f"**trial {ev.trial}** ({ev.origin or 'search'})")
         score = f"{split} accuracy {ev.accuracy:.4f}" if ev.accuracy is not None else "no final score"
         end = {"ok": "finished", "stopped": "stopped early"}.get(ev.status, f"failed: {ev.error or 'failed'}")

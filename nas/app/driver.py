@@ -14,6 +14,7 @@ outputs (``outputs``), and the views that follow the store (``views``: optuna-da
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import asdict
@@ -45,8 +46,9 @@ class Search:
         import search_spaces
         import strategies
 
-        self.settings, self.out, self.log = settings, Path(out), log
-        s = settings
+        # a copy: what the search fills in (the width, a supernet's settings) is its own, not the caller's
+        self.settings = s = dataclasses.replace(settings)
+        self.out, self.log = Path(out), log
         self.space = search_spaces.get(s.space, tuple(s.input) if s.input else None, s.classes)
         self.budget = self.space.check_budget(parse_budget(s.budget))
         if s.estimator == "supernet":
@@ -63,6 +65,10 @@ class Search:
         self.out.mkdir(parents=True, exist_ok=True)
         self.store = Store(storage_url(self.out, storage), run=self.out.resolve().name)
         self.store.create(asdict(s))
+        stored = self.store.config() or {}
+        if stored.get("trials", s.trials) < s.trials:  # --resume --trials N: the run is extended
+            log(f"resume: extending the run from {stored['trials']} to {s.trials} trials")
+            self.store.update_config({**stored, "trials": s.trials})
         options = {}
         if s.strategy in ("optuna", "nsga2"):  # the study lives beside the results: in the run, or the shared database
             options = {"storage": self.store.url, "study_name": f"nas-{self.store.run}"} if storage else \

@@ -10,7 +10,7 @@ from ..genome import dumps, loads
 from .jobs import Job
 from .settings import Settings, verdict_width
 from .store import Evaluation
-from .verdict import VERDICT_TRIALS, Entrant, report
+from .verdict import VERDICT_TRIALS, Entrant, report, verdict_run
 
 if TYPE_CHECKING:
     from search_spaces import Budget, Space
@@ -57,11 +57,12 @@ def entrants(done: list[Evaluation], space: Space, budget: Budget, s: Settings) 
             hit = by_key.get(key)
             out.append(Entrant(len(out), label, g, macs, hit.trial if hit else None, hit.accuracy if hit else None,
                                is_seed=True, top=False))
-    for e in done:  # what finished before a crash is not run again
+    by_block = {e.block: e for e in out}
+    for e in done:  # what finished before a crash (or before the run was extended) is not run again
         if e.trial <= VERDICT_TRIALS and e.status == "ok":
-            i, sd = divmod(VERDICT_TRIALS - e.trial, 100)
-            if i < len(out) and e.origin == f"verdict:{out[i].label}":
-                out[i].results[sd] = e.metrics
+            block, sd = verdict_run(e.trial)
+            if block in by_block:
+                by_block[block].results[sd] = e.metrics
     return out
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import NasError
 from .stopping import STOPPERS
+from .verdict import VERDICT_SEEDS_MAX
 from .store import Store, shown
 from .worker import ESTIMATORS
 
@@ -84,6 +85,8 @@ def validate(s: Settings) -> None:
         raise NasError(f"unknown early-stopping rule '{s.early_stop}'; rules: {', '.join(STOPPERS)}")
     if s.eta < 2:
         raise NasError(f"--eta must be at least 2, got {s.eta}")
+    if not 1 <= s.verdict_seeds <= VERDICT_SEEDS_MAX:
+        raise NasError(f"--verdict-seeds must be from 1 to {VERDICT_SEEDS_MAX}, got {s.verdict_seeds}")
     if s.verdict_width is not None and not (isinstance(s.verdict_width, (int, float)) and 0 < s.verdict_width
                                             and math.isfinite(s.verdict_width)):
         raise NasError(f"--verdict-width must be a positive number, got {s.verdict_width!r}")
@@ -147,6 +150,63 @@ def resume_settings(out: Path, storage: str | None = None) -> Settings:
     if config is None:
         raise NasError(f"nothing to resume: no run named '{out.resolve().name}' in the results database")
     return settings_from(config, f"the settings stored in '{shown(store.url)}'")
+
+
+RUNTIME = frozenset({"out", "resume", "storage", "address", "no_dashboard", "dashboard_host", "max_concurrent"})
+"""Flags of ``nas search`` that say how this start runs, not what the search is: a resumed run takes them anew."""
+
+
+def resumed(s: Settings, given: dict[str, Any]) -> Settings:
+    """The stored settings ``s`` continued with the flags a user ``given`` (argparse names and values) on
+    ``--resume``: a larger ``trials`` extends the run, ``max_concurrent`` applies to this start, and any other flag
+    that differs from the stored setting is refused with one line naming it (a resumed run is the search it stored)."""
+    from ..budget import parse_budget
+
+    s = dataclasses.replace(s)
+    for name, value in sorted(given.items()):
+        if name in RUNTIME - {"max_concurrent"} or not hasattr(Settings, name) and name != "no_verdict":
+            continue
+        field, want = ("verdict", not value) if name == "no_verdict" else (name, value)
+        have = getattr(s, field)
+        if field == "train_images":
+            want = want or None
+        elif field == "input":
+            want = list(want) if want else None
+        elif field == "early_stop" and want == "off":
+            want = None
+        if field == "budget":
+            same = parse_budget(want) == parse_budget(have)
+        elif isinstance(want, float) and isinstance(have, (int, float)):
+            same = math.isclose(want, have, rel_tol=1e-9)
+        else:
+            same = want == have
+        if same:
+            continue
+        if field == "max_concurrent":
+            s.max_concurrent = want
+        elif field == "trials" and want > have:
+            s.trials = want
+        else:
+            flag = "--" + name.replace("_", "-")
+            typed = "" if isinstance(value, bool) else f" {_plain(value)}"
+            why = (f"a run can be extended, not shortened: it was started with --trials {have}"
+                   if field == "trials" else f"this run was started with {_setting(field, have)}")
+            raise NasError(f"{flag}{typed} differs from the run being resumed: {why}; drop the flag, or start a new "
+                           "run with another --out")
+    return s
+
+
+def _plain(v: Any) -> str:
+    return "x".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
+
+def _setting(field: str, v: Any) -> str:
+    """A stored setting as the flag that would give it."""
+    if field == "verdict":
+        return "the verdict on" if v else "--no-verdict"
+    if v is None:
+        return f"no --{field.replace('_', '-')}" if field != "early_stop" else "--early-stop off"
+    return f"--{field.replace('_', '-')} {_plain(v)}"
 
 
 _KINDS: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "str": str, "bool": bool,

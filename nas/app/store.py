@@ -122,6 +122,11 @@ class Store:
             if con.execute(sa.select(RUNS.c.run).where(RUNS.c.run == self.run)).first() is None:
                 con.execute(RUNS.insert().values(run=self.run, created=time.time(), config=json.dumps(config)))
 
+    def update_config(self, config: dict[str, Any]) -> None:
+        """Replace the run's settings (a resumed run extended with more trials)."""
+        with self.engine.begin() as con:
+            con.execute(RUNS.update().where(RUNS.c.run == self.run).values(config=json.dumps(config)))
+
     def config(self) -> dict[str, Any] | None:
         """The run's settings, or None for a run never started."""
         row = self._one(RUNS.c.config)

@@ -63,12 +63,13 @@ def cmd_train(a: argparse.Namespace) -> int:
     import estimators
     import search_spaces
 
-    from .supernet import TrainSettings, train
+    from .supernet import CHECKPOINT, TrainSettings, read, train
 
     if a.resume:
         if a.out is None:
             raise NasError("--resume needs --out DIR, the supernet run to continue")
-        s = TrainSettings()
+        s = TrainSettings(**read(Path(a.out) / CHECKPOINT)["settings"])
+        _same_run(s, {k: getattr(a, k) for k in getattr(a, "typed", ())})
     else:
         space = search_spaces.get(a.space)
         if space.name != "mobilenet":
@@ -83,6 +84,29 @@ def cmd_train(a: argparse.Namespace) -> int:
     path = train(s, out, resume=a.resume, log=lambda line: print(line, flush=True), address=a.address)
     print(f"supernet: {path}; search it with nas search --estimator supernet --supernet {path} --budget ...")
     return 0
+
+
+def _same_run(s: Any, given: dict[str, Any]) -> None:
+    """Refuse a flag given with ``--resume`` that differs from the stored run's setting (one line naming it)."""
+    from ..budget import parse_budget
+
+    for name, value in sorted(given.items()):
+        field, want = ("distill", not value) if name == "no_distill" else (name, value)
+        if field in ("out", "resume", "address") or not hasattr(s, field):
+            continue
+        have = getattr(s, field)
+        if field == "train_images":
+            want = want or None
+        if field == "budget":
+            same = parse_budget(want) == parse_budget(have)
+        elif field == "width" and have is not None:
+            same = abs(want - have) < 1e-9
+        else:
+            same = want == have
+        if not same:
+            typed = "" if isinstance(value, bool) else f" {value}"
+            raise NasError(f"--{name.replace('_', '-')}{typed} differs from the run being resumed, started with "
+                           f"{field} {have}; drop the flag, or train a new supernet with another --out")
 
 
 def cmd_export(a: argparse.Namespace) -> int:

@@ -48,8 +48,22 @@ three networks tau takes only four values, and its bootstrap interval spans near
 AUDIT_TRIALS = -1_000_000
 """A supernet search's standalone training of its trial ``t`` is recorded as trial ``AUDIT_TRIALS - t``."""
 
-VERDICT_TRIALS = -100_000
-"""Verdict evaluations are recorded under trial ids below this: network ``i``, seed ``s`` is ``VERDICT_TRIALS - 100 * i - s``."""
+VERDICT_TRIALS = -1_000_000_000
+VERDICT_SEEDS_MAX = 1000
+"""Verdict evaluations are recorded under trial ids at or below ``VERDICT_TRIALS``: seed ``s`` of the search's trial
+``t`` as ``VERDICT_TRIALS - VERDICT_SEEDS_MAX * (t + 1) - s``, of the baseline as ``VERDICT_TRIALS - s``. An id names
+the network and the seed whatever the entrants' order, so a run extended with more trials, whose winner may change,
+never takes one network's retraining for another's."""
+
+
+def verdict_trial(block: int, seed: int) -> int:
+    """The store's id of verdict retraining ``seed`` of the network in ``block`` (0: the baseline, t + 1: trial t)."""
+    return VERDICT_TRIALS - VERDICT_SEEDS_MAX * block - seed
+
+
+def verdict_run(trial: int) -> tuple[int, int]:
+    """The block and the seed of the verdict retraining recorded as ``trial``."""
+    return divmod(VERDICT_TRIALS - trial, VERDICT_SEEDS_MAX)
 
 
 @dataclass
@@ -66,9 +80,16 @@ class Entrant:
     top: bool = True  # one of the search's top candidates (False: the baseline, added beside them)
     results: dict[int, dict[str, Any]] = field(default_factory=dict)  # seed -> evaluation metrics
 
+    @property
+    def block(self) -> int:
+        """Where its retrainings are recorded (``verdict_trial``): 0 for the baseline, else its search trial + 1."""
+        if self.is_seed or self.search_trial is None:
+            return 0
+        return self.search_trial + 1
+
     def trial(self, seed: int) -> int:
         """The store's trial id of this entrant's run with ``seed``."""
-        return VERDICT_TRIALS - 100 * self.index - seed
+        return verdict_trial(self.block, seed)
 
     @property
     def accuracies(self) -> list[float]:
