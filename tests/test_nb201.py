@@ -166,3 +166,27 @@ def test_a_search_leaves_the_callers_settings_as_they_were(tmp_path) -> None:
     search = Search(mine, tmp_path / "run", log=lambda _: None)
     assert search.settings.verdict is False and search.settings.width is not None  # the search's own copy
     assert mine == Settings(space="cell", budget="60M", trials=2, estimator="nb201")
+
+
+def test_params_and_activation_caps_from_the_command_line(tmp_path, capsys) -> None:
+    import csv
+
+    from nas.app.cli import main
+
+    out = tmp_path / "run"
+    flags = ["search", "--space", "cell", "--estimator", "nb201", "--trials", "12", "--no-dashboard"]
+    assert main([*flags, "--max-params", "300k", "--max-activations", "2.5M", "--out", str(out)]) == 0
+    assert "budget 300M MACs, 300k params, 2.50M activations" in capsys.readouterr().out
+    space = search_spaces.get("cell")
+    with open(out / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 12 and all(int(r["params"]) <= 300_000 for r in rows)
+    assert space.cost(space.encode(nas.load(out / "best.yaml")))[2] <= 2_500_000
+    assert main(["search", "--resume", "--out", str(out), "--max-params", "400k"]) == 2
+    assert "--max-params 400k differs from the run being resumed: this run was started with --max-params 300k" in \
+        capsys.readouterr().err
+    assert main([*flags, "--max-params", "5k", "--out", str(tmp_path / "low")]) == 2
+    assert "is below the smallest member of space 'cell'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main([*flags, "--max-activations", "3Q"])
+    assert e.value.code == 2 and "budget '3Q' is not a number of activations" in capsys.readouterr().err

@@ -58,6 +58,19 @@ def test_never_over_the_budget(name: str, space: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_params_and_activation_caps_are_kept_beside_the_macs(name: str) -> None:
+    sp = search_spaces.get("mobilenet")
+    free = [sp.cost(c) for c in run(make(name), 20)]  # what the MAC budget alone gives
+    params = sorted(c[1] for c in free)[len(free) // 4]
+    acts = sorted(c[2] for c in free)[len(free) // 4]
+    assert max(c[1] for c in free) > params and max(c[2] for c in free) > acts  # the caps bind
+    cap = search_spaces.Budget(BUDGET, params=params, activations=acts)
+    for config in run(make(name, budget=cap), 20):
+        macs, p, a = sp.cost(config)
+        assert macs <= BUDGET and p <= params and a <= acts
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_failures_and_out_of_order_results(name: str) -> None:
     s = make(name)
     for _ in range(3):

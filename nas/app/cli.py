@@ -15,7 +15,7 @@ import stat
 import sys
 import textwrap
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..cost import cost, human, table
 from ..errors import NasError, quote_arg
@@ -202,6 +202,19 @@ def _budget_arg(text: str) -> str:
     except NasError as e:
         raise argparse.ArgumentTypeError(e.message) from None
     return text
+
+
+def _cap_arg(unit: str) -> Callable[[str], str]:
+    """A cap on params or activations, written like a budget (``3M``)."""
+    def check(text: str) -> str:
+        from ..budget import parse_budget
+
+        try:
+            parse_budget(text, unit)
+        except NasError as e:
+            raise argparse.ArgumentTypeError(e.message) from None
+        return text
+    return check
 
 
 def _address(text: str) -> str:
@@ -399,7 +412,8 @@ def cmd_search(a: argparse.Namespace) -> int:
     else:
         _check_search(a)
         settings = Settings(
-            space=a.space, budget=a.budget, strategy=a.strategy, trials=a.trials, epochs=a.epochs, dataset=a.dataset,
+            space=a.space, budget=a.budget, max_params=a.max_params, max_activations=a.max_activations,
+            strategy=a.strategy, trials=a.trials, epochs=a.epochs, dataset=a.dataset,
             data_dir=a.data_dir, seed=a.seed, input=list(a.input) if a.input else None, classes=a.classes,
             cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial, max_concurrent=a.max_concurrent,
             early_stop=a.early_stop, eta=a.eta, width=a.width, train_images=a.train_images or None,
@@ -547,6 +561,11 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--space", default="mobilenet", help="search space (see `nas spaces`; default mobilenet)")
     se.add_argument("--budget", type=_budget_arg, default="300M",
                     help="MAC budget at the deployment input: 300M, 1.5G, 4.2k, 300e6, at most 10^18 (default 300M)")
+    se.add_argument("--max-params", type=_cap_arg("params"), metavar="N",
+                    help="also keep parameters under N (3M, 500k): every strategy samples and mutates within both")
+    se.add_argument("--max-activations", type=_cap_arg("activations"), metavar="N",
+                    help="also keep activation elements at batch 1 under N (the sum of every op's output, what "
+                         "`nas decode` reports): a proxy for peak memory")
     se.add_argument("--strategy", default="evolution", help="random, evolution, optuna or nsga2 (default evolution)")
     se.add_argument("--trials", type=_positive, default=40, metavar="N", help="candidates to evaluate (default 40)")
     se.add_argument("--epochs", type=_positive, default=2, metavar="E",

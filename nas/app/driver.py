@@ -21,7 +21,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
-from ..budget import parse_budget
 from ..errors import NasError
 from ..genome import dumps
 from . import raycluster
@@ -29,7 +28,7 @@ from .jobs import Job, Kind, base_spec
 from .outputs import Summary, Verdict, summarize, write_outputs
 from .record import crash_point, duration, evaluation, progress, told
 from .retrain import entrants, verdict_jobs
-from .settings import Settings, check_data, fidelity_text, storage_url, supernet_settings, validate, verdict_width
+from .settings import Settings, budget_of, check_data, fidelity_text, storage_url, supernet_settings, validate, verdict_width
 from .stopping import AshaStopper, MedianStopper, StoppingRule, decision_epochs, describe, make_stopper, replay
 from .store import Evaluation, Store, append_csv, shown, write_csv
 from .views import Views
@@ -50,7 +49,7 @@ class Search:
         self.settings = s = dataclasses.replace(settings)
         self.out, self.log = Path(out), log
         self.space = search_spaces.get(s.space, tuple(s.input) if s.input else None, s.classes)
-        self.budget = self.space.check_budget(parse_budget(s.budget))
+        self.budget = self.space.check_budget(budget_of(s))
         if s.estimator == "supernet":
             supernet_settings(s, self.space)
         if s.width is None:

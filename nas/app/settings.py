@@ -24,6 +24,8 @@ class Settings:
 
     space: str = "mobilenet"
     budget: str = "300M"
+    max_params: str | None = None  # a cap on parameters beside the MAC budget, as written (3M, 500k)
+    max_activations: str | None = None  # a cap on activation elements at batch 1 (the sum of every op's output)
     strategy: str = "evolution"
     trials: int = 40
     epochs: int = 2
@@ -90,6 +92,16 @@ def validate(s: Settings) -> None:
     if s.verdict_width is not None and not (isinstance(s.verdict_width, (int, float)) and 0 < s.verdict_width
                                             and math.isfinite(s.verdict_width)):
         raise NasError(f"--verdict-width must be a positive number, got {s.verdict_width!r}")
+
+
+def budget_of(s: Settings) -> Any:
+    """The search's ``Budget``: MACs, and the parameter and activation caps when set."""
+    from search_spaces import Budget
+
+    from ..budget import parse_budget
+
+    return Budget(parse_budget(s.budget), parse_budget(s.max_params, "params") if s.max_params else None,
+                  parse_budget(s.max_activations, "activations") if s.max_activations else None)
 
 
 def verdict_width(s: Settings) -> tuple[float, str]:
@@ -174,7 +186,7 @@ def resumed(s: Settings, given: dict[str, Any]) -> Settings:
             want = list(want) if want else None
         elif field == "early_stop" and want == "off":
             want = None
-        if field == "budget":
+        if field in ("budget", "max_params", "max_activations") and want is not None and have is not None:
             same = parse_budget(want) == parse_budget(have)
         elif isinstance(want, float) and isinstance(have, (int, float)):
             same = math.isclose(want, have, rel_tol=1e-9)
