@@ -24,7 +24,12 @@ names = _REGISTRY.names
 
 
 def get(name: str, input: tuple[int, int, int] | None = None, classes: int | None = None) -> Space:
-    """The space ``name`` at its deployment input (or ``input`` and ``classes``); unknown names list the valid ones."""
+    """The space ``name`` at its deployment input (or ``input`` and ``classes``); unknown names list the valid ones.
+    A name ending in ``.yaml`` (or holding a path separator) is a template file (``search_spaces.template``)."""
+    from .template import from_file, is_template
+
+    if is_template(name):
+        return from_file(name, input, classes)
     return _REGISTRY.lookup(name)(input, classes)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -611,3 +612,33 @@ def test_supernet_training_runs_data_parallel_on_ray_train(cluster, tmp_path) ->
 
     ckpt = torch.load(tmp_path / "sn" / "supernet.pt", weights_only=True)
     assert ckpt["epoch"] == 1 and ckpt["settings"]["workers"] == 2
+
+
+def test_a_template_space_is_searched_verdict_included_and_resumed_without_its_file(cluster, tmp_path) -> None:
+    from test_template_space import TINY
+
+    template = tmp_path / "tiny.yaml"
+    template.write_text(TINY)
+    out = tmp_path / "run"
+    args = ["--space", str(template), "--budget", "6M", "--dataset", "synthetic", "--epochs", "1",
+            "--verdict-seeds", "2", "--verdict-epochs", "1"]
+    p = nas_search(cluster, out, *args, "--trials", "3")
+    log, _ = p.communicate(timeout=600)
+    assert p.returncode == 0, log
+    assert f"search: space tiny (template {template}), budget 6.00M MACs" in log and "[3/3]" in log
+    assert "the space has no hand-designed network to compare it with" in log and "winner: trial" in log
+    import search_spaces
+
+    space = search_spaces.get(str(template))
+    assert space.contains(nas.load(out / "best.yaml")) and nas.cost(nas.load(out / "best.yaml")).macs <= 6_000_000
+    template.rename(tmp_path / "moved.yaml")  # the run keeps the template's text: --resume needs no file
+    p = nas_search(cluster, out, "--resume", "--trials", "5")
+    log, _ = p.communicate(timeout=600)
+    assert p.returncode == 0, log
+    assert "extending the run from 3 to 5 trials" in log and "[5/5]" in log
+    trials = [r for r in rows(out) if int(r["trial"]) >= 0]
+    assert sorted(int(r["trial"]) for r in trials) == list(range(5))
+    assert space.contains(nas.load(out / "best.yaml"))
+    # the verdict runs again for the winner of 5 trials, reusing every retraining already recorded for it
+    done = re.search(r"verdict: retraining 1 networks \(trial (\d+)\) .*; (\d) of 2 already recorded", log)
+    assert done is not None, log

@@ -350,10 +350,11 @@ def cmd_blocks(a: argparse.Namespace) -> int:
 def cmd_spaces(a: argparse.Namespace) -> int:
     import search_spaces
 
-    rows = [search_spaces.get(n, a.input, a.classes).describe() for n in search_spaces.names()]
+    rows = [search_spaces.get(n, a.input, a.classes).describe() for n in a.spaces or search_spaces.names()]
     if a.format == "json":
         print(json.dumps(rows, indent=2))
         return 0
+    width = max((len(d["name"]) for r in rows for d in r["dimensions"]), default=22)
     for r in rows:
         low, high = r["macs"]
         print(f"{r['name']}: {r['doc']}")
@@ -361,10 +362,10 @@ def cmd_spaces(a: argparse.Namespace) -> int:
               f"10^{r['log10_size']:.1f} architectures; MACs {human(low)} to {human(high)}")
         if r["seeds"]:
             print("    seeds: " + ", ".join(f"{n} ({human(m)} MACs)" for n, m in r["seeds"].items()))
-        if a.dimensions:
+        if a.dimensions or "template" in r:
             for d in r["dimensions"]:
                 gate = f"  (when {d['when'][0]} {'>' if d['when'][1] == 'gt' else '=='} {d['when'][2]})" if "when" in d else ""
-                print(f"      {d['name']:<22} {', '.join(map(str, d['choices']))}{gate}")
+                print(f"      {d['name']:<{width}} {', '.join(map(str, d['choices']))}{gate}")
     return 0
 
 
@@ -558,7 +559,9 @@ def parser() -> argparse.ArgumentParser:
                     "were retrained at. best.yaml is the winner. A local Ray with its dashboard starts unless --address names a cluster. A search "
                     "killed at any moment, verdict included, continues with --resume --out DIR.",
         epilog="Example: nas search --space mobilenet --budget 300M --trials 40 --out runs/m300")
-    se.add_argument("--space", default="mobilenet", help="search space (see `nas spaces`; default mobilenet)")
+    se.add_argument("--space", default="mobilenet",
+                    help="search space: a name from `nas spaces` (default mobilenet), or a YAML template, a genome "
+                         "whose parameters may be {choice: [...]} (docs/spaces.md)")
     se.add_argument("--budget", type=_budget_arg, default="300M",
                     help="MAC budget at the deployment input: 300M, 1.5G, 4.2k, 300e6, at most 10^18 (default 300M)")
     se.add_argument("--max-params", type=_cap_arg("params"), metavar="N",
@@ -669,6 +672,9 @@ def parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("spaces", help="the search spaces: dimensions, size, MAC range, seeds",
                         description="List the search spaces with their size (log10 of the number of architectures), "
                                     "their MAC range at the deployment input and the seeds they contain.")
+    sp.add_argument("spaces", nargs="*", metavar="SPACE",
+                    help="spaces to list (default: every registered one): a name, or a YAML template file, whose "
+                         "dimensions are listed")
     sp.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
     sp.add_argument("--dimensions", action="store_true", help="also list every dimension and its choices")
     sp.add_argument("--input", type=_shape_arg, metavar="CxHxW", help="deployment input (default: each space's own)")

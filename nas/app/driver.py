@@ -28,7 +28,8 @@ from .jobs import Job, Kind, base_spec
 from .outputs import Summary, Verdict, summarize, write_outputs
 from .record import crash_point, duration, evaluation, progress, told
 from .retrain import entrants, verdict_jobs
-from .settings import Settings, budget_of, check_data, fidelity_text, storage_url, supernet_settings, validate, verdict_width
+from .settings import (Settings, budget_of, check_data, fidelity_text, space_of, storage_url, supernet_settings,
+                       validate, verdict_width)
 from .stopping import AshaStopper, MedianStopper, StoppingRule, decision_epochs, describe, make_stopper, replay
 from .store import Evaluation, Store, append_csv, shown, write_csv
 from .views import Views
@@ -42,13 +43,12 @@ class Search:
     for a table lookup), the views and the outputs."""
 
     def __init__(self, settings: Settings, out: Path, *, storage: str | None = None, log: Log = print) -> None:
-        import search_spaces
         import strategies
 
         # a copy: what the search fills in (the width, a supernet's settings) is its own, not the caller's
         self.settings = s = dataclasses.replace(settings)
         self.out, self.log = Path(out), log
-        self.space = search_spaces.get(s.space, tuple(s.input) if s.input else None, s.classes)
+        self.space = space_of(s)
         self.budget = self.space.check_budget(budget_of(s))
         if s.estimator == "supernet":
             supernet_settings(s, self.space)
@@ -119,7 +119,8 @@ class Search:
             self._task = Inline(look_up if evaluator is evaluate else evaluator)
         else:
             metrics, concurrent, ctx = self._start_ray(stopper, address, dashboard, dashboard_host, evaluator)
-        self.log(f"search: space {s.space}, budget {self.budget}, strategy {s.strategy}, {s.trials} trials"
+        where = f" (template {s.space})" if s.space_yaml is not None else ""
+        self.log(f"search: space {self.space.name}{where}, budget {self.budget}, strategy {s.strategy}, {s.trials} trials"
                  + ("" if self.tabular else f" of up to {s.epochs} epoch(s)") + f", {concurrent} at a time; run "
                  f"directory {self.out}")
         if self.tabular:
@@ -316,8 +317,11 @@ class Search:
                  f"test split; {total - len(jobs)} of {total} already recorded")
         how = (f"the best of the supernet's top {s.rescore} by standalone training" if s.estimator == "supernet"
                else "the search's best by its own score")
+        against = ("it is compared with the baseline, the space's hand-designed network scaled to the budget"
+                   if any(e.is_seed for e in entries) else "the space has no hand-designed network to compare it "
+                   "with, so its test accuracy is reported alone")
         self.log(f"verdict: the winner is {winner.label if winner else 'none'}, {how}, fixed before any test image "
-                 "is read; it is compared with the baseline, the space's hand-designed network scaled to the budget")
+                 f"is read; {against}")
         self.log(f"verdict: networks retrained at width x{width:g}, {why}")
         started, n0 = time.time(), total - len(jobs)
         while jobs or self._pending:

@@ -22,7 +22,8 @@ from .worker import ESTIMATORS
 class Settings:
     """What a search does; saved in the run so that ``--resume`` continues the same search."""
 
-    space: str = "mobilenet"
+    space: str = "mobilenet"  # a registered space's name, or a template file (search_spaces.template)
+    space_yaml: str | None = None  # a template space's text, kept with the run so that --resume needs no file
     budget: str = "300M"
     max_params: str | None = None  # a cap on parameters beside the MAC budget, as written (3M, 500k)
     max_activations: str | None = None  # a cap on activation elements at batch 1 (the sum of every op's output)
@@ -92,6 +93,22 @@ def validate(s: Settings) -> None:
     if s.verdict_width is not None and not (isinstance(s.verdict_width, (int, float)) and 0 < s.verdict_width
                                             and math.isfinite(s.verdict_width)):
         raise NasError(f"--verdict-width must be a positive number, got {s.verdict_width!r}")
+
+
+def space_of(s: Settings) -> Any:
+    """The search's space: a registered one by name, or a template (read from the run's stored text once the run
+    has it, so that a resumed run does not depend on the file; the text is stored on the first start)."""
+    import search_spaces
+    from search_spaces.template import from_file, from_text, is_template
+
+    shape = tuple(s.input) if s.input else None
+    if s.space_yaml is not None:
+        return from_text(s.space_yaml, s.space, shape, s.classes)
+    if is_template(s.space):
+        space = from_file(s.space, shape, s.classes)
+        s.space_yaml = space.text
+        return space
+    return search_spaces.get(s.space, shape, s.classes)
 
 
 def budget_of(s: Settings) -> Any:

@@ -343,10 +343,8 @@ def open_study(out: Path, storage_arg: str | None = None, rebuild: bool = False)
     """The run ``out``'s study for optuna-dashboard: the one the search keeps in ``dashboard.db`` as it is (a live
     search is writing it), or, with ``rebuild`` or when there is none yet, made anew from the results store (in the
     run directory, or the shared database ``storage_arg``). Input mistakes raise NasError (one line)."""
-    import search_spaces
-
     from ..errors import NasError
-    from .settings import settings_from, storage_url
+    from .settings import settings_from, space_of, storage_url
     from .store import Store, shown
 
     out = Path(out)
@@ -362,8 +360,7 @@ def open_study(out: Path, storage_arg: str | None = None, rebuild: bool = False)
         if config is None:
             raise NasError(f"no run named '{out.resolve().name}' in the results database '{shown(store.url)}'")
         settings = settings_from(config, f"the settings stored in '{shown(store.url)}'")
-        space = search_spaces.get(settings.space, tuple(settings.input) if settings.input else None,
-                                  settings.classes)
+        space = space_of(settings)
         done = store.evaluations()
     finally:
         store.close()
