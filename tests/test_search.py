@@ -642,3 +642,33 @@ def test_a_template_space_is_searched_verdict_included_and_resumed_without_its_f
     # the verdict runs again for the winner of 5 trials, reusing every retraining already recorded for it
     done = re.search(r"verdict: retraining 1 networks \(trial (\d+)\) .*; (\d) of 2 already recorded", log)
     assert done is not None, log
+
+
+FAKE_EVALUATOR = '''
+import math
+import nas
+
+
+def evaluate(genome, ctx):
+    score = 1.2 - math.log(nas.cost(genome).macs) / 30  # the smaller the better: the baseline (143M) loses
+    for epoch in range(1, ctx.epochs + 1):
+        if not ctx.report(epoch, accuracy=score * epoch / ctx.epochs):
+            return {"accuracy": score * epoch / ctx.epochs}
+    return {"accuracy": score, "note": 1.5}
+'''
+
+
+def test_your_own_evaluator_is_stopped_early_and_the_verdict_says_it_cannot_pair(cluster, tmp_path) -> None:
+    (tmp_path / "fake_eval.py").write_text(FAKE_EVALUATOR)
+    out = tmp_path / "run"
+    p = nas_search(cluster, out, "--space", "shufflenet", "--budget", "150M", "--dataset", "synthetic", "--epochs",
+                   "3", "--trials", "6", "--verdict-seeds", "2", "--evaluator", "fake_eval:evaluate",
+                   env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    log, _ = p.communicate(timeout=600)
+    assert p.returncode == 0, log
+    assert "scores: fake_eval:evaluate, your evaluator" in log
+    trials = [r for r in rows(out) if int(r["trial"]) >= 0]
+    assert len(trials) == 6 and {r["status"] for r in trials} == {"ok", "stopped"}  # ASHA acted through ctx.report
+    assert "no paired test, so no claim: the evaluator did not report which test images" in log
+    verdict = [r for r in rows(out) if r["origin"].startswith("verdict:")]
+    assert len(verdict) == 4 and all(r["status"] == "ok" for r in verdict)

@@ -420,7 +420,7 @@ def cmd_search(a: argparse.Namespace) -> int:
             early_stop=a.early_stop, eta=a.eta, width=a.width, train_images=a.train_images or None,
             verdict=not a.no_verdict, verdict_top=a.verdict_top, verdict_epochs=a.verdict_epochs,
             verdict_seeds=a.verdict_seeds, verdict_width=a.verdict_width, estimator=a.estimator,
-            supernet=a.supernet, audit=a.audit, rescore=a.rescore)
+            supernet=a.supernet, audit=a.audit, rescore=a.rescore, evaluator=a.evaluator)
         out = Path(a.out) if a.out is not None else Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{a.space}"
         if a.out is not None and (out / "results.db").exists():
             raise NasError(f"{quote_arg(str(out))} already holds a search; continue it with --resume, or choose another "
@@ -581,6 +581,10 @@ def parser() -> argparse.ArgumentParser:
                          "--early-stop and the verdict do not apply); supernet scores it with the weights it "
                          "inherits from --supernet in about a second, then trains --audit and --rescore candidates "
                          "standalone (--dataset and --width are the supernet's)")
+    se.add_argument("--evaluator", metavar="MODULE:FUNCTION",
+                    help="train and score candidates with your own function evaluate(genome, ctx) -> {accuracy, "
+                         "...} in place of proxy training (its protocol: nas.app.evaluator; an example: "
+                         "examples/evaluator.py); ctx.report(epoch, accuracy=...) each epoch lets early stopping act")
     se.add_argument("--supernet", metavar="CHECKPOINT",
                     help="with --estimator supernet: a supernet.pt written by `nas supernet train`")
     se.add_argument("--audit", type=_count, default=5, metavar="K",

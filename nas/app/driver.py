@@ -56,6 +56,10 @@ class Search:
             s.width = self.space.proxy_width
         strategy_cls = strategies.get(s.strategy)
         validate(s)
+        if s.evaluator:
+            from .evaluator import load
+
+            load(s.evaluator)  # one line now, not a failed trial per candidate later
         self.tabular = s.estimator in TABULAR
         if self.tabular:
             s.verdict = False  # one figure per network: no held-out split to retrain on
@@ -128,7 +132,11 @@ class Search:
                      "seeds), looked up in the table shipped with nas, in this process: nothing is trained and no "
                      "Ray worker starts; +- is the binomial standard error over its 10,000 test images")
         else:
-            self.log(f"proxy: {fidelity_text(self.data_line(), s, self.space.proxy_map)}")
+            if s.evaluator:
+                self.log(f"scores: {s.evaluator}, your evaluator, on {self.data_line()}; up to {s.epochs} epoch(s), "
+                         f"seed {s.seed}; what its accuracy means is its own")
+            else:
+                self.log(f"proxy: {fidelity_text(self.data_line(), s, self.space.proxy_map)}")
             self.log(f"early stopping: {describe(stopper)}")
         if ctx is not None:
             self.log(ctx)

@@ -31,6 +31,10 @@ def base_spec(s: Settings, floor: int) -> dict[str, Any]:
             "train_images": s.train_images, "batch_size": s.batch_size, "floor": floor}
     if s.estimator == "supernet":
         spec["supernet"] = str(Path(s.supernet).resolve()) if s.supernet else None
+    if s.evaluator:
+        from .evaluator import search_path
+
+        spec.update(evaluator=s.evaluator, evaluator_path=search_path(s.evaluator), gpus=s.gpus_per_trial)
     return spec
 
 

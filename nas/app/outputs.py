@@ -90,7 +90,8 @@ def summarize(out: Path, done: list[Evaluation], budget: Budget, s: Settings, ve
         summary.verdict, summary.winner = data, winner.label if winner else None
         from .verdict import fidelity_text
 
-        log(f"verdict on the {data['split']} split ({data['n_test']:,} images the search never read); each network "
+        images = f"{data['n_test']:,} images" if data.get("n_test") else "images"
+        log(f"verdict on the {data['split']} split ({images} the search never read); each network "
             f"retrained at {fidelity_text(data.get('fidelity') or {})}; mean of {s.verdict_seeds} seeds +- "
             "standard error; MACs are the deployment network's at "
             f"{'x'.join(map(str, data.get('deployment_input') or ()))}, which the budget judged:")

@@ -55,6 +55,7 @@ class Settings:
     verdict_epochs: int = 3
     verdict_seeds: int = 8
     verdict_width: float | None = None  # width of the verdict's networks (None: 1.0 on GPUs, else the proxy's)
+    evaluator: str | None = None  # module:function, the user's own training in place of the proxy's (evaluator.py)
     estimator: str = "proxy"  # "proxy": train each candidate briefly; "nb201": look its cell up in NAS-Bench-201
     supernet: str | None = None  # estimator "supernet": the checkpoint whose inherited weights score candidates
     audit: int = 5  # estimator "supernet": candidates spread over its ranking trained standalone, for a tau
@@ -80,6 +81,9 @@ def validate(s: Settings) -> None:
                        "own; drop --input and --classes")
     if s.estimator == "supernet" and not s.supernet:
         raise NasError("--estimator supernet needs --supernet CHECKPOINT (a supernet.pt from `nas supernet train`)")
+    if s.evaluator and s.estimator != "proxy":
+        raise NasError(f"--evaluator trains candidates itself, in place of --estimator proxy; it cannot score with "
+                       f"--estimator {s.estimator}")
     if s.supernet and s.estimator != "supernet":
         raise NasError("--supernet is read only with --estimator supernet")
     if s.trials < 1 or s.epochs < 1:

@@ -199,13 +199,17 @@ def fidelity(entrants: Sequence[Entrant]) -> dict[str, Any]:
         return {}
     r = runs[0]
     return {"width": r.get("width"), "input": r.get("input"), "floor": r.get("floor"), "epochs": r.get("epochs"),
-            "train_images": r.get("train_images"), "n_test": r.get("n_eval"), "device": r.get("device")}
+            "train_images": r.get("train_images"), "n_test": r.get("n_eval"), "device": r.get("device"),
+            "evaluator": r.get("evaluator")}
 
 
 def fidelity_text(f: dict[str, Any]) -> str:
     """``width x0.35, 1x28x28 input (strides dropped below 4x4), 3 epochs on 15,000 training images``."""
     if not f:
         return "no retraining finished"
+    if f.get("evaluator"):
+        return (f"width x{f.get('width') or 1:g} by {f['evaluator']} (your evaluator's own training), "
+                f"{f.get('epochs')} epoch(s)")
     shape = "x".join(map(str, f.get("input") or ())) or "?"
     floor = f.get("floor") or 1
     strides = f" (strides dropped where a map would fall below {floor}x{floor})" if floor > 1 else ""
@@ -275,11 +279,17 @@ def _compare(entrants: list[Entrant], winner: Entrant | None, seed_var: float, s
     open_ = True
     for e in [e for e in entrants if e.top and not e.is_seed and e.accuracy is not None]:
         a, b = e.hits(), seed.hits()
+        name = f"winner ({e.label})" if e is winner else e.label
         if a is None or b is None or len(a) != len(b):
+            why = ("the evaluator did not report which test images each retraining got right ('correct')"
+                   if a is None or b is None else "the two were scored on different numbers of test images")
+            lines.append(f"{name} vs {seed.label}: no paired test, so no claim: {why}; test accuracy "
+                         f"{e.accuracy:.4f} against {seed.accuracy:.4f}")
+            data["comparisons"].append({"label": e.label, "tested": False, "reason": why})
+            open_ = False
             continue
         diff, lo, hi = paired_difference(a, b, seed_var=seed_var, seed_df=seed_df,
                                          seeds=(len(e.accuracies), len(seed.accuracies)))
-        name = f"winner ({e.label})" if e is winner else e.label
         if open_:
             lines.append(wording(name, seed.label, diff, lo, hi, split, note))
         else:

@@ -40,7 +40,11 @@ def evaluate(genome_yaml: str, spec: dict[str, Any]) -> dict[str, Any]:
     started = time.time()
     knobs = {k: spec[k] for k in KNOBS if k in spec}
     try:
-        if spec.get("supernet") and not spec.get("standalone") and not spec.get("final"):
+        if spec.get("evaluator"):
+            from .evaluator import evaluate_with
+
+            result = evaluate_with(spec["evaluator"], spec.get("evaluator_path"), genome_yaml, spec, _stopping(spec))
+        elif spec.get("supernet") and not spec.get("standalone") and not spec.get("final"):
             from .supernet import score_in_worker
 
             result = score_in_worker(genome_yaml, spec)
