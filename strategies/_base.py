@@ -306,6 +306,15 @@ class Strategy:
         self._seen = {config_key(c.config) for c, _ in self.history} | {config_key(c.config) for c in self._requeue}
         self._load(state["own"])
 
+    def take_back(self, ids: Iterable[int]) -> dict[int, Candidate]:
+        """After ``load_state_dict``: the in-flight candidates with these ``ids`` taken back as asked, not to be
+        asked again (their evaluations go on elsewhere, and ``tell`` takes them as usual); returns them by id."""
+        wanted = set(ids)
+        back = {c.id: c for c in self._requeue if c.id in wanted}
+        self._requeue = [c for c in self._requeue if c.id not in back]
+        self._pending.update(back)
+        return back
+
     def flush(self) -> None:
         """Apply what ``tell(..., flush=False)`` held back (a driver calls this once it has recorded the result)."""
 

@@ -18,21 +18,8 @@ import pytest
 
 import nas
 
-from nas.app.privateray import private_cluster
 
 FAST = ["--space", "cell", "--budget", "60M", "--dataset", "synthetic", "--epochs", "1", "--no-verdict"]
-
-
-@pytest.fixture(scope="session")
-def cluster():
-    """One local Ray head for the whole session (starting Ray takes seconds), dashboard on, token auth on, left
-    as the machine was found (``nas.app.privateray``: its own temporary directory, free ports, its own token file,
-    only its own processes stopped)."""
-    # Ray reads its authentication mode once, when loaded: loaded before this cluster set it, the test process
-    # could not join. A test before this one has imported Ray; it should fake what it needs instead.
-    assert "ray._raylet" not in sys.modules, "Ray was loaded before the test cluster started"
-    with private_cluster(num_cpus=2) as c:
-        yield c
 
 
 def nas_search(cluster, out: Path, *args: str, env: dict | None = None, **kw) -> subprocess.Popen:
