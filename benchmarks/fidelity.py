@@ -387,7 +387,8 @@ def render(m: list[dict], c: list[dict], truth: dict[str, float], a: argparse.Na
         for e in sorted(set.intersection(*(set(r.get("supernet", {})) for r in m))):
             for r in m:
                 r[f"supernet{e}_seconds"] = r["supernet"][e][1]
-            rows.append((f"supernet after {e} epochs, inherited weights (benchmarks/supernet.md)",
+            source = "supernet.md, 8-epoch schedule" if e <= 8 else "supernet_e16.md, 16-epoch schedule"
+            rows.append((f"supernet after {e} epochs, inherited weights (benchmarks/{source})",
                          [r["supernet"][e][0] for r in m], f"supernet{e}_seconds"))
         rows += [(f"zero-cost {z}", [r[z] for r in m], f"{z}_seconds") for z in ZC]
         rows += [("MACs only", [r["macs"] for r in m], None), ("params only", [r["params"] for r in m], None)]
