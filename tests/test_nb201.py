@@ -190,3 +190,20 @@ def test_params_and_activation_caps_from_the_command_line(tmp_path, capsys) -> N
     with pytest.raises(SystemExit) as e:
         main([*flags, "--max-activations", "3Q"])
     assert e.value.code == 2 and "budget '3Q' is not a number of activations" in capsys.readouterr().err
+
+
+def test_the_summary_gives_the_answer_the_front_and_a_table_as_objects(tmp_path) -> None:
+    from nas.app.driver import Search
+    from nas.app.settings import Settings
+
+    summary = Search(Settings(space="cell", budget="60M", trials=10, estimator="nb201"), tmp_path / "run",
+                     log=lambda _: None).run()
+    assert summary.genome == nas.load(tmp_path / "run" / "best.yaml")
+    assert search_spaces.get("cell").contains(summary.genome)
+    front = summary.front()
+    assert front and all(isinstance(g, nas.Genome) for g, _ in front)
+    assert all(a["macs"] < b["macs"] and a["accuracy"] < b["accuracy"] for (_, a), (_, b) in zip(front, front[1:]))
+    assert front[-1][1]["accuracy"] == summary.best.accuracy
+    table = summary.table()
+    assert len(table) == 10 and list(table["trial"]) == list(range(10))
+    assert nas.loads(table["genome"][0]).to_dict() == nas.loads(summary.records[0].genome).to_dict()

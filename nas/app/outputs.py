@@ -27,16 +27,45 @@ Verdict = tuple[Entrant | None, list[str], dict[str, Any], list[Entrant]]
 
 @dataclass
 class Summary:
-    """The outcome of a search."""
+    """The outcome of a search, as objects: ``genome`` (what best.yaml holds), ``front()`` (the Pareto front as
+    genomes with their metrics) and ``table()`` (every evaluation as a pandas DataFrame)."""
 
     out: Path
     evaluations: int
     failed: int
     best: Evaluation | None  # the search's best by its own score
-    reference: Evaluation | None  # kept for callers of earlier versions: None (the verdict holds the baseline)
     notes: list[str] = field(default_factory=list)
     verdict: dict[str, Any] | None = None  # what verdict.json holds: entrants, test scores, intervals, tau
     winner: str | None = None  # the verdict's winner (its label), written to best.yaml
+    records: list[Evaluation] = field(default_factory=list, repr=False)  # every evaluation, verdict runs included
+
+    @property
+    def genome(self) -> Any:
+        """The search's answer as a ``Genome``: the verdict's winner, else the search's best (best.yaml); None when
+        nothing completed."""
+        path = self.out / "best.yaml"
+        if path.exists():
+            from ..genome import load
+
+            return load(path)
+        return loads(self.best.genome) if self.best is not None else None
+
+    def front(self) -> list[tuple[Any, dict[str, Any]]]:
+        """The search's Pareto front (accuracy against MACs, cheapest first) as ``(Genome, metrics)`` pairs, the
+        metrics holding ``trial``, ``accuracy``, ``macs``, ``params`` and ``activations``."""
+        ok = [e for e in self.records if e.trial >= 0 and e.status == "ok" and e.accuracy is not None]
+        return [(loads(e.genome), {"trial": e.trial, "accuracy": e.accuracy, "macs": e.macs, "params": e.params,
+                                   "activations": e.activations}) for e in pareto(ok)]
+
+    def table(self) -> Any:
+        """Every evaluation as a pandas DataFrame, one row each (search trials, then the verdict's and audit's
+        runs, whose ``trial`` is negative and whose ``origin`` says what they are); ``genome`` is YAML that
+        ``nas.loads`` reads back."""
+        import pandas as pd
+
+        cols = ["trial", "status", "accuracy", "loss", "macs", "params", "activations", "origin", "parent",
+                "attempts", "seconds", "genome"]
+        return pd.DataFrame([{c: getattr(e, c) for c in cols} for e in self.records], columns=cols)
 
 
 def write_outputs(out: Path, done: list[Evaluation], space: Space, budget: Budget, s: Settings,
@@ -74,7 +103,7 @@ def summarize(out: Path, done: list[Evaluation], budget: Budget, s: Settings, ve
     """The search's outcome, and the lines that tell it: the search's best, the verdict, where the outputs are."""
     top = best(done, budget.macs)
     failed = sum(1 for e in done if e.trial >= 0 and e.status == "failed")
-    summary = Summary(out, sum(1 for e in done if e.trial >= 0), failed, top, None, list(notes))
+    summary = Summary(out, sum(1 for e in done if e.trial >= 0), failed, top, list(notes), records=list(done))
     if top:
         f = top.fidelity or {}
         se = f.get("stderr")
