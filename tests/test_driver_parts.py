@@ -360,3 +360,32 @@ def test_the_driver_counts_the_attempts(tmp_path, monkeypatch, rx, retries, outc
     assert sum("its worker died (WorkerCrashedError)" in l for l in lines) == min(attempts - 1, retries)
     if status == "failed":
         assert ev.error.startswith("WorkerCrashedError: " if "died" in outcomes else "RuntimeError: task raised")
+
+
+def test_a_toy_estimator_registered_in_the_test_drives_the_search_without_name_tests(tmp_path, monkeypatch) -> None:
+    """The driver, outputs, plot and study view ask the registry entry: a new tabular estimator needs no edit."""
+    from nas.app import scoring
+    from nas.app.driver import Search
+
+    checked = []
+    toy = scoring.Estimator("toy", "a lookup of MACs", tabular=True, stops_early=False, score="toy table",
+                            axis="toy table", dataset="toy data", epochs=0, check=checked.append,
+                            no_verdict="the toy table has no held-out split")
+    monkeypatch.setitem(scoring.REGISTRY, "toy", toy)
+
+    def by_macs(genome_yaml: str, spec: dict) -> dict:
+        import nas
+
+        return {"status": "ok", "accuracy": 1 - 1e-10 * nas.cost(nas.loads(genome_yaml)).macs, "epochs": 0}
+
+    lines: list[str] = []
+    summary = Search(Settings(space="cell", budget="60M", trials=5, estimator="toy"), tmp_path / "run",
+                     log=lines.append).run(evaluator=by_macs)
+    assert len(checked) == 1 and summary.evaluations == 5 and summary.verdict is None
+    assert any("(toy table)" in l for l in lines) and "verdict: none; the toy table has no held-out split" in lines
+    import optuna
+
+    study = optuna.load_study(study_name="nas-run", storage=f"sqlite:///{tmp_path / 'run' / 'dashboard.db'}")
+    assert study.user_attrs["dataset"] == "toy data" and study.user_attrs["epochs"] == 0
+    with pytest.raises(NasError, match=r"^unknown estimator 'nope'; estimators: proxy, nb201, supernet, toy$"):
+        validate(Settings(estimator="nope"))

@@ -377,14 +377,17 @@ def _check_search(a: argparse.Namespace) -> None:
 
     search_spaces.get(a.space, a.input, a.classes)  # an unknown name lists the valid ones
     strategies.get(a.strategy)
-    if a.estimator in ("nb201", "supernet") or a.supernet:
-        from .settings import Settings, supernet_settings, validate
+    from .scoring import get
+
+    entry = get(a.estimator)
+    if entry.check is not None or entry.prepare is not None or a.supernet:
+        from .settings import Settings, validate
 
         s = Settings(space=a.space, input=list(a.input) if a.input else None, classes=a.classes,
                      estimator=a.estimator, supernet=a.supernet, dataset=a.dataset, data_dir=a.data_dir, width=a.width)
         validate(s)
-        if a.estimator == "supernet":
-            supernet_settings(s, search_spaces.get(a.space, a.input, a.classes))
+        if entry.prepare is not None:
+            entry.prepare(s, search_spaces.get(a.space, a.input, a.classes))
     if a.dataset not in estimators.DATASETS:
         raise NasError(f"unknown dataset {quote_arg(a.dataset)}; datasets: {', '.join(estimators.DATASETS)}")
     if a.data_dir is not None:
@@ -513,7 +516,7 @@ def _dash_values(argv: Sequence[str]) -> list[str]:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nas`` command."""
-    from .worker import ESTIMATORS
+    from .scoring import REGISTRY as ESTIMATORS
 
     top = _Parser(
         prog="nas",

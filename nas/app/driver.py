@@ -28,12 +28,13 @@ from .jobs import Job, Kind, base_spec
 from .outputs import Summary, Verdict, summarize, write_outputs
 from .record import crash_point, duration, evaluation, progress, told
 from .retrain import entrants, verdict_jobs
-from .settings import (Settings, budget_of, check_data, fidelity_text, space_of, storage_url, supernet_settings,
-                       validate, verdict_width)
+from . import scoring
+from .settings import (Settings, budget_of, check_data, fidelity_text, space_of, storage_url, validate,
+                       verdict_width)
 from .stopping import AshaStopper, MedianStopper, StoppingRule, decision_epochs, describe, make_stopper, replay
 from .store import Evaluation, Store, append_csv, shown, write_csv
 from .views import Views
-from .worker import TABULAR, Evaluator, Inline, evaluate, failure, look_up, worker_died
+from .worker import Evaluator, Inline, evaluate, failure, look_up, worker_died
 
 Log = Callable[[str], None]
 
@@ -50,8 +51,9 @@ class Search:
         self.out, self.log = Path(out), log
         self.space = space_of(s)
         self.budget = self.space.check_budget(budget_of(s))
-        if s.estimator == "supernet":
-            supernet_settings(s, self.space)
+        self.estimator = scoring.get(s.estimator)
+        if self.estimator.prepare is not None:
+            self.estimator.prepare(s, self.space)
         if s.width is None:
             s.width = self.space.proxy_width
         strategy_cls = strategies.get(s.strategy)
@@ -60,7 +62,7 @@ class Search:
             from .evaluator import load
 
             load(s.evaluator)  # one line now, not a failed trial per candidate later
-        self.tabular = s.estimator in TABULAR
+        self.tabular = self.estimator.tabular
         if self.tabular:
             s.verdict = False  # one figure per network: no held-out split to retrain on
         else:
@@ -160,7 +162,7 @@ class Search:
                     if metrics is not None:
                         metrics.update(done)
                     self.log(progress(ev, done, s.trials, self.budget.macs, time.time() - started))
-            if s.estimator == "supernet":
+            if self.estimator.funnel:
                 self._run_audit(done, concurrent)
             if s.verdict:
                 self._run_verdict(done, concurrent)
@@ -323,8 +325,8 @@ class Search:
         self.log(f"verdict: retraining {len(entries)} networks ({', '.join(e.label for e in entries)}) with "
                  f"{s.verdict_seeds} seeds for {s.verdict_epochs} epochs on all the training data, scored on the "
                  f"test split; {total - len(jobs)} of {total} already recorded")
-        how = (f"the best of the supernet's top {s.rescore} by standalone training" if s.estimator == "supernet"
-               else "the search's best by its own score")
+        how = (f"the best of the {s.estimator} estimator's top {s.rescore} by standalone training"
+               if self.estimator.funnel else "the search's best by its own score")
         against = ("it is compared with the baseline, the space's hand-designed network scaled to the budget"
                    if any(e.is_seed for e in entries) else "the space has no hand-designed network to compare it "
                    "with, so its test accuracy is reported alone")

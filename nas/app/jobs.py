@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -29,8 +28,11 @@ def base_spec(s: Settings, floor: int) -> dict[str, Any]:
     ``floor`` is the space's smallest feature map."""
     spec = {"dataset": s.dataset, "epochs": s.epochs, "seed": s.seed, "data_dir": s.data_dir, "width": s.width,
             "train_images": s.train_images, "batch_size": s.batch_size, "floor": floor}
-    if s.estimator == "supernet":
-        spec["supernet"] = str(Path(s.supernet).resolve()) if s.supernet else None
+    from .scoring import get
+
+    entry = get(s.estimator)
+    if entry.spec is not None:
+        spec.update(entry.spec(s))
     if s.evaluator:
         from .evaluator import search_path
 

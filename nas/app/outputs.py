@@ -13,6 +13,7 @@ from ..genome import loads, save
 from .plot import plot
 from .record import best, pareto
 from .retrain import verdict_report
+from .scoring import get
 from .settings import Settings
 from .store import Evaluation
 from .verdict import Entrant
@@ -73,7 +74,7 @@ def write_outputs(out: Path, done: list[Evaluation], space: Space, budget: Budge
     """best.yaml (the verdict's winner, else the search's best), verdict.json, pareto.yaml and pareto.png from the
     records; returns the verdict, if any, for the summary."""
     top = best(done, budget.macs)
-    if s.estimator == "supernet":  # its top few re-scored by standalone training: the best of them
+    if get(s.estimator).funnel:  # its top few re-scored by standalone training: the best of them
         from .audit import rescored
 
         top = next(iter(rescored(done, budget.macs, s.rescore)), top)
@@ -107,8 +108,7 @@ def summarize(out: Path, done: list[Evaluation], budget: Budget, s: Settings, ve
     if top:
         f = top.fidelity or {}
         se = f.get("stderr")
-        how = {"nb201": "NAS-Bench-201, 200 epochs", "supernet": "weights inherited from the supernet"}.get(
-            s.estimator, f"{f.get('epochs')} epoch proxy")
+        how = get(s.estimator).describe_score(f.get("epochs"))
         log(f"search's best: trial {top.trial}, {f.get('split') or 'validation'} accuracy {top.accuracy:.4f}"
             + (f" +- {se:.4f}" if se else "") + f" ({how}), {top.macs:,} MACs ({human(top.macs)}), "
             f"{top.params:,} params")
@@ -128,9 +128,8 @@ def summarize(out: Path, done: list[Evaluation], budget: Budget, s: Settings, ve
             log(line if line.startswith("  ") else f"  {line}")
         if winner is not None:
             log(f"winner: {winner.label}, {winner.macs:,} MACs ({human(winner.macs)}) -> {out / 'best.yaml'}")
-    elif s.estimator == "nb201":
-        log("verdict: none; the table holds one test accuracy per network, so no split is left that the search "
-            "never read: best.yaml is the best cell by the table, a benchmark figure rather than a held-out one")
+    elif get(s.estimator).no_verdict:
+        log(f"verdict: none; {get(s.estimator).no_verdict}")
     elif not s.verdict:
         log("verdict: off (--no-verdict); best.yaml is the search's best by its own validation score, "
             "which is biased upwards as the best of many noisy scores")

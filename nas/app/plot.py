@@ -54,10 +54,9 @@ def plot(path: Path, done: list[Evaluation], front: list[Evaluation], budget: in
                         color="C2")
     ax.axvline(budget / 1e6, color="k", ls="--", lw=1, label=f"budget {human(budget)} MACs")
     ax.set_xlabel("MACs (millions, at the deployment input)")
-    if s.estimator == "nb201":
-        ax.set_ylabel("accuracy (NAS-Bench-201: CIFAR-10 test, 200 epochs)")
-    else:
-        ax.set_ylabel(f"accuracy ({s.dataset}; dots: validation, {s.epochs} epoch proxy)")
+    from .scoring import get
+
+    ax.set_ylabel(f"accuracy ({get(s.estimator).describe_axis(s)})")
     what = f"{len(ok)} completed, {len(stopped)} stopped early" if stopped else f"{len(ok)} candidates"
     ax.set_title(f"{s.space} space, {s.strategy}: {what}", fontsize=10)
     ax.grid(alpha=0.3)

@@ -37,7 +37,9 @@ def entrants(done: list[Evaluation], space: Space, budget: Budget, s: Settings) 
     where it has one, and the verdict runs already recorded."""
     ok = [e for e in done if e.trial >= 0 and e.status == "ok" and e.macs <= budget.macs and e.accuracy is not None]
     order = sorted(ok, key=lambda e: (-e.accuracy, e.macs, e.trial))
-    if s.estimator == "supernet":  # its top few re-scored by standalone training (``audit``)
+    from .scoring import get
+
+    if get(s.estimator).funnel:  # its top few re-scored by standalone training (``audit``)
         from .audit import rescored
 
         order = rescored(done, budget.macs, s.rescore)

@@ -14,8 +14,8 @@ from typing import Any
 from ..errors import NasError
 from .stopping import STOPPERS
 from .verdict import VERDICT_SEEDS_MAX
+from . import scoring
 from .store import Store, shown
-from .worker import ESTIMATORS
 
 
 @dataclass
@@ -71,16 +71,9 @@ class Settings:
 def validate(s: Settings) -> None:
     """Refuse settings no search can run with (one line each); the names of space, strategy and data set are
     checked by whoever loads them."""
-    if s.estimator not in ESTIMATORS:
-        raise NasError(f"unknown estimator '{s.estimator}'; estimators: {', '.join(ESTIMATORS)}")
-    if s.estimator == "nb201" and s.space != "cell":
-        raise NasError(f"--estimator nb201 looks cells up in NAS-Bench-201's table, so it scores only the cell "
-                       f"space, not '{s.space}'")
-    if s.estimator == "nb201" and (s.input not in (None, [3, 32, 32]) or s.classes not in (None, 10)):
-        raise NasError("--estimator nb201 scores networks for 3x32x32 images and 10 classes (CIFAR-10), the table's "
-                       "own; drop --input and --classes")
-    if s.estimator == "supernet" and not s.supernet:
-        raise NasError("--estimator supernet needs --supernet CHECKPOINT (a supernet.pt from `nas supernet train`)")
+    entry = scoring.get(s.estimator)
+    if entry.check is not None:
+        entry.check(s)
     if s.evaluator and s.estimator != "proxy":
         raise NasError(f"--evaluator trains candidates itself, in place of --estimator proxy; it cannot score with "
                        f"--estimator {s.estimator}")

@@ -73,7 +73,10 @@ STOPPERS = ("asha", "median")
 
 def make_stopper(settings: Any) -> MedianStopper | AshaStopper | None:
     """The early-stopping rule a search's settings ask for (None: every trial runs all its epochs)."""
-    if not settings.early_stop or settings.epochs < 2 or getattr(settings, "estimator", "") == "supernet":
+    from .scoring import get
+
+    estimator = get(getattr(settings, "estimator", "proxy"))
+    if not settings.early_stop or settings.epochs < 2 or not estimator.stops_early:
         return None
     if settings.early_stop == "median":
         return MedianStopper()

@@ -157,10 +157,12 @@ class StudyView:
                                     load_if_exists=True)
         study.set_metric_names(METRICS)
         s = self.settings
-        tabular = s.estimator == "nb201"
+        from .scoring import get
+
+        entry = get(s.estimator)
         for key, value in (("space", s.space), ("budget", s.budget), ("strategy", s.strategy),
-                           ("estimator", s.estimator), ("dataset", "NAS-Bench-201 CIFAR-10" if tabular else s.dataset),
-                           ("epochs", 200 if tabular else s.epochs)):
+                           ("estimator", s.estimator), ("dataset", entry.dataset or s.dataset),
+                           ("epochs", s.epochs if entry.epochs is None else entry.epochs)):
             study.set_user_attr(key, value)
         return study
 

@@ -16,17 +16,6 @@ from typing import Any, Callable
 
 from ..genome import loads
 
-ESTIMATORS = {"proxy": "proxy training on the --dataset, scored on its validation split",
-              "nb201": "NAS-Bench-201's 200-epoch CIFAR-10 test accuracy, looked up (the cell space only)",
-              "supernet": "weights inherited from a trained supernet (--supernet), norm statistics recalibrated, "
-                          "scored on its validation split"}
-"""How a search scores a candidate."""
-
-TABULAR = ("nb201",)
-"""Estimators that look a score up instead of training: no data set, no Ray workers, no early stopping and no
-verdict (the table holds one figure per network, so there is no held-out split to retrain on)."""
-
-
 Evaluator = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 KNOBS = ("width", "train_images", "batch_size", "floor", "final", "restarts")
