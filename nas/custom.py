@@ -69,9 +69,19 @@ def _split(t: Tracer, xs: list[Ref], a: dict[str, Any]) -> Ref:
     return t.slice(xs[0], part * width, (part + 1) * width)
 
 
+def _linear(t: Tracer, xs: list[Ref], a: dict[str, Any]) -> Ref:
+    """``linear`` in a definition: on a vector or a 1x1 map; a larger map is refused, never flattened unasked."""
+    shape = xs[0].shape
+    if len(shape) == 3 and shape[1] * shape[2] > 1:
+        raise GenomeError(f"op linear takes a vector or a 1x1 map, got a {_fmt(shape)} map; pool it first "
+                          "({op: gap}), or flatten it on purpose ({op: flatten})")
+    return REGISTRY["linear"].expand(t, xs[0], a)
+
+
 OPS: dict[str, Op] = {
-    **{name: _layer(name) for name in ("conv", "linear", "bn", "act", "maxpool", "avgpool", "gap", "flatten",
-                                       "dropout")},
+    "conv": _layer("conv"),
+    "linear": Op(REGISTRY["linear"].params, 1, _linear),
+    **{name: _layer(name) for name in ("bn", "act", "maxpool", "avgpool", "gap", "flatten", "dropout")},
     "add": Op({}, 0, lambda t, xs, a: t.add(*xs)),
     "mean": Op({}, 0, lambda t, xs, a: t.mean(*xs)),
     "concat": Op({}, 0, lambda t, xs, a: t.concat(*xs)),

@@ -247,6 +247,10 @@ BAD = [
     ("long_expression", genome("\n" + UNIT + f"    - {{op: conv, c: {'c + ' * MAX_EXPRESSION}c}}\n",
                                "stages: [[{type: unit, c: 8}]]\n"),
      f"blocks.unit.nodes[0].c: an expression is at most {MAX_EXPRESSION} characters"),
+    ("linear_on_a_map", genome("\n" + UNIT + "    - {op: conv, c: c}\n    - {op: linear, c: 4}\n",
+                               "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[1].in: op linear takes a vector or a 1x1 map, got a 8x16x16 map; pool it first ({op: gap}), "
+     "or flatten it on purpose ({op: flatten}) (used by stages[0].blocks[0])"),
     ("not_a_mapping", "blocks: [ghost]\nstages: [[{type: conv, c: 8}]]\n",
      "blocks: expected a mapping of block type names to definitions"),
 ]
