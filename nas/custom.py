@@ -101,7 +101,37 @@ def _fmt(shape: tuple[int, ...]) -> str:
 
 # ---------------------------------------------------------------- arithmetic in attributes
 
-_TOKEN = re.compile(r" *(?:([0-9]+)|([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)|(//|[-+*/()]))", re.ASCII)
+_TOKEN = re.compile(r" *(?:([0-9]+)|([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)|(//|[-+*/(),]))", re.ASCII)
+
+
+def _divisible(v: int, d: int) -> int:
+    """``v`` rounded to the nearest multiple of ``d``, at least ``d``, and not below 90% of ``v`` (MobileNet's
+    ``make_divisible``, in integers)."""
+    if d <= 0:
+        raise GenomeError(f"divisible(v, d) needs a positive d, got {d}")
+    out = max(d, (v + d // 2) // d * d)
+    return out + d if 10 * out < 9 * v else out
+
+
+def _ceildiv(a: int, b: int) -> int:
+    if b == 0:
+        raise GenomeError(f"ceildiv of {a} by zero")
+    return -(-a // b)
+
+
+def _rounddiv(a: int, b: int) -> int:
+    if b == 0:
+        raise GenomeError(f"round of {a} by zero")
+    q, r = divmod(a, b)
+    return q + 1 if 2 * r >= abs(b) else q  # halves round up
+
+
+FUNCTIONS: dict[str, tuple[int, int, Callable[..., int]]] = {
+    "min": (2, 8, min), "max": (2, 8, max), "ceildiv": (2, 2, _ceildiv), "round": (2, 2, _rounddiv),
+    "divisible": (2, 2, _divisible)}
+"""Functions an attribute may call, with their fewest and most arguments: ``min``/``max`` of integers,
+``ceildiv(a, b)`` (a / b rounded up), ``round(a, b)`` (a / b to the nearest integer, halves up) and
+``divisible(v, d)`` (MobileNet's make_divisible: the nearest multiple of d, at least d, not below 90% of v)."""
 
 
 class Expr(NamedTuple):
@@ -125,7 +155,8 @@ def _parse(text: str, known: Sequence[str], path: str) -> tuple[Any, ...]:
         m = _TOKEN.match(text, pos)
         if m is None:
             raise GenomeError(f"cannot read {quote(text)} at character {pos + 1}; an attribute is a value, a "
-                              "parameter's name, or arithmetic on integers with + - * / // ( )", path)
+                              "parameter's name, or arithmetic on integers with + - * / // ( ) and "
+                              f"{', '.join(FUNCTIONS)}", path)
         num, name, sym = m.groups()
         tokens.append(("n", int(num)) if num else ("v", name) if name else ("s", sym))
         pos = m.end()
@@ -152,6 +183,23 @@ def _parse(text: str, known: Sequence[str], path: str) -> tuple[Any, ...]:
             return inner
         if kind == "s":
             raise fail(f"unexpected {v!r}")
+        if kind == "v" and at < len(tokens) and tokens[at] == ("s", "("):
+            if v not in FUNCTIONS:
+                raise GenomeError(f"unknown function {quote(v)} in {quote(text)}; functions: "
+                                  f"{', '.join(FUNCTIONS)}", path)
+            at += 1
+            args = [expr()]
+            while at < len(tokens) and tokens[at] == ("s", ","):
+                at += 1
+                args.append(expr())
+            if at >= len(tokens) or tokens[at] != ("s", ")"):
+                raise fail(f"the call of {v} is not closed")
+            at += 1
+            low, high, _ = FUNCTIONS[v]
+            if not low <= len(args) <= high:
+                want = str(low) if low == high else f"{low} to {high}"
+                raise fail(f"{v} takes {want} arguments, got {len(args)}")
+            return ("call", v, tuple(args))
         if kind == "v" and v not in known:
             raise GenomeError(f"unknown name {quote(v)} in {quote(text)}; known: {', '.join(known) or 'none'}", path)
         return (kind, v)
@@ -187,6 +235,8 @@ def _eval(tree: tuple[Any, ...], env: Mapping[str, Any]) -> Any:
         return env[tree[1]]
     if kind == "list":
         return [_eval(x, env) for x in tree[1]]
+    if kind == "call":
+        return FUNCTIONS[tree[1]][2](*[_operand(x, env) for x in tree[2]])
     if kind == "neg":
         return -_operand(tree[1], env)
     a, b = _operand(tree[1], env), _operand(tree[2], env)

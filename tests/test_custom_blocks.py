@@ -251,6 +251,13 @@ BAD = [
                                "stages: [[{type: unit, c: 8}]]\n"),
      "blocks.unit.nodes[1].in: op linear takes a vector or a 1x1 map, got a 8x16x16 map; pool it first ({op: gap}), "
      "or flatten it on purpose ({op: flatten}) (used by stages[0].blocks[0])"),
+    ("unknown_function", genome("\n" + UNIT + "    - {op: conv, c: 'floor(c, 2)'}\n", "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[0].c: unknown function 'floor' in 'floor(c, 2)'; functions: min, max, ceildiv, round, "
+     "divisible"),
+    ("function_arity", genome("\n" + UNIT + "    - {op: conv, c: 'divisible(c)'}\n", "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[0].c: cannot read 'divisible(c)': divisible takes 2 arguments, got 1"),
+    ("function_open", genome("\n" + UNIT + "    - {op: conv, c: 'max(c, 8'}\n", "stages: [[{type: unit, c: 8}]]\n"),
+     "blocks.unit.nodes[0].c: cannot read 'max(c, 8': the call of max is not closed"),
     ("not_a_mapping", "blocks: [ghost]\nstages: [[{type: conv, c: 8}]]\n",
      "blocks: expected a mapping of block type names to definitions"),
 ]
@@ -314,3 +321,16 @@ def test_width_scaling_keeps_the_definitions_and_scales_their_channels(mult: flo
     assert_cost_matches_model(h)
     p = proxy_genome(g, (1, 28, 28), 10, width=mult)
     assert p.definitions == g.definitions and nas.cost(p).output == (10,)
+
+
+@pytest.mark.parametrize("expression, c, expected", [
+    ("min(c, 16)", 24, 16), ("max(c // 4, 8)", 24, 8), ("max(1, 2, c, 3)", 5, 5), ("ceildiv(c, 5)", 24, 5),
+    ("round(c, 5)", 24, 5), ("round(c, 16)", 24, 2), ("divisible(c // 4, 8)", 24, 8),
+    ("divisible(c * 3 // 4, 8)", 100, 72), ("divisible(c, 8)", 21, 24), ("divisible(c, 8)", 20, 24),
+    ("divisible(c, 16)", 17, 16), ("divisible(c, 8)", 11, 16), ("min(c, 8) * 2 + max(-c, 1)", 24, 17)])
+def test_functions_in_attributes(expression: str, c: int, expected: int) -> None:
+    """min, max, ceildiv, round (halves up) and divisible (MobileNet's make_divisible, in integers)."""
+    g = nas.loads(genome("\n" + UNIT + f"    - {{op: conv, c: '{expression}', k: 1}}\n",
+                         f"stages: [[{{type: unit, c: {c}}}]]\n"))
+    assert nas.cost(g).output == (expected, 16, 16)
+    assert nas.loads(nas.dumps(g)) == g  # the expression is kept as written
