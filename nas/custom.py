@@ -30,7 +30,7 @@ from ._frozen import Params
 from ._limits import MAX_DEFINITION_NODES, MAX_EXPRESSION
 from ._trace import Ref, Tracer
 from .errors import GenomeError, field as _field, quote
-from .registry import REGISTRY, BlockType, DefinitionError, Param, Width, local_types
+from .registry import REGISTRY, BlockType, DefinitionError, Param, Width, block_type, local_types
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,59}\Z")
 _KINDS = ("int", "channels", "kernel", "stride", "pad", "float", "bool", "act", "choice")
@@ -92,7 +92,21 @@ OPS: dict[str, Op] = {
     "slice": Op({"start": Param("int", 0, "first channel", lo=0), "stop": Param("int", doc="one past the last")}, 1,
                 lambda t, xs, a: t.slice(xs[0], a["start"], a["stop"])),
 }
-"""The ops a defined block's nodes may use, by name."""
+"""The ops a defined block's nodes may use, by name; a node may also name a block type (``_op``)."""
+
+
+def _op(name: Any) -> Op | None:
+    """The op ``name``: one of ``OPS``, else a block type (built in, or defined earlier in the genome) used on the
+    node's one input with the type's parameters as attributes; None for anything else."""
+    if not isinstance(name, str):
+        return None
+    if name in OPS:
+        return OPS[name]
+    try:
+        bt = block_type(name)
+    except GenomeError:
+        return None
+    return Op(bt.params, 1, lambda t, xs, a: bt.expand(t, xs[0], a))
 
 
 def _fmt(shape: tuple[int, ...]) -> str:
@@ -281,6 +295,7 @@ class BlockDef:
     nodes: tuple[Params, ...]
     out: str = ""  # the output node's name, when it is not the last node
     type: BlockType | None = field(default=None, compare=False, repr=False)
+    earlier: tuple[BlockDef, ...] = field(default=(), compare=False, repr=False)  # what its nodes may use
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for the genome's ``blocks:`` mapping."""
@@ -292,12 +307,12 @@ class BlockDef:
             out["out"] = self.out
         return out
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self.name, self.to_dict()))  # the compiled type is rebuilt, not pickled
+    def __reduce__(self) -> tuple[Any, ...]:  # the compiled type is rebuilt, not pickled, with what it may use
+        return (_rebuild, (self.name, self.to_dict(), tuple((e.name, e.to_dict()) for e in self.earlier)))
 
 
-def _rebuild(name: str, data: dict[str, Any]) -> BlockDef:
-    return definition(name, data, "blocks")
+def _rebuild(name: str, data: dict[str, Any], earlier: tuple[tuple[str, dict[str, Any]], ...] = ()) -> BlockDef:
+    return definitions({**dict(earlier), name: data}, "blocks")[-1]
 
 
 def _plain(v: Any) -> Any:
@@ -314,7 +329,11 @@ def definitions(v: Any, path: str = "blocks") -> tuple[BlockDef, ...]:
         return ()
     if not isinstance(v, Mapping):
         raise GenomeError("expected a mapping of block type names to definitions {params: ..., nodes: [...]}", path)
-    return tuple(definition(name, d, path) for name, d in v.items())
+    out: list[BlockDef] = []
+    for name, d in v.items():  # each may use the ones written before it as ops
+        with defined(out):
+            out.append(definition(name, d, path, tuple(out)))
+    return tuple(out)
 
 
 def defined(defs: Sequence[BlockDef]) -> AbstractContextManager[None]:
@@ -324,7 +343,7 @@ def defined(defs: Sequence[BlockDef]) -> AbstractContextManager[None]:
     return local_types({d.name: d.type for d in defs if d.type is not None})
 
 
-def definition(name: Any, d: Any, path: str = "blocks") -> BlockDef:
+def definition(name: Any, d: Any, path: str = "blocks", earlier: tuple[BlockDef, ...] = ()) -> BlockDef:
     """One checked definition ``name: {params, nodes, out}``; mistakes name the field inside it."""
     where = _field(path, name)
     if not isinstance(name, str) or not _IDENT.match(name):
@@ -342,7 +361,8 @@ def definition(name: Any, d: Any, path: str = "blocks") -> BlockDef:
     order = _order(nodes, out, f"{where}.nodes")
     compiled = _Compiled(f"{where}.nodes", [nodes[i] for i in order], out)
     bt = BlockType(name, compiled.expand, specs, "defined in the genome")
-    return BlockDef(name, Params(written), tuple(canon), "" if out == len(nodes) - 1 else nodes[out].name, bt)
+    return BlockDef(name, Params(written), tuple(canon), "" if out == len(nodes) - 1 else nodes[out].name, bt,
+                    earlier)
 
 
 def _params(v: Any, path: str) -> tuple[dict[str, Param], dict[str, Any]]:
@@ -423,9 +443,10 @@ def _nodes(v: Any, specs: Mapping[str, Param], path: str) -> tuple[list[_Node], 
 def _node(i: int, n: Mapping[Any, Any], index: Mapping[str, int], all_nodes: Sequence[Mapping[Any, Any]],
           specs: Mapping[str, Param], known: Sequence[str], where: str) -> tuple[_Node, dict[str, Any]]:
     op_name = n.get("op")
-    if not isinstance(op_name, str) or op_name not in OPS:
-        raise GenomeError(f"unknown op {quote(op_name)}; valid ops: {', '.join(OPS)}", f"{where}.op")
-    op = OPS[op_name]
+    op = _op(op_name)
+    if op is None:
+        raise GenomeError(f"unknown op {quote(op_name)}; valid ops: {', '.join(OPS)}, or a block type (built in, "
+                          "or defined above this one)", f"{where}.op")
     previous = "in" if i == 0 else all_nodes[i - 1].get("name", "")
     inputs, names = _inputs(n, op, op_name, index, previous, i, where)
     attrs: dict[str, Any] = {}
@@ -561,7 +582,8 @@ class _Compiled:
 
     @staticmethod
     def _run(t: Tracer, n: _Node, xs: list[Ref], env: Mapping[str, Any]) -> Ref:
-        op = OPS[n.op]
+        op = _op(n.op)
+        assert op is not None  # checked when the definition was read
         a = {k: s.default for k, s in op.params.items() if not s.required}
         for k, v in n.attrs.items():
             if isinstance(v, Expr):
@@ -573,5 +595,6 @@ class _Compiled:
         for k, s in op.params.items():  # linear's c: the number of classes, written or by default
             if s.kind == "channels" and a.get(k) == "classes":
                 a[k] = t.classes
-        with t.scope(n.name) if n.name else nullcontext():
+        scope = n.name or (f"{n.op}{n.index}" if n.op not in OPS else "")  # a block used as an op: its own names
+        with t.scope(scope) if scope else nullcontext():
             return op.run(t, xs, a)

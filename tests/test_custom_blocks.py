@@ -70,6 +70,22 @@ def genome(blocks: str, body: str, input: str = "[3, 16, 16]") -> str:
     return f"input: {input}\nclasses: 10\nblocks:{blocks}{body}"
 
 
+COMPOSED = """
+  se:
+    params: {c: channels}
+    nodes:
+    - {name: body, op: inverted, c: c, e: 3}
+    - {op: gap}
+    - {op: conv, c: 'divisible(c // 4, 8)', k: 1}
+    - {name: gate, op: conv, c: c, k: 1, act: hardsigmoid, bn: false}
+    - {op: mul, in: [body, gate]}
+  twice:
+    params: {c: channels}
+    nodes:
+    - {op: se, c: c}
+    - {op: se, c: c}
+"""
+
 GENOMES = {
     "ghost": genome(GHOST, "stem: [{type: ghost, c: 8}]\n"
                            "stages:\n- [{type: ghost, c: 16, s: 2}, {type: ghost, c: 16, act: hardswish, repeat: 2}]\n"
@@ -81,6 +97,9 @@ GENOMES = {
         "stem: [{type: conv, c: 8}]\nstages:\n- [{type: inception, branches: [[{type: pools}], "
         "[{type: ghost, c: 8}, {type: pools, k: 5}]]}]\nhead: [{type: gap}, {type: linear}]\n"),
     "classifier_head": genome(CLASSIFIER, "stem: [{type: conv, c: 8, s: 2}]\nhead: [{type: classifier, hidden: 32}]\n"),
+    # a definition using a built-in block type and a definition using an earlier one, twice in one block
+    "composed": genome(COMPOSED, "stages: [[{type: twice, c: 16}, {type: twice, c: 24, repeat: 2}]]\n"
+                                 "head: [{type: gap}, {type: linear}]\n"),
 }
 
 
@@ -258,6 +277,11 @@ BAD = [
      "blocks.unit.nodes[0].c: cannot read 'divisible(c)': divisible takes 2 arguments, got 1"),
     ("function_open", genome("\n" + UNIT + "    - {op: conv, c: 'max(c, 8'}\n", "stages: [[{type: unit, c: 8}]]\n"),
      "blocks.unit.nodes[0].c: cannot read 'max(c, 8': the call of max is not closed"),
+    ("later_definition", genome("\n  first:\n    nodes: [{op: second}]\n  second:\n    nodes: [{op: bn}]\n",
+                                "stages: [[{type: conv, c: 8}, {type: first}]]\n"),
+     "blocks.first.nodes[0].op: unknown op 'second'; valid ops: conv, linear, bn, act, maxpool, avgpool, gap, "
+     "flatten, dropout, add, mean, concat, mul, shuffle, split, slice, or a block type (built in, or defined above "
+     "this one)"),
     ("not_a_mapping", "blocks: [ghost]\nstages: [[{type: conv, c: 8}]]\n",
      "blocks: expected a mapping of block type names to definitions"),
 ]
@@ -334,3 +358,13 @@ def test_functions_in_attributes(expression: str, c: int, expected: int) -> None
                          f"stages: [[{{type: unit, c: {c}}}]]\n"))
     assert nas.cost(g).output == (expected, 16, 16)
     assert nas.loads(nas.dumps(g)) == g  # the expression is kept as written
+
+
+def test_a_definition_using_earlier_ones_survives_pickling() -> None:
+    """Ray and multiprocessing pickle genomes: a definition is rebuilt with the definitions it may use."""
+    import pickle
+
+    g = nas.loads(GENOMES["composed"])
+    again = pickle.loads(pickle.dumps(g))
+    assert again == g and nas.cost(again) == nas.cost(g)
+    assert [d.name for d in again.definitions] == ["se", "twice"]
