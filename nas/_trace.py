@@ -145,6 +145,16 @@ class Tracer:
         """Dropout (active in train mode only)."""
         return self._add("dropout", (x,), {"p": p}, x.shape)
 
+    def ln(self, x: Ref, eps: float = 1e-6) -> Ref:
+        """Layer normalization over the channels at each position (ConvNeXt's), with a weight and a bias each."""
+        c = x.shape[0]
+        return self._add("ln", (x,), {"c": c, "eps": eps}, x.shape, 2 * c)
+
+    def scale(self, x: Ref, init: float = 1e-6) -> Ref:
+        """A learnable per-channel scale (layer scale, CaiT and ConvNeXt), starting at ``init``."""
+        c = x.shape[0]
+        return self._add("scale", (x,), {"c": c, "init": init}, x.shape, c)
+
     def droppath(self, x: Ref, p: float) -> Ref:
         """Drop the whole residual branch per sample with probability ``p`` (train mode only)."""
         return x if p <= 0 else self._add("droppath", (x,), {"p": p}, x.shape)

@@ -86,6 +86,11 @@ OPS: dict[str, Op] = {
     "mean": Op({}, 0, lambda t, xs, a: t.mean(*xs)),
     "concat": Op({}, 0, lambda t, xs, a: t.concat(*xs)),
     "mul": Op({}, 2, lambda t, xs, a: t.mul(*xs)),
+    "ln": Op({"eps": Param("float", 1e-6, "added to the variance", lo=0)}, 1, lambda t, xs, a: t.ln(xs[0], a["eps"])),
+    "scale": Op({"init": Param("float", 1e-6, "the scale's first value")}, 1,
+                lambda t, xs, a: t.scale(xs[0], a["init"])),
+    "droppath": Op({"p": Param("float", 0.0, "probability of dropping the branch per sample", lo=0, hi=1)}, 1,
+                   lambda t, xs, a: t.droppath(xs[0], a["p"])),
     "shuffle": Op({"groups": Param("int", 2, "groups")}, 1, lambda t, xs, a: t.shuffle(xs[0], a["groups"])),
     "split": Op({"parts": Param("int", 2, "equal parts"), "part": Param("int", 0, "which part, from 0", lo=0)}, 1,
                 _split),
@@ -360,7 +365,8 @@ def definition(name: Any, d: Any, path: str = "blocks", earlier: tuple[BlockDef,
     out = _out(d.get("out"), nodes, f"{where}.out")
     order = _order(nodes, out, f"{where}.nodes")
     compiled = _Compiled(f"{where}.nodes", [nodes[i] for i in order], out)
-    bt = BlockType(name, compiled.expand, specs, "defined in the genome")
+    # a definition with a drop_path parameter takes its rate from the genome's ramp, like the built-in residual units
+    bt = BlockType(name, compiled.expand, specs, "defined in the genome", drop_path="drop_path" in specs)
     return BlockDef(name, Params(written), tuple(canon), "" if out == len(nodes) - 1 else nodes[out].name, bt,
                     earlier)
 

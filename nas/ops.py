@@ -110,6 +110,39 @@ class DropPath(nn.Module):
         return f"p={self.p}"
 
 
+class ChannelNorm(nn.Module):
+    """Layer normalization over the channels at each position of an (N, C, H, W) map (or of an (N, C) vector)."""
+
+    def __init__(self, c: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(c))
+        self.bias = nn.Parameter(torch.zeros(c))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(1, keepdim=True)
+        var = (x - mean).pow(2).mean(1, keepdim=True)
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return (x - mean) / torch.sqrt(var + self.eps) * self.weight.view(shape) + self.bias.view(shape)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[0]}, eps={self.eps}"
+
+
+class LayerScale(nn.Module):
+    """A learnable per-channel scale, starting at ``init``."""
+
+    def __init__(self, c: int, init: float = 1e-6) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((c,), float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma.view((1, -1) + (1,) * (x.dim() - 2))
+
+    def extra_repr(self) -> str:
+        return f"{self.gamma.shape[0]}"
+
+
 def init_weights(model: nn.Module) -> None:
     """The common CNN initialization: Kaiming for convs, unit norms, small normal for linear layers."""
     for m in model.modules():
@@ -163,6 +196,8 @@ OPS: dict[str, Callable[[dict[str, Any], Node], Call]] = {
     "lrn": lambda a, n: (nn.LocalResponseNorm, (a["size"],), {"alpha": a["alpha"], "beta": a["beta"], "k": a["k"]}),
     "dropout": lambda a, n: (nn.Dropout, (a["p"],), {}),
     "droppath": lambda a, n: (DropPath, (a["p"],), {}),
+    "ln": lambda a, n: (ChannelNorm, (a["c"],), {"eps": a["eps"]}),
+    "scale": lambda a, n: (LayerScale, (a["c"],), {"init": a["init"]}),
     "maxpool": _pool(nn.MaxPool2d),
     "avgpool": _pool(nn.AvgPool2d, count_include_pad="count_include_pad"),
     "gap": _plain(nn.AdaptiveAvgPool2d, 1),

@@ -86,6 +86,19 @@ COMPOSED = """
     - {op: se, c: c}
 """
 
+CONVNEXT = """
+  cnx:
+    params: {drop_path: {kind: float, default: 0.0}}
+    nodes:
+    - {op: conv, c: in.c, k: 7, groups: in.c, bn: false, act: none, bias: true}
+    - {op: ln}
+    - {op: conv, c: 4 * in.c, k: 1, bn: false, act: gelu, bias: true}
+    - {op: conv, c: in.c, k: 1, bn: false, act: none, bias: true}
+    - {op: scale, init: 0.000001}
+    - {name: branch, op: droppath, p: drop_path}
+    - {op: add, in: [in, branch]}
+"""
+
 GENOMES = {
     "ghost": genome(GHOST, "stem: [{type: ghost, c: 8}]\n"
                            "stages:\n- [{type: ghost, c: 16, s: 2}, {type: ghost, c: 16, act: hardswish, repeat: 2}]\n"
@@ -97,6 +110,10 @@ GENOMES = {
         "stem: [{type: conv, c: 8}]\nstages:\n- [{type: inception, branches: [[{type: pools}], "
         "[{type: ghost, c: 8}, {type: pools, k: 5}]]}]\nhead: [{type: gap}, {type: linear}]\n"),
     "classifier_head": genome(CLASSIFIER, "stem: [{type: conv, c: 8, s: 2}]\nhead: [{type: classifier, hidden: 32}]\n"),
+    # ConvNeXt's block: layer norm over channels, layer scale, drop-path on the ramp of the genome's drop_path
+    "convnext_block": "drop_path: 0.2\n" + genome(CONVNEXT, "stem: [{type: conv, c: 16, k: 4, s: 4}]\n"
+                                                            "stages: [[{type: cnx, repeat: 3}]]\n"
+                                                            "head: [{type: gap}, {type: linear}]\n"),
     # a definition using a built-in block type and a definition using an earlier one, twice in one block
     "composed": genome(COMPOSED, "stages: [[{type: twice, c: 16}, {type: twice, c: 24, repeat: 2}]]\n"
                                  "head: [{type: gap}, {type: linear}]\n"),
@@ -185,7 +202,7 @@ UNIT = "  unit:\n    params: {c: channels}\n    nodes:\n"
 BAD = [
     ("unknown_op", genome("\n" + UNIT + "    - {op: convolution, c: c}\n", "stages: [[{type: unit, c: 8}]]\n"),
      "blocks.unit.nodes[0].op: unknown op 'convolution'; valid ops: conv, linear, bn, act, maxpool, avgpool, gap, "
-     "flatten, dropout, add, mean, concat, mul, shuffle, split, slice"),
+     "flatten, dropout, add, mean, concat, mul, ln, scale, droppath, shuffle, split, slice"),
     ("cycle", genome("\n" + UNIT + "    - {name: a, op: conv, in: b, c: c}\n    - {name: b, op: conv, c: c}\n",
                      "stages: [[{type: unit, c: 8}]]\n"),
      "blocks.unit.nodes[1].in: the nodes form a cycle: a -> b -> a"),
@@ -280,8 +297,8 @@ BAD = [
     ("later_definition", genome("\n  first:\n    nodes: [{op: second}]\n  second:\n    nodes: [{op: bn}]\n",
                                 "stages: [[{type: conv, c: 8}, {type: first}]]\n"),
      "blocks.first.nodes[0].op: unknown op 'second'; valid ops: conv, linear, bn, act, maxpool, avgpool, gap, "
-     "flatten, dropout, add, mean, concat, mul, shuffle, split, slice, or a block type (built in, or defined above "
-     "this one)"),
+     "flatten, dropout, add, mean, concat, mul, ln, scale, droppath, shuffle, split, slice, or a block type (built "
+     "in, or defined above this one)"),
     ("not_a_mapping", "blocks: [ghost]\nstages: [[{type: conv, c: 8}]]\n",
      "blocks: expected a mapping of block type names to definitions"),
 ]
@@ -368,3 +385,23 @@ def test_a_definition_using_earlier_ones_survives_pickling() -> None:
     again = pickle.loads(pickle.dumps(g))
     assert again == g and nas.cost(again) == nas.cost(g)
     assert [d.name for d in again.definitions] == ["se", "twice"]
+
+
+def test_a_defined_block_with_a_drop_path_parameter_is_on_the_ramp() -> None:
+    """The rule: the genome's drop_path ramp covers every staged block whose type takes ``drop_path``, a defined
+    block among them once its definition declares that parameter; its rate reaches a droppath node as ``p``."""
+    from nas.network import trace
+
+    g = nas.loads(GENOMES["convnext_block"])
+    rates = [n.attrs["p"] for n in trace(g).nodes if n.op == "droppath"]
+    assert rates == pytest.approx([0.2 / 3, 0.4 / 3, 0.2], abs=1e-6)
+    assert {n.op for n in trace(g).nodes} >= {"ln", "scale", "droppath"}
+
+
+def test_the_convnext_block_exports_to_onnx(tmp_path) -> None:
+    pytest.importorskip("onnx")
+    from nas.export import to_onnx
+
+    g = nas.loads(GENOMES["convnext_block"])
+    to_onnx(g, tmp_path / "g.onnx")
+    assert (tmp_path / "g.onnx").stat().st_size > 0

@@ -106,6 +106,7 @@ def every_op() -> list[Node]:
     t.add(x, y), t.mean(x, y), t.concat(x, y), t.mul(x, t.gap(x)), t.zero(x)
     t.lrn(t.act(t.bn(x), "leaky_relu"), 3, 1e-4, 0.75, 2.0)
     t.dropout(t.droppath(x, 0.2), 0.5)
+    t.scale(t.ln(x, 1e-5), 0.5)
     t.pool(x, "maxpool", 3, 2, 1, ceil=True), t.pool(x, "avgpool", 3, 2, 1, count_include_pad=False)
     t.shuffle(x, 4), t.slice(x, 2, 5)
     t.linear(t.flatten(x), 10)
