@@ -127,10 +127,16 @@ class Tracer:
         f = x.shape[0]
         return self._add("linear", (x,), {"cin": f, "c": c, "bias": bias}, (c,), f * c + (c if bias else 0), f * c)
 
-    def bn(self, x: Ref) -> Ref:
-        """Batch normalization (its weight and bias are parameters; running statistics are buffers)."""
+    def bn(self, x: Ref, eps: float = 1e-5, momentum: float = 0.1) -> Ref:
+        """Batch normalization (its weight and bias are parameters; running statistics are buffers). ``eps`` and
+        ``momentum`` are attributes only when they are not PyTorch's defaults."""
         c = x.shape[0]
-        return self._add("bn", (x,), {"c": c}, x.shape, 2 * c)
+        attrs: dict[str, Any] = {"c": c}
+        if eps != 1e-5:
+            attrs["eps"] = eps
+        if momentum != 0.1:
+            attrs["momentum"] = momentum
+        return self._add("bn", (x,), attrs, x.shape, 2 * c)
 
     def act(self, x: Ref, kind: str | None) -> Ref:
         """An activation; ``None`` returns ``x`` unchanged."""

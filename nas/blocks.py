@@ -153,10 +153,12 @@ def _dwsep(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
     return cna(t, y, p["c"], 1, act=p["act"])
 
 
-@register("bn", {}, example={})
+@register("bn", {"eps": Param("float", 1e-5, "added to the variance", lo=0),
+                 "momentum": Param("float", 0.1, "weight of a new batch in the running statistics", lo=0, hi=1)},
+          example={}, examples=[{"eps": 0.001, "momentum": 0.01}])
 def _bn(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
-    """Batch normalization."""
-    return t.bn(x)
+    """Batch normalization (PyTorch's eps and momentum by default; TensorFlow ports use 0.001 and 0.01)."""
+    return t.bn(x, p["eps"], p["momentum"])
 
 
 @register("act", {"kind": Param("act", "relu", "activation")}, example={"kind": "relu6"})

@@ -405,3 +405,17 @@ def test_the_convnext_block_exports_to_onnx(tmp_path) -> None:
     g = nas.loads(GENOMES["convnext_block"])
     to_onnx(g, tmp_path / "g.onnx")
     assert (tmp_path / "g.onnx").stat().st_size > 0
+
+
+def test_batch_norm_eps_and_momentum_reach_the_model_and_the_export() -> None:
+    from nas.export import to_python
+
+    g = nas.loads(genome("\n" + UNIT + "    - {op: conv, c: c, bn: false}\n    - {op: bn, eps: 0.001, momentum: 0.01}\n",
+                         "stages: [[{type: unit, c: 8}, {type: bn, momentum: 0.2}]]\n"))
+    norms = [m for m in nas.build(g).modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert [(m.eps, m.momentum) for m in norms] == [(0.001, 0.01), (1e-5, 0.2)]
+    assert "eps=0.001, momentum=0.01" in to_python(g) and nas.loads(nas.dumps(g)) == g
+    plain = nas.loads("input: [3, 16, 16]\nstages: [[{type: conv, c: 8}]]\n")
+    from nas.network import trace
+
+    assert [n.attrs for n in trace(plain).nodes if n.op == "bn"] == [{"c": 8}]  # defaults add no attribute
