@@ -15,7 +15,8 @@ trial, and a proposal cut short is marked failed. So a study and its results sto
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import functools
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import optuna
@@ -28,7 +29,20 @@ from search_spaces import Config
 from . import register
 from ._base import _VALUE, DEDUP_TRIES, JSON, Candidate, Strategy, check, config_key
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _quietly(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``method`` with Optuna's INFO lines ("A new study created", "Trial 3 finished") off, and Optuna's log
+    level as it was after: importing or using this strategy never changes the user's logging."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        level = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(max(level, optuna.logging.WARNING))
+        try:
+            return method(*args, **kwargs)
+        finally:
+            optuna.logging.set_verbosity(level)
+    return wrapper
 
 CANDIDATE_ATTR = "nas_candidate"  # the user attribute naming the candidate a trial became
 _TRIAL = {"state": str, "params": {str: _VALUE}, "values": ([float], None), "intermediate": [[float]],
@@ -62,6 +76,7 @@ class OptunaSearch(Strategy):
     def _sampler(self, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
 
+    @_quietly
     def _study(self, storage: Any) -> optuna.Study:
         directions = ["maximize"] if self.objectives == 1 else ["maximize", "minimize"]
         return optuna.create_study(storage=storage, sampler=self._sampler(self.seed), study_name=self.study_name,
@@ -117,6 +132,7 @@ class OptunaSearch(Strategy):
         self._constrain(trial, config)
         return trial
 
+    @_quietly
     def ask(self) -> Candidate:
         requeued = self._requeue[0] if self._requeue else None
         cand = super().ask()
@@ -131,6 +147,7 @@ class OptunaSearch(Strategy):
     def _observe(self, candidate: Candidate, score: float | None, metrics: Mapping[str, Any] | None = None) -> None:
         self._untold.append((candidate, score, metrics))
 
+    @_quietly
     def flush(self) -> None:
         while self._untold:
             candidate, score, metrics = self._untold.pop(0)
@@ -158,6 +175,7 @@ class OptunaSearch(Strategy):
             state["study"] = [_trial_data(t) for t in self.study.get_trials(deepcopy=False)]
         return state
 
+    @_quietly
     def _load(self, state: Any) -> None:
         check(state, {"seeded": [list], "study?": [dict]}, "state.own")
         seeded = {}

@@ -170,6 +170,8 @@ def test_best_pareto_and_progress_read_the_records() -> None:
     line = progress(done[1], done[:2], 4, BUDGET.macs, 30.0)
     assert line.startswith("[2/4] trial 1: failed (x), ") and "best 0.5000 (trial 0" in line
     assert line.endswith("about 30s left")
+    # after --resume, the time left comes from this start's records only: 1 new after 3 old, 10 s for it
+    assert progress(done[3], done, 12, BUDGET.macs, 10.0, before=3).endswith("about 1m20s left")
     assert duration(5) == "5s" and duration(245) == "4m05s"
 
 

@@ -191,3 +191,26 @@ def test_strategies_never_import_torch() -> None:
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_optuna_strategies_leave_optunas_log_level_and_matplotlibs_backend_alone(tmp_path) -> None:
+    """Importing or running a strategy, or drawing a search's plot, changes nothing global in the user's process."""
+    script = f"""
+import optuna, matplotlib
+optuna.logging.set_verbosity(optuna.logging.DEBUG)
+matplotlib.use("svg")
+import search_spaces, strategies
+from strategies import optuna_search
+s = strategies.get("optuna")(search_spaces.get("cell"), budget="60M", seed=0)
+for _ in range(3):
+    c = s.ask()
+    s.tell(c, {{"accuracy": 0.5}})
+from nas.app.plot import plot
+from nas.app.settings import Settings
+plot(__import__("pathlib").Path({str(tmp_path / "p.png")!r}), [], [], 60_000_000, Settings(space="cell"))
+print(optuna.logging.get_verbosity() == optuna.logging.DEBUG, matplotlib.get_backend())
+"""
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["True", "svg"]
+    assert "A new study created" not in p.stderr and "finished with value" not in p.stderr

@@ -144,7 +144,7 @@ class Search:
             self.log(ctx)
         for note in self.strategy.notes:
             self.log(f"note: {note}")
-        started = time.time()
+        started, before = time.time(), len(done)
         verdict: Verdict | None = None
         try:
             while True:
@@ -161,7 +161,7 @@ class Search:
                     done.append(ev)
                     if metrics is not None:
                         metrics.update(done)
-                    self.log(progress(ev, done, s.trials, self.budget.macs, time.time() - started))
+                    self.log(progress(ev, done, s.trials, self.budget.macs, time.time() - started, before))
             if self.estimator.funnel:
                 self._run_audit(done, concurrent)
             if s.verdict:

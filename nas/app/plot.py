@@ -13,12 +13,10 @@ def plot(path: Path, done: list[Evaluation], front: list[Evaluation], budget: in
           entrants: list[Any] = ()) -> None:
     """Accuracy against MACs: every candidate, the Pareto front, the budget line and, apart, the verdict's test
     scores (mean over seeds, with 95% error bars)."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: a notebook's backend and open figures are left as they are
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    fig = Figure(figsize=(7, 5), dpi=120)
+    ax = fig.subplots()
     ok = [e for e in done if e.trial >= 0 and e.status == "ok"]
     stopped = [e for e in done if e.trial >= 0 and e.status == "stopped" and e.accuracy is not None]
     seeds: list[Evaluation] = []
@@ -63,4 +61,3 @@ def plot(path: Path, done: list[Evaluation], front: list[Evaluation], budget: in
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)

@@ -70,11 +70,13 @@ def duration(seconds: float) -> str:
     return f"{m}m{s:02d}s" if m else f"{s}s"
 
 
-def progress(ev: Evaluation, done: list[Evaluation], trials: int, budget: int, elapsed: float) -> str:
-    """The log line after ``ev`` lands: where the search stands, the best so far, and a time estimate."""
+def progress(ev: Evaluation, done: list[Evaluation], trials: int, budget: int, elapsed: float,
+             before: int = 0) -> str:
+    """The log line after ``ev`` lands: where the search stands, the best so far, and a time estimate from the
+    ``elapsed`` seconds of this start, over the records it made (``before``: how many the store held at the start)."""
     n = sum(1 for e in done if e.trial >= 0)
     top = best(done, budget)
-    left = max(0, trials - n) * elapsed / max(1, len(done))
+    left = max(0, trials - n) * elapsed / max(1, len(done) - before)
     if ev.status == "ok":
         what = f"accuracy {ev.accuracy:.4f}"
     elif ev.status == "stopped":
