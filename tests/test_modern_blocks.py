@@ -82,11 +82,22 @@ def test_split_passes_its_first_half_and_transforms_the_second() -> None:
     assert torch.equal(model(x), torch.cat([x[:, :2], torch.tanh(x[:, 2:])], 1))
 
 
-def test_channel_shuffle_interleaves_the_groups() -> None:
-    model = nas.build(_genome([{"type": "channel_shuffle", "groups": 2}], (4, 1, 1))).stages[0][0]
-    x = torch.arange(4.0).view(1, 4, 1, 1)
-    assert model(x).flatten().tolist() == [0.0, 2.0, 1.0, 3.0]
+@pytest.mark.parametrize("groups", [2, 3])
+def test_channel_shuffle_interleaves_the_groups_as_torch_does(groups: int) -> None:
+    """With 6 channels the shuffle and its transpose differ (with 4 in 2 groups they agree): the direction is
+    pinned against ``torch.nn.ChannelShuffle``, in the model and in the standalone export."""
+    from nas.export import to_python
 
+    g = nas.Genome.from_dict({"input": [6, 1, 1], "classes": 3,
+                              "stages": [[{"type": "channel_shuffle", "groups": groups}]]})
+    x = torch.arange(6.0).view(1, 6, 1, 1)
+    want = torch.nn.ChannelShuffle(groups)(x)
+    assert torch.equal(nas.build(g)(x), want)
+    assert want.flatten().tolist() == ([0.0, 3.0, 1.0, 4.0, 2.0, 5.0] if groups == 2 else
+                                       [0.0, 2.0, 4.0, 1.0, 3.0, 5.0])
+    namespace: dict = {}
+    exec(to_python(g), namespace)
+    assert torch.equal(namespace["Net"]()(x), want)
 
 
 def _se_conv_widths(block: dict, input: tuple[int, int, int] = (24, 8, 8)) -> list[int]:
