@@ -207,3 +207,15 @@ def test_the_summary_gives_the_answer_the_front_and_a_table_as_objects(tmp_path)
     table = summary.table()
     assert len(table) == 10 and list(table["trial"]) == list(range(10))
     assert nas.loads(table["genome"][0]).to_dict() == nas.loads(summary.records[0].genome).to_dict()
+
+
+def test_a_run_directory_named_with_question_mark_and_percent_keeps_its_databases(tmp_path, capsys) -> None:
+    from nas.app.cli import main
+
+    out = tmp_path / "odd?dir%20x"
+    assert main(["search", "--space", "cell", "--estimator", "nb201", "--trials", "3", "--no-dashboard",
+                 "--out", str(out)]) == 0
+    assert (out / "results.db").is_file() and (out / "dashboard.db").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["odd?dir%20x"]  # nothing written beside it
+    assert main(["search", "--resume", "--out", str(out), "--trials", "4"]) == 0
+    assert "[4/4]" in capsys.readouterr().out

@@ -32,7 +32,7 @@ from . import scoring
 from .settings import (Settings, budget_of, check_data, fidelity_text, space_of, storage_url, validate,
                        verdict_width)
 from .stopping import AshaStopper, MedianStopper, StoppingRule, decision_epochs, describe, make_stopper, replay
-from .store import Evaluation, Store, append_csv, shown, write_csv
+from .store import Evaluation, Store, append_csv, shown, sqlite_url, write_csv
 from .views import Views
 from .worker import Evaluator, Inline, evaluate, failure, look_up, worker_died
 
@@ -77,7 +77,7 @@ class Search:
         options = {}
         if s.strategy in ("optuna", "nsga2"):  # the study lives beside the results: in the run, or the shared database
             options = {"storage": self.store.url, "study_name": f"nas-{self.store.run}"} if storage else \
-                {"storage": f"sqlite:///{self.out / 'optuna.db'}"}
+                {"storage": sqlite_url(self.out / "optuna.db")}
         self.strategy = strategy_cls(self.space, budget=self.budget, seed=s.seed, **options)
         state = self.store.state()
         self._done: list[Evaluation] | None = None  # the records, read once for the strategy and the outputs

@@ -162,7 +162,9 @@ def check_data(dataset: str, data_dir: str | None) -> None:
 
 def storage_url(out: Path, storage: str | None = None) -> str:
     """The results database: ``storage`` when given, else SQLite in the run directory."""
-    return storage or f"sqlite:///{Path(out) / 'results.db'}"
+    from .store import sqlite_url
+
+    return storage or sqlite_url(Path(out) / "results.db")
 
 
 def resume_settings(out: Path, storage: str | None = None) -> Settings:

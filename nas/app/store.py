@@ -206,6 +206,21 @@ def database_url(url: str) -> str:
     return url
 
 
+def sqlite_url(path: Path | str) -> str:
+    """The SQLite URL of the database file ``path``, escaped: a directory named ``a?b`` or ``50%`` stays a path
+    (SQLAlchemy would read ``?`` as the start of options and ``%`` as an escape)."""
+    return sa.engine.URL.create("sqlite", database=str(path)).render_as_string(hide_password=False)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for another database)."""
+    try:
+        u = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return None
+    return Path(u.database) if u.get_backend_name() == "sqlite" and u.database else None
+
+
 def shown(url: str) -> str:
     """``url`` fit to print: its password hidden."""
     try:

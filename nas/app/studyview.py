@@ -57,7 +57,9 @@ METRICS = ["accuracy", "MACs"]
 
 def study_url(out: Path) -> str:
     """The study's storage: SQLite in the run directory ``out``."""
-    return f"sqlite:///{Path(out).resolve() / FILE}"
+    from .store import sqlite_url
+
+    return sqlite_url(Path(out).resolve() / FILE)
 
 
 def study_name(out: Path) -> str:
@@ -436,6 +438,8 @@ def server(url: str, host: str, port: int) -> Any:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
             pass
 
-    with quiet(), _study_errors(Path(url.removeprefix("sqlite:///"))):
+    from .store import sqlite_path
+
+    with quiet(), _study_errors(sqlite_path(url) or Path(url)):
         app = optuna_dashboard.wsgi(storage(url))
     return make_server(host, port, app, server_class=Server, handler_class=Handler)
