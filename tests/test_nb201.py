@@ -219,3 +219,17 @@ def test_a_run_directory_named_with_question_mark_and_percent_keeps_its_database
     assert sorted(p.name for p in tmp_path.iterdir()) == ["odd?dir%20x"]  # nothing written beside it
     assert main(["search", "--resume", "--out", str(out), "--trials", "4"]) == 0
     assert "[4/4]" in capsys.readouterr().out
+
+
+def test_every_row_of_trials_csv_carries_a_genome_that_decodes(tmp_path) -> None:
+    import csv
+
+    from nas.app.driver import Search
+    from nas.app.settings import Settings
+
+    summary = Search(Settings(space="cell", budget="60M", trials=4, estimator="nb201"), tmp_path / "run",
+                     log=lambda _: None).run()
+    with open(tmp_path / "run" / "trials.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [nas.loads(r["genome"]) for r in rows] == [nas.loads(e.genome) for e in summary.records]
+    assert all(r["summary"] == nas.loads(r["genome"]).short() for r in rows)

@@ -53,7 +53,9 @@ EVALUATIONS = sa.Table(
 )
 
 CSV_FIELDS = ("trial", "origin", "status", "accuracy", "loss", "macs", "params", "seconds", "epochs", "worker",
-              "attempts", "error", "genome")
+              "attempts", "error", "summary", "genome")
+"""``trials.csv``'s columns: ``summary`` is the genome on one line for reading, ``genome`` its YAML (a quoted field
+over several lines) that ``nas decode`` and ``nas.loads`` read back."""
 
 
 @dataclass
@@ -235,7 +237,8 @@ def csv_row(ev: Evaluation) -> dict[str, Any]:
             "accuracy": "" if ev.accuracy is None else f"{ev.accuracy:.6f}",
             "loss": "" if ev.loss is None else f"{ev.loss:.6f}", "macs": ev.macs, "params": ev.params,
             "seconds": "" if ev.seconds is None else f"{ev.seconds:.2f}", "epochs": ev.fidelity.get("epochs", ""),
-            "worker": ev.worker or "", "attempts": ev.attempts, "error": ev.error or "", "genome": ev.short}
+            "worker": ev.worker or "", "attempts": ev.attempts, "error": ev.error or "", "summary": ev.short,
+            "genome": ev.genome}
 
 
 def write_csv(path: Path, evaluations: Iterator[Evaluation] | list[Evaluation]) -> None:
