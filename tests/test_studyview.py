@@ -160,6 +160,24 @@ def test_rebuild_writes_what_add_trial_writes(tmp_path) -> None:
     assert seen(bulk)[4][1] == TrialState.FAIL and seen(bulk)[4][5]["error"] == "no accuracy recorded"
 
 
+def test_a_renamed_column_in_optunas_tables_falls_back_to_its_public_way(tmp_path, monkeypatch) -> None:
+    """Should a later Optuna rename a column, the fast path fails in the database (not in Python); the rebuild
+    then adds the trials through Optuna's public API instead, and the study still holds every record."""
+    import sqlalchemy as sa
+    from optuna.storages._rdb import models
+
+    real = models.TrialModel.__table__
+    renamed = sa.Table("trials", sa.MetaData(), *[sa.Column(c.name if c.name != "number" else "number_v2",
+                                                            c.type, key=c.key, primary_key=c.primary_key)
+                                                  for c in real.columns])
+    monkeypatch.setattr(models.TrialModel, "__table__", renamed)
+    space = search_spaces.get("mobilenet")
+    view = StudyView(tmp_path, Settings(), space)
+    view.rebuild(records(space)[:3])
+    monkeypatch.setattr(models.TrialModel, "__table__", real)
+    assert [t.number for t in load(view).trials] == [0, 1, 2]
+
+
 def test_a_value_outside_the_space_drops_that_parameter_only(tmp_path) -> None:
     v, space = view(tmp_path)
     ev = records(space)[0]

@@ -252,8 +252,9 @@ def _counts(storage: optuna.storages.RDBStorage) -> dict[str, int]:
     half a minute for 10,000 MobileNet records); through Optuna's public API should its internals differ."""
     import optuna
 
+    import sqlalchemy as sa
+
     try:
-        import sqlalchemy as sa
         from optuna.storages._rdb import models
 
         S, T = models.StudyModel.__table__, models.TrialModel.__table__
@@ -261,7 +262,7 @@ def _counts(storage: optuna.storages.RDBStorage) -> dict[str, int]:
                  .select_from(S.outerjoin(T, T.c.study_id == S.c.study_id)).group_by(S.c.study_name))
         with storage.engine.connect() as con:
             return {name: int(n) for name, n in con.execute(query)}
-    except (AttributeError, ImportError, KeyError):
+    except (AttributeError, ImportError, KeyError, sa.exc.SQLAlchemyError):  # another Optuna's tables
         return {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
 
 
@@ -275,8 +276,9 @@ def _add_all(storage: optuna.storages.RDBStorage, study: optuna.Study, trials: l
 
     if not trials:
         return
+    import sqlalchemy as sa
+
     try:
-        import sqlalchemy as sa
         from optuna.storages._rdb import models
 
         M = models
@@ -306,7 +308,9 @@ def _add_all(storage: optuna.storages.RDBStorage, study: optuna.Study, trials: l
             for table, many in rows.items():
                 if many:
                     con.execute(table.insert(), many)
-    except (AttributeError, ImportError, KeyError, TypeError):  # another Optuna's internals: its public way
+    # another Optuna's internals (a renamed column fails in the database, and the transaction is rolled back):
+    # its public way
+    except (AttributeError, ImportError, KeyError, TypeError, sa.exc.SQLAlchemyError):
         for t in trials:
             study.add_trial(t)
 
