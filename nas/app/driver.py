@@ -126,7 +126,8 @@ class Search:
         else:
             metrics, concurrent, ctx = self._start_ray(stopper, address, dashboard, dashboard_host, evaluator)
         where = f" (template {s.space})" if s.space_yaml is not None else ""
-        self.log(f"search: space {self.space.name}{where}, budget {self.budget}, strategy {s.strategy}, {s.trials} trials"
+        self.log(f"search: space {self.space.name}{where}, budget {self.budget}, strategy {s.strategy}, "
+                 f"{s.trials} trials"
                  + ("" if self.tabular else f" of up to {s.epochs} epoch(s)") + f", {concurrent} at a time; run "
                  f"directory {self.out}")
         if self.tabular:
