@@ -116,7 +116,8 @@ def instances(rec: "Block", classes: int) -> Iterator[tuple[int, BlockType, dict
     """The instances of one block record, top-level or nested: (repeat index, block type, resolved params).
 
     The one place a record is resolved, for the network walk and for records inside records alike: defaults
-    filled in, ``c: classes`` (any channels field) set to the number of classes, the stride on repeat 0 only.
+    filled in, ``c: classes`` (any channels field) set to the number of classes, the stride on repeat 0 only (the
+    later repeats take the type's default stride, so a repeat is the record written again without its ``s``).
     """
     bt = block_type(rec.type)
     base = bt.resolve(rec.params)
@@ -125,8 +126,8 @@ def instances(rec: "Block", classes: int) -> Iterator[tuple[int, BlockType, dict
             base[k] = classes
     for r in range(rec.repeat):
         p = dict(base)
-        if r and "s" in p:
-            p["s"] = 1  # a record's stride applies to its first repeat only
+        if r and "s" in p:  # a record's stride applies to its first repeat only; the rest take the type's default
+            p["s"] = bt.params["s"].default  # (1 for a conv; for a pool, its window, as for a record written again)
         yield r, bt, p
 
 

@@ -119,3 +119,18 @@ def test_cost_is_torch_free() -> None:
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("pool", ["maxpool", "avgpool"])
+def test_a_repeated_pool_is_the_record_written_again(pool: str) -> None:
+    """A record's stride applies to its first repeat; the later ones take the type's default, which for a pool is
+    its window: repeat 2 equals two written records, and the spaces' expand and runs agree on the cost."""
+    from search_spaces._base import expand, runs
+
+    folded = nas.loads(f"input: [3, 32, 32]\nstages: [[{{type: conv, c: 8}}, {{type: {pool}, k: 2, repeat: 2}}]]")
+    written = nas.loads(f"input: [3, 32, 32]\nstages: [[{{type: conv, c: 8}}, {{type: {pool}, k: 2}}, "
+                        f"{{type: {pool}, k: 2}}]]")
+    assert nas.cost(folded).output == nas.cost(written).output == (8, 8, 8)
+    a, b = nas.cost(folded), nas.cost(written)
+    assert (a.macs, a.params, a.activations) == (b.macs, b.params, b.activations)
+    assert runs(expand(folded.stages[0].blocks)) == folded.stages[0].blocks
