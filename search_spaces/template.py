@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -99,8 +100,6 @@ class TemplateSpace(Space):
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 or kind is int and v != int(v):
                     raise NasError(f"{source}: {key}: expected a positive {kind.__name__}, got {quote(v)}")
                 setattr(self, key, kind(v))
-        self._raw = data
-        self._spots: list[tuple[str, tuple[Any, ...], str]] = []  # (dimension, record location, key)
         self._plain, found = self._strip(data)
         try:  # the template with every choice at its first value must be a genome itself
             first = nas.Genome.from_dict(_put(self._plain, {spot: dim.choices[0] for spot, dim in found}))
@@ -257,7 +256,7 @@ class TemplateSpace(Space):
         g = genome.with_input(self.input, self.classes)
         with defined(g.definitions):
             config = self._read(g)
-        if self.decode(config) != replace_name(g, self.name):
+        if self.decode(config) != replace(g, name=self.name):
             raise NasError(f"not in space '{self.name}': the genome differs from the template {self.source} beyond "
                            f"its choices")
         return config
@@ -284,12 +283,6 @@ class TemplateSpace(Space):
         out = super().describe()
         out["template"] = self.source
         return out
-
-
-def replace_name(g: Genome, name: str) -> Genome:
-    from dataclasses import replace
-
-    return replace(g, name=name)
 
 
 _DEFAULT = object()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from ..genome import Genome
 
+from . import scoring
 from .settings import Settings
 from .verdict import AUDIT_TRIALS, VERDICT_SEED, Entrant
 
@@ -28,9 +29,7 @@ def base_spec(s: Settings, floor: int) -> dict[str, Any]:
     ``floor`` is the space's smallest feature map."""
     spec = {"dataset": s.dataset, "epochs": s.epochs, "seed": s.seed, "data_dir": s.data_dir, "width": s.width,
             "train_images": s.train_images, "batch_size": s.batch_size, "floor": floor}
-    from .scoring import get
-
-    entry = get(s.estimator)
+    entry = scoring.get(s.estimator)
     if entry.spec is not None:
         spec.update(entry.spec(s))
     if s.evaluator:
