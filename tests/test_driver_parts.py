@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import nas
 import search_spaces
 import strategies
 from nas.app.jobs import Job, Kind, base_spec
@@ -391,3 +392,29 @@ def test_a_toy_estimator_registered_in_the_test_drives_the_search_without_name_t
     assert study.user_attrs["dataset"] == "toy data" and study.user_attrs["epochs"] == 0
     with pytest.raises(NasError, match=r"^unknown estimator 'nope'; estimators: proxy, nb201, supernet, toy$"):
         validate(Settings(estimator="nope"))
+
+
+def test_an_interrupted_verdict_is_never_a_result(tmp_path) -> None:
+    """Until every entrant has every seed, best.yaml is the search's best marked partial, verdict.json says partial,
+    and the summary claims nothing; with the last seed, the verdict's winner is written as usual."""
+    done = records([0.5, 0.7, 0.6])
+    s = Settings(space="cell", dataset="synthetic", verdict_seeds=2)
+    e = entrants(done, SPACE, BUDGET, s)
+    assert [x.label for x in e] == ["trial 1"]  # the cell space has no baseline: the winner alone
+
+    def run(seed: int):
+        return dataclasses.replace(done[1], trial=e[0].trial(seed), origin="verdict:trial 1",
+                                   metrics={"accuracy": 0.9, "n_eval": 4, "correct": None})
+
+    lines: list[str] = []
+    verdict = write_outputs(tmp_path, done + [run(0)], SPACE, BUDGET, s, lines.append)
+    text = (tmp_path / "best.yaml").read_text()
+    assert text.startswith("# partial: the verdict has 1 of its 2 retrainings, so it names no winner")
+    assert nas.loads(text) == nas.loads(done[1].genome)
+    assert json.loads((tmp_path / "verdict.json").read_text())["partial"] is True
+    summary = summarize(tmp_path, done + [run(0)], BUDGET, s, verdict, [], lines.append)
+    assert summary.winner is None and any(l.startswith("verdict: partial, 1 of 2 retrainings") for l in lines)
+    verdict = write_outputs(tmp_path, done + [run(0), run(1)], SPACE, BUDGET, s, lines.append)
+    assert not (tmp_path / "best.yaml").read_text().startswith("#")
+    assert json.loads((tmp_path / "verdict.json").read_text())["partial"] is False
+    assert summarize(tmp_path, done + [run(0), run(1)], BUDGET, s, verdict, [], lines.append).winner == "trial 1"

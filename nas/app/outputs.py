@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..cost import human
-from ..genome import loads, save
+from ..genome import dumps, loads, save
 from .plot import plot
 from .record import best, pareto
 from .retrain import verdict_report
@@ -79,11 +79,21 @@ def write_outputs(out: Path, done: list[Evaluation], space: Space, budget: Budge
 
         top = next(iter(rescored(done, budget.macs, s.rescore)), top)
     verdict = verdict_report(done, space, budget, s)
-    winner = verdict[0] if verdict else None
+    if verdict is not None:  # interrupted (or a retraining failed): a partial verdict is never the result
+        have = sum(len(e.results) for e in verdict[3])
+        verdict[2].update(partial=have < len(verdict[3]) * s.verdict_seeds, retrained=have,
+                          retrainings=len(verdict[3]) * s.verdict_seeds)
+    partial = verdict is not None and verdict[2]["partial"]
+    winner = verdict[0] if verdict and not partial else None
     if winner is not None:
         save(winner.genome, out / "best.yaml")
     elif top:
-        save(loads(top.genome), out / "best.yaml")
+        text = dumps(loads(top.genome))
+        if partial:
+            text = (f"# partial: the verdict has {verdict[2]['retrained']} of its {verdict[2]['retrainings']} "
+                    "retrainings, so it names no winner; this is the search's best by its own score. "
+                    "`nas search --resume --out DIR` finishes the verdict.\n" + text)
+        (out / "best.yaml").write_text(text)
     if verdict:
         (out / "verdict.json").write_text(json.dumps(verdict[2], indent=2) + "\n")
     front = pareto([e for e in done if e.trial >= 0 and e.status == "ok"])
@@ -114,7 +124,13 @@ def summarize(out: Path, done: list[Evaluation], budget: Budget, s: Settings, ve
             f"{top.params:,} params")
     else:
         log("search's best: none (every evaluation failed)")
-    if verdict:
+    if verdict and verdict[2].get("partial"):
+        data = verdict[2]
+        summary.verdict = data
+        log(f"verdict: partial, {data['retrained']} of {data['retrainings']} retrainings recorded; nothing is claimed "
+            f"and best.yaml is the search's best by its own score (marked partial); `nas search --resume --out "
+            f"{out}` finishes the verdict without repeating a finished retraining")
+    elif verdict:
         winner, lines, data, _ = verdict
         summary.verdict, summary.winner = data, winner.label if winner else None
         from .verdict import fidelity_text
