@@ -188,27 +188,14 @@ def resumed(s: Settings, given: dict[str, Any]) -> Settings:
     """The stored settings ``s`` continued with the flags a user ``given`` (argparse names and values) on
     ``--resume``: a larger ``trials`` extends the run, ``max_concurrent`` applies to this start, and any other flag
     that differs from the stored setting is refused with one line naming it (a resumed run is the search it stored)."""
-    from ..budget import parse_budget
-
     s = dataclasses.replace(s)
     for name, value in sorted(given.items()):
         if name in RUNTIME - {"max_concurrent"} or not hasattr(Settings, name) and name != "no_verdict":
             continue
         field, want = ("verdict", not value) if name == "no_verdict" else (name, value)
         have = getattr(s, field)
-        if field == "train_images":
-            want = want or None
-        elif field == "input":
-            want = list(want) if want else None
-        elif field == "early_stop" and want == "off":
-            want = None
-        if field in ("budget", "max_params", "max_activations") and want is not None and have is not None:
-            same = parse_budget(want) == parse_budget(have)
-        elif isinstance(want, float) and isinstance(have, (int, float)):
-            same = math.isclose(want, have, rel_tol=1e-9)
-        else:
-            same = want == have
-        if same:
+        want = as_stored(field, want)
+        if same_setting(field, want, have):
             continue
         if field == "max_concurrent":
             s.max_concurrent = want
@@ -222,6 +209,29 @@ def resumed(s: Settings, given: dict[str, Any]) -> Settings:
             raise NasError(f"{flag}{typed} differs from the run being resumed: {why}; drop the flag, or start a new "
                            "run with another --out")
     return s
+
+
+def as_stored(field: str, value: Any) -> Any:
+    """A flag's value as the settings store it (``--train-images 0``: None, ``--early-stop off``: None, a shape
+    as a list)."""
+    if field == "train_images":
+        return value or None
+    if field == "input":
+        return list(value) if value else None
+    if field == "early_stop" and value == "off":
+        return None
+    return value
+
+
+def same_setting(field: str, want: Any, have: Any) -> bool:
+    """Whether a flag's value (``as_stored``) is the stored setting: budgets by their number, floats up to rounding."""
+    from ..budget import parse_budget
+
+    if field in ("budget", "max_params", "max_activations") and want is not None and have is not None:
+        return parse_budget(want) == parse_budget(have)
+    if isinstance(want, float) and isinstance(have, (int, float)) and not isinstance(have, bool):
+        return math.isclose(want, have, rel_tol=1e-9)
+    return want == have
 
 
 def _plain(v: Any) -> str:

@@ -88,22 +88,14 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 def _same_run(s: Any, given: dict[str, Any]) -> None:
     """Refuse a flag given with ``--resume`` that differs from the stored run's setting (one line naming it)."""
-    from ..budget import parse_budget
+    from .settings import as_stored, same_setting
 
     for name, value in sorted(given.items()):
         field, want = ("distill", not value) if name == "no_distill" else (name, value)
         if field in ("out", "resume", "address") or not hasattr(s, field):
             continue
         have = getattr(s, field)
-        if field == "train_images":
-            want = want or None
-        if field == "budget":
-            same = parse_budget(want) == parse_budget(have)
-        elif field == "width" and have is not None:
-            same = abs(want - have) < 1e-9
-        else:
-            same = want == have
-        if not same:
+        if not same_setting(field, as_stored(field, want), have):
             typed = "" if isinstance(value, bool) else f" {value}"
             raise NasError(f"--{name.replace('_', '-')}{typed} differs from the run being resumed, started with "
                            f"{field} {have}; drop the flag, or train a new supernet with another --out")
