@@ -1,4 +1,4 @@
-"""Proxy training: a genome trained briefly on a small in-memory data set, scored by validation accuracy.
+"""Proxy training: a genome trained briefly on a small data set, scored by validation accuracy.
 
 ``proxy_train(genome)`` adapts the deployment genome to the proxy data (``proxy_genome``: head to the classes,
 stem to the channels, the smallest fitting resolution, an optional width multiplier), trains it with AdamW
@@ -36,7 +36,7 @@ import nas
 from nas import Genome, NasError
 
 from ._adapt import proxy_genome
-from .data import Tensors, load_data, tensors
+from .data import Stream, Tensors, load_data, tensors
 
 
 class StopTrial(Exception):
@@ -177,7 +177,7 @@ def _check_restarts(restarts: Sequence[int], epochs: int, steps: int | None) -> 
 class _Loop:
     """The training loop of one trial: its state lives here so that ``proxy_train`` reads top to bottom."""
 
-    def __init__(self, model: nn.Module, data: Tensors, dev: torch.device, batch_size: int, lr: float,
+    def __init__(self, model: nn.Module, data: Tensors | Stream, dev: torch.device, batch_size: int, lr: float,
                  weight_decay: float, seed: int, out: dict[str, Any], callback: Callback | None,
                  start: float) -> None:
         self.cuda = dev.type == "cuda"
@@ -186,11 +186,12 @@ class _Loop:
         # 1.07x, LeNet-5 0.98x).
         self.fmt = torch.channels_last
         self.model = model.to(dev, memory_format=self.fmt)
-        # Tensors move to the device once per trial; on CPU ``.to`` returns the cached tensors themselves.
-        self.x, self.y = data.x_train.to(dev), data.y_train.to(dev)
-        self.xv, self.yv = data.x_val.to(dev), data.y_val.to(dev)
+        # In-memory tensors move to the device once per trial (on CPU ``.to`` returns the cached tensors themselves);
+        # a stream delivers each batch there.
+        self.data = data.to(dev)
+        self.n, self.n_val = len(data.y_train), len(data.y_val)
         self.dev, self.out, self.callback, self.start = dev, out, callback, start
-        self.bs = min(batch_size, len(self.y))
+        self.bs = min(batch_size, self.n)
         self.gen = torch.Generator(device="cpu").manual_seed(seed)
         self.opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
         self.lr = lr
@@ -203,7 +204,7 @@ class _Loop:
 
     def run(self, epochs: int, steps: int | None, restarts: tuple[int, ...] = ()) -> None:
         # Whole batches only: a last batch of one sample would break batch norm on a 1x1 map.
-        per_epoch = max(1, len(self.y) // self.bs)
+        per_epoch = max(1, self.n // self.bs)
         total = steps if steps else epochs * per_epoch
         n_epochs = math.ceil(total / per_epoch)
         schedule = _Schedule(self.lr, [r * per_epoch for r in restarts], total)
@@ -211,15 +212,15 @@ class _Loop:
         for epoch in range(1, n_epochs + 1):
             t = time.perf_counter()
             loss_sum = torch.zeros((), device=self.dev)
-            perm = torch.randperm(len(self.y), generator=self.gen).to(self.dev)
+            perm = torch.randperm(self.n, generator=self.gen)
+            perm = perm if isinstance(self.data, Stream) else perm.to(self.dev)
             n = min(per_epoch, total - step)
             self.model.train()
-            for i in range(n):
-                idx = perm[i * self.bs:(i + 1) * self.bs]
+            for i, (xb, yb) in enumerate(self.data.batches("train", perm[:n * self.bs], self.bs)):
                 lr = schedule(step)
                 for group in self.opt.param_groups:
                     group["lr"] = lr
-                loss = self.step(self.x[idx], self.y[idx])
+                loss = self.step(xb, yb)
                 # A NaN is caught at once on CPU; on CUDA every 25 steps, to avoid a sync per step.
                 if not self.cuda or i % 25 == 24 or i == n - 1:
                     if not math.isfinite(loss.item()):
@@ -234,7 +235,7 @@ class _Loop:
             info = {"epoch": epoch, "accuracy": acc, "loss": val_loss, "train_loss": loss_sum.item() / max(1, n),
                     "seconds": time.perf_counter() - self.start}
             self.out.update(accuracy=acc, loss=val_loss, train_loss=info["train_loss"], epochs=epoch, steps=step,
-                            stderr=math.sqrt(max(acc * (1 - acc), 0.0) / len(self.yv)), correct=self.correct)
+                            stderr=math.sqrt(max(acc * (1 - acc), 0.0) / self.n_val), correct=self.correct)
             self.out["history"].append(info)
             if self.callback is not None:
                 try:
@@ -275,11 +276,10 @@ class _Loop:
             m.reset_running_stats()
             m.momentum = None  # cumulative average
         self.model.train()
-        idx = perm[:RECALIBRATE]
-        for i in range(0, len(idx), self.bs):
-            if len(idx[i:i + self.bs]) > 1:
+        for xb, _ in self.data.batches("train", perm[:RECALIBRATE], self.bs):
+            if len(xb) > 1:
                 with self.autocast():
-                    self.model(self.x[idx[i:i + self.bs]].contiguous(memory_format=self.fmt))
+                    self.model(xb.contiguous(memory_format=self.fmt))
         for m, momentum in zip(norms, saved):
             m.momentum = momentum
 
@@ -293,7 +293,7 @@ class _Loop:
         # measurably slower (new kernel shapes and buffers; +5-10% on VGG-style nets here).
         size = 512 if self.cuda else self.bs
         hits = []
-        for xb, yb in zip(self.xv.split(size), self.yv.split(size)):
+        for xb, yb in self.data.batches("val", None, size):
             with self.autocast():
                 logits = self.model(xb.contiguous(memory_format=self.fmt)).flatten(1).float()
             loss += F.cross_entropy(logits, yb, reduction="sum")
@@ -301,7 +301,7 @@ class _Loop:
             correct += hit.sum()
             hits.append(hit)
         self.correct = encode_correct(torch.cat(hits).cpu().numpy())
-        n = len(self.yv)
+        n = self.n_val
         val = loss.item() / n
         if not math.isfinite(val):
             raise _NonFinite(f"validation loss is {val}")

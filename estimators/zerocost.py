@@ -123,7 +123,7 @@ def zero_cost(genome: Genome, name: str, data: str = "digits", seed: int = 0, ba
     t = tensors(ds, pg.input[1], 1.0, seed)
     gen = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(t.y_train), generator=gen)[:batch_size]
-    x, y = t.x_train[idx].to(dev), t.y_train[idx].to(dev)
+    x, y = next(t.to(dev).batches("train", idx, batch_size))
     cuda_ids = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda_ids):
         torch.manual_seed(seed)

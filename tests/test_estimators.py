@@ -136,7 +136,7 @@ def test_restarts_end_a_cycle_at_each_decision_epoch() -> None:
 
 
 def test_bad_calls_raise_nas_error() -> None:
-    with pytest.raises(nas.NasError, match="unknown data set 'nope'; valid: fashion, mnist, digits"):
+    with pytest.raises(nas.NasError, match="unknown dataset 'nope'; datasets: fashion, mnist, digits"):
         proxy_train(tiny(), data="nope")
     for knobs in ({"epochs": 0}, {"fraction": 1.5}, {"width": -1}, {"steps": 2.5}, {"device": "tpu"}):
         with pytest.raises(nas.NasError):
@@ -226,7 +226,7 @@ def test_imagefolder_reads_a_tree(tmp_path: Path) -> None:
 
 def test_bad_data_raise_nas_error(tmp_path: Path) -> None:
     cases = [
-        (("nope",), "unknown data set 'nope'; valid: fashion, mnist, digits, cifar10, imagefolder, synthetic"),
+        (("nope",), "unknown dataset 'nope'; datasets: fashion, mnist, digits, cifar10, imagefolder, synthetic"),
         (("cifar10",), "needs data_dir"),
         (("cifar10", tmp_path / "missing"), "no such directory"),
         (("cifar10", tmp_path), "not a CIFAR-10 python directory"),

@@ -659,3 +659,47 @@ def test_your_own_evaluator_is_stopped_early_and_the_verdict_says_it_cannot_pair
     assert "no paired test, so no claim: the evaluator did not report which test images" in log
     verdict = [r for r in rows(out) if r["origin"].startswith("verdict:")]
     assert len(verdict) == 4 and all(r["status"] == "ok" for r in verdict)
+
+
+TILES = '''
+from pathlib import Path
+
+import numpy as np
+
+from estimators.data import DataSet, Source
+from estimators.files import Files
+
+
+class Tiles(DataSet):
+    """Every PNG under the directory, labelled by the first letter of its name, streamed."""
+
+    name, directory = "tiles", "required"
+
+    def read(self, data_dir):
+        files = sorted(Path(data_dir).glob("*.png"))
+        return Source(Files(files, side=16), np.array([ord(f.name[0]) - ord("a") for f in files]), ("a", "b"))
+'''
+
+
+def test_a_data_set_of_ones_own_streamed_from_files_is_searched_and_judged(cluster, tmp_path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "tiles_data.py").write_text(TILES)
+    folder = tmp_path / "tiles"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(60):
+        Image.fromarray((rng.random((20, 20, 3)) * 90 + 120 * (i % 2)).astype(np.uint8)).save(
+            folder / f"{'ab'[i % 2]}{i}.png")
+    out = tmp_path / "run"
+    p = nas_search(cluster, out, "--space", "cell", "--budget", "60M", "--dataset", "tiles_data:Tiles", "--data-dir",
+                   str(folder), "--epochs", "1", "--trials", "3", "--verdict-seeds", "1", "--no-dashboard",
+                   cwd=tmp_path / "code")
+    log, _ = p.communicate(timeout=600)
+    assert p.returncode == 0, log
+    assert f"tiles_data:Tiles from {folder}" in log
+    assert {r["status"] for r in rows(out)} == {"ok"}
+    assert len([r for r in rows(out) if int(r["trial"]) >= 0]) == 3
+    assert any(r["origin"].startswith("verdict:") for r in rows(out))  # the test files, read by the verdict

@@ -388,8 +388,7 @@ def _check_search(a: argparse.Namespace) -> None:
         validate(s)
         if entry.prepare is not None:
             entry.prepare(s, search_spaces.get(a.space, a.input, a.classes))
-    if a.dataset not in estimators.DATASETS:
-        raise NasError(f"unknown dataset {quote_arg(a.dataset)}; datasets: {', '.join(estimators.DATASETS)}")
+    estimators.DATASETS.lookup(a.dataset)
     if a.data_dir is not None:
         st = _stat(a.data_dir, "--data-dir")
         if st is None:
@@ -599,8 +598,9 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--dataset", default="fashion",
                     help="proxy data: fashion (default: Fashion-MNIST from --data-dir, else Debian's "
                          "/usr/share/datasets/fashion-mnist, else the bundled 20,000-image subset), mnist (IDX files "
-                         "in --data-dir, else a bundled sample), cifar10 or imagefolder (with --data-dir), digits "
-                         "and synthetic (small, for tests). Its test split is read only by the verdict")
+                         "in --data-dir, else a bundled sample), cifar10 or imagefolder (with --data-dir; a folder is "
+                         "streamed from disk), digits and synthetic (small, for tests), or your own as module:Class "
+                         "(docs/data.md). Its test split is read only by the verdict")
     se.add_argument("--data-dir", metavar="PATH",
                     help="directory of the data set: the four IDX files of fashion or mnist, CIFAR-10's python "
                          "batches, or one folder of images per class")

@@ -32,6 +32,10 @@ def base_spec(s: Settings, floor: int) -> dict[str, Any]:
     entry = scoring.get(s.estimator)
     if entry.spec is not None:
         spec.update(entry.spec(s))
+    if ":" in s.dataset:  # the user's data set: workers import its module from where the driver did
+        from .evaluator import search_path
+
+        spec.update(dataset_path=search_path(s.dataset))
     if s.evaluator:
         from .evaluator import search_path
 

@@ -153,8 +153,7 @@ def check_data(dataset: str, data_dir: str | None) -> None:
     """Refuse an unknown data set or a missing or malformed data directory before any worker starts."""
     import estimators
 
-    if dataset not in estimators.DATASETS:
-        raise NasError(f"unknown dataset '{dataset}'; datasets: {', '.join(estimators.DATASETS)}")
+    estimators.DATASETS.lookup(dataset)  # an unknown name, or a module:Class that does not load, is one line
     if data_dir is not None and not Path(data_dir).is_dir():
         raise NasError(f"data directory '{data_dir}' does not exist")
     estimators.load_data(dataset, data_dir)  # the layout is checked here, once, before any worker starts

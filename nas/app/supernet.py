@@ -240,7 +240,7 @@ def run_epochs(s: TrainSettings, out: Path, state: dict[str, Any] | None, log: L
     net = build_net(space, s, ds.shape, ds.classes)
     dev = estimators.train.resolve_device(s.device)
     net.to(dev)
-    data = estimators.data.tensors(ds, net.resolution, 1.0, s.seed, train_images=s.train_images)
+    data = estimators.data.tensors(ds, net.resolution, 1.0, s.seed, train_images=s.train_images).materialize()
     data = estimators.data.Tensors(*(t.to(dev) for t in (data.x_train, data.y_train, data.x_val, data.y_val)))
     if world > 1:  # each worker trains on its own stratum of the images; gradients are averaged
         data = estimators.data.Tensors(data.x_train[rank::world], data.y_train[rank::world], data.x_val, data.y_val)
@@ -337,7 +337,8 @@ def score_in_worker(genome_yaml: str, spec: dict[str, Any]) -> dict[str, Any]:
         s = data["settings"]
         ds = estimators.load_data(s["dataset"], s["data_dir"], s["seed"])
         _LOADED.clear()
-        _LOADED[key] = (net, estimators.data.tensors(ds, net.resolution, 1.0, s["seed"], train_images=None))
+        tensors = estimators.data.tensors(ds, net.resolution, 1.0, s["seed"], train_images=None)
+        _LOADED[key] = (net, tensors.materialize())
     net, tensors = _LOADED[key]
     result = score(net, loads(genome_yaml), tensors, seed=spec.get("seed", 0))
     result.update(dataset=spec.get("dataset"), estimator="supernet")

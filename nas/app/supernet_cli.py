@@ -74,8 +74,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         space = search_spaces.get(a.space)
         if space.name != "mobilenet":
             raise NasError(f"a supernet is defined for the mobilenet space only, not {a.space}")
-        if a.dataset not in estimators.DATASETS:
-            raise NasError(f"unknown dataset '{a.dataset}'; datasets: {', '.join(estimators.DATASETS)}")
+        estimators.DATASETS.lookup(a.dataset)
         estimators.load_data(a.dataset, a.data_dir)
         s = TrainSettings(space=a.space, budget=a.budget, epochs=a.epochs, dataset=a.dataset, data_dir=a.data_dir,
                           train_images=a.train_images or None, width=a.width, sampled=a.sampled,

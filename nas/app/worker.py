@@ -28,6 +28,8 @@ def evaluate(genome_yaml: str, spec: dict[str, Any]) -> dict[str, Any]:
 
     started = time.time()
     knobs = {k: spec[k] for k in KNOBS if k in spec}
+    if spec.get("dataset_path") and spec["dataset_path"] not in sys.path:  # the user's data set's module
+        sys.path.insert(0, spec["dataset_path"])
     try:
         if spec.get("evaluator"):
             from .evaluator import evaluate_with
