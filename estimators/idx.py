@@ -14,6 +14,7 @@ line that names the file.
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def decode_idx(raw: bytes, name: str) -> np.ndarray:
     if len(raw) < head:
         raise NasError(f"{name}: truncated IDX header ({len(raw)} bytes, expected {head})")
     dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    need = head + int(np.prod(dims, dtype=np.int64))
+    need = head + math.prod(dims)  # Python's integers: 2^31 x 2^31 x 4 must not wrap to 0
     if len(raw) < need:
         raise NasError(f"{name}: truncated: {len(raw):,} bytes, the header ({'x'.join(map(str, dims))}) "
                        f"needs {need:,}")
@@ -56,11 +57,36 @@ def read_idx(path: str | Path) -> np.ndarray:
     except OSError as e:
         raise NasError(f"{path}: cannot read ({e.strerror or e})") from None
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise NasError(f"{path}: a damaged or truncated gzip file ({e})") from None
+        raw = _gunzip(raw, path)
     return decode_idx(raw, str(path))
+
+
+MAX_IDX_BYTES = 1 << 30
+"""Largest IDX array read (a gigabyte; Fashion-MNIST's training images take 47 MB)."""
+
+
+def _gunzip(raw: bytes, path: Path) -> bytes:
+    """The decompressed bytes, read in steps and stopped as soon as they exceed what the IDX header asks for (or
+    MAX_IDX_BYTES): a small file that expands to gigabytes is refused before it is held."""
+    d = zlib.decompressobj(wbits=31)
+    try:
+        out = bytearray(d.decompress(raw[:1 << 16], 1 << 20))
+        limit = MAX_IDX_BYTES
+        if len(out) >= 4 and out[0] == 0 and out[1] == 0 and 1 <= out[3] <= 4 and len(out) >= 4 + 4 * out[3]:
+            dims = [int.from_bytes(out[4 + 4 * i: 8 + 4 * i], "big") for i in range(out[3])]
+            limit = min(limit, 4 + 4 * out[3] + math.prod(dims))
+        pending = d.unconsumed_tail + raw[1 << 16:]
+        while pending and len(out) <= limit:
+            out += d.decompress(pending, 1 << 22)
+            pending = d.unconsumed_tail
+        if len(out) > limit:
+            raise NasError(f"{path}: expands to more than {limit:,} bytes, more than its IDX header asks for "
+                           f"(or than the {MAX_IDX_BYTES:,} read at most)")
+        if not d.eof:
+            raise EOFError("compressed file ended before the end-of-stream marker was reached")
+    except (OSError, EOFError, zlib.error) as e:
+        raise NasError(f"{path}: a damaged or truncated gzip file ({e})") from None
+    return bytes(out)
 
 
 def find(root: Path, stem: str) -> Path:

@@ -24,8 +24,22 @@ MAX_INT = 1 << 24
 """Largest integer in a genome (channels, kernel sizes, input sides, classes): 16,777,216 keeps every cost
 figure far from float overflow and from Python's 4,300-digit limit on printing integers."""
 
+MAX_OPS = 200_000
+"""Most primitive ops a genome expands to (the largest seed, a DenseNet, takes about a thousand): a defined block
+of 64 nodes repeated 10,000 times would otherwise be 640,000 rows of an op table."""
+
 MAX_DEFINITION_NODES = 64
 """Most nodes in one block type defined in the genome (a ShuffleNetV2 or ghost unit takes about ten)."""
 
 MAX_EXPRESSION = 120
 """Longest arithmetic expression in a defined block's attribute (it also bounds the parser's recursion)."""
+
+MAX_BUILD_PARAMS = 4_000_000_000
+"""Most parameters ``nas.build`` allocates (16 GB at float32; the largest seed holds 144 million): a genome may
+describe more, and its cost is still computed, but no model is built for it."""
+
+MAX_COUNT = 10**9
+"""Largest count a search setting takes (trials, classes, an input side...): beyond it a number is a typo."""
+
+MAX_SHARE = 10_000.0
+"""Largest CPU or GPU share of a trial, and largest width multiplier."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
+from ._limits import MAX_INT, MAX_OPS
 from .errors import GenomeError
 
 Shape = tuple[int, ...]  # (C, H, W) for a feature map, (F,) for a flat vector
@@ -58,6 +59,7 @@ class Tracer:
         self.classes = classes  # what a nested record's ``c: classes`` resolves to
         self.record = record  # False: only add up params, MACs and activations (the cost model's fast path)
         self.params = self.macs = self.activations = 0
+        self.ops = 0
         self.nodes: list[Node] = []
         self.block = -1
         self._prefix = ""
@@ -78,6 +80,15 @@ class Tracer:
 
     def _add(self, op: str, inputs: tuple[Ref, ...], attrs: dict[str, Any], shape: Shape,
              params: int = 0, macs: int = 0) -> Ref:
+        # Sizes a defined block computes (a concat of ten inputs, repeated) are bounded like written ones.
+        if max(shape, default=0) > MAX_INT:
+            big = max(shape)
+            said = f"{big:,}" if big.bit_length() <= 64 else f"over 2^{big.bit_length() - 1}"
+            raise GenomeError(f"a {op} computes a size of {said}, above the largest a genome may reach "
+                              f"({MAX_INT:,})")
+        self.ops += 1
+        if self.ops > MAX_OPS:
+            raise GenomeError(f"the network expands to more than {MAX_OPS:,} primitive ops")
         if not self.record:
             self.params += params
             self.macs += macs

@@ -8,9 +8,10 @@ from .errors import NasError, quote_arg
 
 _SI = {"": 0, "k": 3, "K": 3, "M": 6, "G": 9, "T": 12}
 # Each part matches in one way only (digits, then an optional fraction, or a bare fraction), so the match is linear
-# in the length (the text is stripped first, so no two runs of blanks compete); `[0-9]*\.?[0-9]+` could split a
-# run of digits in quadratically many ways before failing.
-_RE = re.compile(r"(?P<minus>-)?(?P<int>[0-9]+)?(?:\.(?P<frac>[0-9]+))?(?:[eE](?P<exp>[+-]?[0-9]+))?\s*(?P<si>[kKMGT]?)")
+# in the length; `[0-9]*\.?[0-9]+` could split a run of digits in quadratically many ways before failing. ASCII
+# only, and at most one plain space before the SI prefix: a newline or a no-break space is a typo, not a budget.
+_RE = re.compile(r"(?P<minus>-)?(?P<int>[0-9]+)?(?:\.(?P<frac>[0-9]+))?(?:[eE](?P<exp>[+-]?[0-9]+))? ?(?P<si>[kKMGT]?)",
+                 re.ASCII)
 MAX_BUDGET = 10**18  # far above any network's MACs; beyond it a budget is a typo, and floats cannot print it
 _MAX_TEXT = "10^18"
 _MAX_CHARS = 40  # longer text is no budget anyone means; refused before any matching or arithmetic
@@ -30,7 +31,7 @@ def parse_budget(text: str | int | float, unit: str = "MACs") -> int:
     s = str(text)
     if len(s) > _MAX_CHARS:
         raise NasError(f"budget {quote_arg(s, 20)} is too long for a number of {unit} (at most {_MAX_CHARS} characters)")
-    m = _RE.fullmatch(s.strip())
+    m = _RE.fullmatch(s)
     if not m or (m["int"] is None and m["frac"] is None):
         raise NasError(f"budget {quote_arg(s)} is not a number of {unit}; {_EXAMPLES}")
     # Exact integer arithmetic on digits and a power of ten: no Decimal context to round 1.000...01 to 1 or to

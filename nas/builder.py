@@ -11,7 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._limits import MAX_BUILD_PARAMS
 from ._trace import Node
+from .errors import GenomeError
 from .genome import Genome
 from .network import Instance, trace
 from .ops import init_weights, module
@@ -70,7 +72,14 @@ class Network(nn.Module):
 
 
 def build(g: Genome) -> Network:
-    """A ``torch.nn.Module`` for ``g`` that takes a batch of shape (N, *g.input)."""
+    """A ``torch.nn.Module`` for ``g`` that takes a batch of shape (N, *g.input); a genome of more than
+    ``MAX_BUILD_PARAMS`` parameters raises GenomeError before anything is allocated."""
+    from .cost import cost
+
+    params = cost(g).params
+    if params > MAX_BUILD_PARAMS:
+        raise GenomeError(f"the network has {params:,} parameters ({4 * params / 1e9:,.0f} GB at float32), more "
+                          f"than a model is built for ({MAX_BUILD_PARAMS:,})")
     return Network(g)
 
 

@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
 import math
+import re
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
@@ -219,7 +220,7 @@ def block_types() -> list[str]:
 
 def _int(p: Param, v: Any, path: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
-        raise GenomeError(f"expected an integer, got {quote(v)}", path)
+        raise GenomeError(f"expected an integer, got {_as_yaml(v)}", path)
     lo = 1 if p.lo is None else p.lo
     hi = MAX_INT if p.hi is None else p.hi
     if v < lo or v > hi:
@@ -257,9 +258,22 @@ def _pad(p: Param, v: Any, path: str) -> int | tuple[int, int] | None:
     return _pair(p, v, path, 0)
 
 
+def _as_yaml(v: Any) -> str:
+    """A value as the YAML that gave it reads: ``null``, ``true``, or its quoted form."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return quote(v)
+
+
 def _float(p: Param, v: Any, path: str) -> float:
+    if isinstance(v, str) and re.fullmatch(r"[-+]?[0-9]+[eE][-+]?[0-9]+", v.strip()):
+        mantissa, _, exponent = v.strip().lower().partition("e")
+        raise GenomeError(f"expected a number, got the text {quote(v)}: YAML reads an exponent without a decimal "
+                          f"point as text; write {mantissa}.0e{exponent}", path)
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise GenomeError(f"expected a number, got {quote(v)}", path)
+        raise GenomeError(f"expected a number, got {_as_yaml(v)}", path)
     lo = 0.0 if p.lo is None else p.lo
     # NaN fails every comparison, so it is refused by name; inf is no width, rate or ratio either.
     if isinstance(v, float) and not math.isfinite(v):

@@ -179,3 +179,18 @@ def test_naswot_reads_rectifiers_only() -> None:
     assert naswot(gated, x, y) == pytest.approx(0.0)  # no rectifier: the kernel is the identity
     rectified = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten())
     assert naswot(rectified, x, y) > 1.0
+
+
+def test_an_idx_header_whose_size_wraps_and_a_gzip_bomb_are_one_line(tmp_path) -> None:
+    import zlib
+
+    header = b"\x00\x00\x08\x03" + (2**31).to_bytes(4, "big") * 2 + (4).to_bytes(4, "big")  # 2^64 bytes: wraps in int64
+    (tmp_path / "wrap").write_bytes(header)
+    with pytest.raises(NasError, match=r"wrap: truncated: 16 bytes, the header \(2147483648x2147483648x4\) needs "):
+        read_idx(tmp_path / "wrap")
+    small = b"\x00\x00\x08\x01" + (10).to_bytes(4, "big") + bytes(50_000_000)  # says 10 labels, holds 50 MB
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    (tmp_path / "bomb.gz").write_bytes(packer.compress(small) + packer.flush())
+    assert (tmp_path / "bomb.gz").stat().st_size < 100_000
+    with pytest.raises(NasError, match=r"bomb.gz: expands to more than 18 bytes, more than its IDX header asks for"):
+        read_idx(tmp_path / "bomb.gz")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 import types
 from pathlib import Path
@@ -47,10 +48,15 @@ def ok(accuracy: float, **more: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"trials": 0}, "--trials and --epochs must be positive"),
-    ({"epochs": -1}, "--trials and --epochs must be positive"),
+    ({"trials": 0}, "--trials 0: it must be from 1 to 1,000,000,000"),
+    ({"epochs": -1}, "--epochs -1: it must be from 1 to 1,000,000,000"),
     ({"early_stop": "hyperband"}, "unknown early-stopping rule 'hyperband'; rules: "),
-    ({"eta": 1}, "--eta must be at least 2, got 1"),
+    ({"eta": 1}, "--eta 1: it must be from 2 to 1,000"),
+    ({"cpus_per_trial": 0.00001}, "--cpus-per-trial 1e-05: it must be from 0 to 10,000 in steps of 0.0001"),
+    ({"cpus_per_trial": 0.0}, "--cpus-per-trial 0.0: a trial must ask for some CPU or GPU"),
+    ({"seed": 2**32}, "--seed 4294967296: it must be from 0 to 2^32 - 1"),
+    ({"verdict_top": -3}, "--verdict-top -3: it must be from 1 to 1,000"),
+    ({"width": 0.0}, "--width 0.0: it must be from 0.001"),
 ])
 def test_settings_no_search_can_run_with_are_one_line(change, message) -> None:
     with pytest.raises(NasError) as exc:
@@ -59,9 +65,8 @@ def test_settings_no_search_can_run_with_are_one_line(change, message) -> None:
     validate(Settings())  # the defaults pass
 
 
-def test_early_stop_saved_by_earlier_versions_reads_as_a_rule() -> None:
-    assert Settings(early_stop=True).early_stop == "median"
-    assert Settings(early_stop=False).early_stop is None and Settings(early_stop="off").early_stop is None
+def test_early_stop_off_reads_as_none() -> None:
+    assert Settings(early_stop="off").early_stop is None
 
 
 @pytest.mark.parametrize("config, message", [
@@ -70,16 +75,23 @@ def test_early_stop_saved_by_earlier_versions_reads_as_a_rule() -> None:
     ({"input": [3, "32", 32]}, "input is "),
     ({"cpus_per_trial": "1"}, "cpus_per_trial is '1', not float"),
     ({"warp": 9}, "unknown setting 'warp'"),
+    ({"references": 0}, "unknown setting 'references'"),  # a key of no release
+    ({"width": -1.0}, "width is '-1.0'; it must be from 0.001"),
+    ({"verdict_top": -3}, "verdict_top is '-3'; it must be from 1 to 1,000"),
+    ({"verdict_seeds": 0}, "verdict_seeds is '0'; it must be from 1 to 1000"),
+    ({"train_images": -5}, "train_images is '-5'; it must be at least 1"),
+    ({"trials": 10**30}, "trials is '1000000000000000000000000000000'; it must be from 1 to"),
+    ({"cpus_per_trial": float("nan")}, "cpus_per_trial is 'nan'; it must be from 0 to"),
+    ({"input": [3, 0, 224]}, "input is '[3, 0, 224]'; it must be three sides"),
 ])
 def test_stored_settings_are_checked_field_by_field(config, message) -> None:
-    with pytest.raises(NasError, match=f"^where: {message}"):
+    with pytest.raises(NasError, match=f"^where: {re.escape(message)}"):
         settings_from(config, "where")
 
 
 def test_stored_settings_round_trip() -> None:
     s = Settings(space="cell", input=[3, 32, 32], cpus_per_trial=2, early_stop=None, data_dir=None)
     assert settings_from(json.loads(json.dumps(dataclasses.asdict(s))), "here") == s
-    assert settings_from({"early_stop": True}, "here").early_stop == "median"
 
 
 def test_nothing_to_resume_is_one_line(tmp_path) -> None:
@@ -231,8 +243,20 @@ def test_verdict_ids_never_collide_and_name_network_and_seed() -> None:
     ids |= {Entrant(4, "baseline", None, 0, is_seed=True, top=False).trial(sd) for sd in range(VERDICT_SEEDS_MAX)}
     assert len(ids) == 5 * VERDICT_SEEDS_MAX and max(ids) == VERDICT_TRIALS
     assert verdict_run(Entrant(0, "trial 99", None, 0, search_trial=99).trial(100)) == (100, 100)
-    with pytest.raises(NasError, match=r"^--verdict-seeds must be from 1 to 1000, got 1001$"):
+    with pytest.raises(NasError, match=r"^--verdict-seeds 1001: it must be from 1 to 1000$"):
         validate(Settings(verdict_seeds=1001))
+
+
+def test_trials_csv_names_every_id_in_words() -> None:
+    from nas.app.store import Evaluation, csv_row
+    from nas.app.verdict import AUDIT_TRIALS, run_name
+
+    retraining = Entrant(1, "trial 99", None, 0, search_trial=99).trial(3)
+    baseline = Entrant(0, "baseline", None, 0, is_seed=True, top=False).trial(0)
+    assert [run_name(t) for t in (12, retraining, baseline, AUDIT_TRIALS - 7)] == [
+        "trial 12", "verdict: trial 99, seed 3", "verdict: baseline, seed 0", "audit: trial 7"]
+    row = csv_row(Evaluation(trial=retraining, genome="g", macs=1, params=1, status="ok", origin="verdict:trial 99"))
+    assert list(row)[:3] == ["trial", "name", "origin"] and row["name"] == "verdict: trial 99, seed 3"
 
 
 # ---------------------------------------------------------------- Ray itself, without Ray
@@ -418,3 +442,10 @@ def test_an_interrupted_verdict_is_never_a_result(tmp_path) -> None:
     assert not (tmp_path / "best.yaml").read_text().startswith("#")
     assert json.loads((tmp_path / "verdict.json").read_text())["partial"] is False
     assert summarize(tmp_path, done + [run(0), run(1)], BUDGET, s, verdict, [], lines.append).winner == "trial 1"
+
+
+def test_verdict_seeds_stay_seeds_numpy_takes_at_the_top_of_the_range() -> None:
+    e = Entrant(0, "trial 0", None, 0, search_trial=0)
+    seeds = [Job.for_verdict(e, k, 2**32 - 1, 3).overrides["seed"] for k in range(3)]
+    assert seeds == [999, 1000, 1001]  # wrapped, not past 2^32 - 1 where the split would refuse them
+    assert Job.for_verdict(e, 2, 7, 3).overrides["seed"] == 1009  # below the top: as before

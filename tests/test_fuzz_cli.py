@@ -208,8 +208,15 @@ SEARCH_CASES = [  # (arguments after `nas search`, the start of the error after 
     (["--dataset", "cifar10", "--data-dir", "afile"], "data directory 'afile' is not a directory"),
     (["--address", "127.0.0.1:99999"], "argument --address: expected 'auto' or HOST:PORT"),
     (["--budget", "1M"], "budget 1.00M MACs is below the smallest member of space 'mobilenet'"),
-    (["--early-stop", "--eta", "1"], "--eta must be at least 2, got 1"),
+    (["--early-stop", "--eta", "1"], "--eta 1: it must be from 2 to 1,000"),
     (["x\ny"], "unrecognized arguments: x\\ny"),
+    # the fuzz report's findings: each one line
+    (["--cpus-per-trial", "0.00001"], "--cpus-per-trial 1e-05: it must be from 0 to 10,000 in steps of 0.0001"),
+    (["--cpus-per-trial", "1e-400"], "argument --cpus-per-trial: '1e-400' is too small to tell from 0"),
+    (["--width", "1e-300"], "--width 1e-300: it must be from 0.001"),
+    (["--storage", "sqlite:///:memory:"], "the results database 'sqlite:///%3Amemory%3A' is in memory"),
+    (["--budget", "300M\n"], "argument --budget: budget '300M\\n' is not a number of MACs"),
+    (["--budget", "300\u00a0M"], "argument --budget: budget '300\\xa0M' is not a number of MACs"),
 ]
 
 
@@ -261,6 +268,39 @@ def test_decode_reproducers_are_refused_in_one_line(reached: list[object], args:
     assert code == 2 and out == "" and err.split("error: ", 1)[1].startswith(message), err
 
 
+FUZZ_GENOMES = {  # the fuzz report's genome findings: (file text, arguments after the file, start of the error)
+    "wide": ("input: [3, 8, 8]\nblocks: {x: {nodes: [{op: concat, in: [in, in, in, in, in, in, in, in, in, in]}]}}\n"
+             "stages: [[{type: x, repeat: 4400}]]\n", [], "blocks.x.nodes[0].in: a concat computes a size of "
+             "30,000,000, above the largest a genome may reach (16,777,216)"),
+    "many_ops": ("input: [3, 8, 8]\nblocks: {x: {nodes: [" + ", ".join(["{op: conv, c: 8, k: 1}"] * 64) + "]}}\n"
+                 "stages: [[{type: x, repeat: 10000}]]\n", ["--level", "op"],
+                 "blocks.x.nodes[42].in: the network expands to more than 200,000 primitive ops"),
+    "huge": ("input: [3, 8, 8]\nstages: [[{type: conv, c: 16777216, k: 1}, {type: conv, c: 16777216, k: 1}]]\n",
+             ["--format", "json", "--onnx", "g.onnx"], "the network has 281,475,094,151,168 parameters, more than a "
+             "model is built or exported for"),
+    "aliases": ("input: [3, 32, 32]\nstages:\n- [&i0 {type: conv, c: 4, k: 1}]\n" + "".join(
+        f"- [&i{k} {{type: inception, branches: [{', '.join([f'[*i{k - 1}]'] * 8)}]}}]\n" for k in range(1, 5)),
+        ["--format", "yaml"], "its YAML, aliases written out, is 185 KiB, over the 128 KiB a genome file may hold"),
+    "null": ("input: [3, 32, 32]\nstages: [[{type: maxpool, k: 2, p: null}]]\n", [],
+             "stages[0].blocks[0].p: expected an integer, got null"),
+    "exponent": ("input: [3, 32, 32]\nstages: [[{type: inverted, c: 16, se: 1e-3}]]\n", [],
+                 "stages[0].blocks[0].se: expected a number, got the text '1e-3': YAML reads an exponent without a "
+                 "decimal point as text; write 1.0e-3"),
+}
+
+
+@pytest.mark.parametrize("name", FUZZ_GENOMES)
+def test_the_fuzz_reports_genomes_are_one_line_before_any_output(reached: list[object], workdir: Path,
+                                                                  name: str) -> None:
+    text, args, message = FUZZ_GENOMES[name]
+    (workdir / f"{name}.yaml").write_text(text)
+    started = time.perf_counter()
+    code, out, err, _ = outcome = call(["decode", f"{name}.yaml", *args], reached)
+    assert_clean(outcome)
+    assert code == 2 and out == "" and err.split("error: ", 1)[1].startswith(f"{name}.yaml: {message}"), err
+    assert not (workdir / "g.onnx").exists() and time.perf_counter() - started < 30
+
+
 def test_a_bad_graph_format_is_refused_before_the_table(reached: list[object], workdir: Path) -> None:
     code, out, err, _ = call(["decode", "lenet5", "--graph", "g.txt"], reached)
     assert code == 2 and out == "" and not (workdir / "g.txt").exists()
@@ -277,6 +317,8 @@ SUBPROCESS_CASES = [
     (["decode", LONG], "nas: error: 'aaaa"),
     (["decode", "fifo"], "nas: error: fifo: is not a regular file"),
     (["decode", "lenet5", "--python", "/nonexistent/x.py"], "nas: error: --python '/nonexistent/x.py': "),
+    (["search", "--address", "a..b:1"], "nas: error: --address 'a..b:1': 'a..b' is not a host name"),  # Ray's check
+    (["search", "--address", ".:1"], "nas: error: --address '.:1': '.' is not a host name"),
 ]
 
 

@@ -236,8 +236,8 @@ REPRODUCERS = [  # (report item, YAML text, "ok" or the start of the one-line me
     ("9 deep branches", nested_inception(120), "not valid YAML: line 1, column 612: nested more than 64 levels"),
     ("9 deep records", nested_inception(MAX_NESTING + 1), "stages[0].blocks[0].branches[0][0]"),
     ("9 deepest allowed", "input: [3, 8, 8]\n" + nested_inception(MAX_NESTING), "ok"),
-    ("10 maxpool p", D("{type: maxpool, p: null}"), "stages[0].blocks[0].p: expected an integer, got None"),
-    ("10 avgpool p", D("{type: avgpool, p: null}"), "stages[0].blocks[0].p: expected an integer, got None"),
+    ("10 maxpool p", D("{type: maxpool, p: null}"), "stages[0].blocks[0].p: expected an integer, got null"),
+    ("10 avgpool p", D("{type: avgpool, p: null}"), "stages[0].blocks[0].p: expected an integer, got null"),
     ("11 surrogate", 'name: "\\ud800"\n' + D("{type: gap}"), "name: expected one line of printable text"),
     ("15 repeat", D("{type: conv, c: 8, k: 1, repeat: 1000000000}"),
      "stages[0].blocks[0].repeat: expected a positive integer up to 10,000, got 1000000000"),
@@ -302,11 +302,18 @@ def test_files_are_read_up_to_a_cap(tmp_path: Path) -> None:
         nas.load(tmp_path)
 
 
+def test_a_computed_size_is_bounded_like_a_written_one() -> None:
+    g = nas.loads("input: [16777216, 16777216, 16777216]\nstages: [[{type: conv, c: 16777216, k: 9}]]\n"
+                  + "head: [{type: linear}]")
+    with pytest.raises(nas.GenomeError, match=r"^head\[0\]: a flatten computes a size of over 2\^72, above the largest"):
+        nas.cost(g)
+
+
 def test_huge_figures_print_without_overflow() -> None:
     assert nas.human(10**5000) == "1.00e5000" and nas.human(999_999) == "1.00M" and nas.human(3_504_872) == "3.50M"
     g = nas.loads("input: [16777216, 16777216, 16777216]\nclasses: 16777216\n"
                   + "stages: [[{type: conv, c: 16777216, k: 9}, {type: conv, c: 16777216, k: 9}]]\n"
-                  + "head: [{type: linear}]")
+                  + "head: [{type: gap}, {type: linear}]")
     line = nas.table(nas.cost(g)).splitlines()[-1]
     assert "params" in line and "e" in line
 

@@ -170,13 +170,14 @@ def test_yaml_is_read_safely() -> None:
 
 @pytest.mark.parametrize("text, value", [
     ("300M", 300_000_000), ("1.5G", 1_500_000_000), ("4.2k", 4_200), ("300e6", 300_000_000),
-    ("300000000", 300_000_000), (" 2G ", 2_000_000_000), ("0.5M", 500_000), (300_000_000, 300_000_000),
+    ("300000000", 300_000_000), ("2 G", 2_000_000_000), ("0.5M", 500_000), (300_000_000, 300_000_000),
 ])
 def test_parse_budget(text, value) -> None:
     assert nas.parse_budget(text) == value
 
 
-@pytest.mark.parametrize("text", ["300Q", "", "M", "-5M", "0", "1.2345k", "3e", "1,000", "300 MB", "nan", True])
+@pytest.mark.parametrize("text", ["300Q", "", "M", "-5M", "0", "1.2345k", "3e", "1,000", "300 MB", "nan", True,
+                                  " 2G ", "300M\n", "300\u00a0M", "300  M", "\uff13\uff10\uff10M"])
 def test_parse_budget_rejects(text) -> None:
     with pytest.raises(nas.NasError):
         nas.parse_budget(text)

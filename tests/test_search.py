@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -285,7 +286,7 @@ def test_a_failing_candidate_is_recorded_and_the_search_goes_on(cluster, tmp_pat
     (["--resume"], "nas: error: nothing to resume in"),
     (["--address", "127.0.0.1:1", "--dataset", "synthetic"], "nas: error: cannot reach the Ray cluster at '127.0.0.1:1'"),
     (["--early-stop", "hyperband"], "nas search: error: argument --early-stop: invalid choice: 'hyperband'"),
-    (["--early-stop", "--eta", "1"], "nas: error: --eta must be at least 2, got 1"),
+    (["--early-stop", "--eta", "1"], "nas: error: --eta 1: it must be from 2 to 1,000"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message) -> None:
     proc = subprocess.run([sys.executable, "-m", "nas.app.cli", "search", "--out", str(tmp_path / "run"), *args],
@@ -454,8 +455,6 @@ def test_stoppers_replay_the_recorded_history() -> None:
     assert isinstance(make_stopper(Settings(early_stop="asha", epochs=3)), AshaStopper)
     assert isinstance(make_stopper(Settings(early_stop="median", epochs=3)), MedianStopper)
     assert make_stopper(Settings(early_stop="asha", epochs=1)) is None
-    assert Settings(early_stop=True).early_stop == "median"  # settings saved before the rule was a choice
-    assert Settings(early_stop=False).early_stop is None
     assert decision_epochs(AshaStopper(max_epochs=9, eta=3), 9) == [1, 3]
     assert decision_epochs(MedianStopper(), 3) == [1, 2]
 
@@ -703,3 +702,26 @@ def test_a_data_set_of_ones_own_streamed_from_files_is_searched_and_judged(clust
     assert {r["status"] for r in rows(out)} == {"ok"}
     assert len([r for r in rows(out) if int(r["trial"]) >= 0]) == 3
     assert any(r["origin"].startswith("verdict:") for r in rows(out))  # the test files, read by the verdict
+
+
+def test_a_second_driver_is_refused_and_a_dead_one_is_taken_over(cluster, tmp_path) -> None:
+    import sqlite3
+
+    out = tmp_path / "run"
+    p = nas_search(cluster, out, *FAST, "--trials", "10", "--epochs", "3", "--max-concurrent", "1")
+    wait_for(lambda: len(rows(out)) >= 1)
+    second = nas_search(cluster, out, "--resume")
+    log, _ = second.communicate(timeout=120)
+    assert second.returncode == 2 and log.count("\n") == 1, log
+    assert f"is being searched by {socket.gethostname()}:{p.pid} (its hold was renewed" in log
+    assert p.poll() is None  # the first goes on
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    with sqlite3.connect(out / "results.db") as db:  # as if it had died on another machine: only expiry frees it
+        db.execute("UPDATE nas_leases SET holder = 'elsewhere:1', expires = expires - 120")
+    third = nas_search(cluster, out, "--resume")
+    log, _ = third.communicate(timeout=600)
+    assert third.returncode == 0, log
+    assert "resume: took the run over from elsewhere:1, whose hold had expired" in log
+    with sqlite3.connect(out / "results.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM nas_leases").fetchone() == (0,)  # given back at the end

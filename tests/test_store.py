@@ -71,3 +71,30 @@ def test_database_url_picks_an_installed_driver() -> None:
         "psycopg") else "postgresql+psycopg://h/db"
     assert database_url("postgresql://h/db") == expected
     assert shown("postgresql://u:pw@h:5/db") == "postgresql://u:***@h:5/db"
+
+
+def test_one_driver_holds_a_run_and_a_dead_one_is_taken_over(url, request) -> None:
+    import time
+
+    from nas.app.store import Lease
+
+    run = f"lease-{request.node.callspec.id}-{time.time_ns()}"
+    first, second = Store(url, run), Store(url, run)  # two drivers: two connections to one database
+    a = Lease(first, seconds=1.0, holder="alpha:1")
+    b = Lease(second, seconds=1.0, holder="beta:2")
+    assert a.take() is None and a.take() is None  # free, then already ours
+    with pytest.raises(NasError, match=rf"run '{run}' is being searched by alpha:1 \(its hold was renewed 0 s ago\); "
+                                       "a second driver is refused"):
+        b.take()
+    assert a.renew() and a.lost is None
+    time.sleep(1.2)  # alpha stops renewing, as a driver that died
+    assert b.take() == "alpha:1"  # taken over, and said from whom
+    assert not a.renew() and "another driver took run" in a.lost  # the old holder learns it lost the run
+    a.release()  # a lost lease is not given back by its old holder
+    with pytest.raises(NasError, match="is being searched by beta:2"):
+        Lease(first, holder="gamma:3").take()
+    b.release()
+    assert Lease(first, holder="gamma:3").take() is None  # given back: free at once
+    assert first.record(evaluation(1)) and not second.record(evaluation(1))  # one record per trial, whoever writes
+    first.close()
+    second.close()

@@ -138,8 +138,20 @@ def test_rebuild_again_replaces_the_study_and_record_adds_one(tmp_path) -> None:
     assert [x.user_attrs["trial"] for x in load(v2, "-verdict").trials] == [-1000]
 
 
-def test_rebuild_writes_what_add_trial_writes(tmp_path) -> None:
-    """The rebuild writes its trials in one transaction; they read back as Optuna's own add_trial writes them."""
+@pytest.fixture(params=["UTC0", "XYZ+7", "NZT-12:45"])
+def time_zone(request, monkeypatch):  # noqa: ANN201 - the machine's zone, and two others (POSIX TZ strings)
+    import time
+
+    monkeypatch.setenv("TZ", request.param)
+    time.tzset()
+    yield request.param
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_rebuild_writes_what_add_trial_writes(tmp_path, time_zone) -> None:
+    """The rebuild writes its trials in one transaction; they read back as Optuna's own add_trial writes them, in
+    any time zone (times are stored in UTC)."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     space = search_spaces.get("mobilenet")
@@ -150,7 +162,7 @@ def test_rebuild_writes_what_add_trial_writes(tmp_path) -> None:
     one = StudyView(tmp_path / "b", Settings(), space)
     one.rebuild([])
     for ev in done:
-        one.record(ev)  # study.add_trial, one at a time
+        one.study.add_trial(one.trial(ev))  # Optuna's own way, one at a time
 
     def seen(v: StudyView) -> list[tuple]:
         return [(t.number, t.state, t.values, t.params, t.distributions, t.user_attrs, t.intermediate_values,

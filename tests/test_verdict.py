@@ -148,3 +148,23 @@ def test_a_bad_verdict_width_is_one_line_and_exit_2(capsys, value: str) -> None:
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("nas search: error: argument --verdict-width: ") and "\n" not in err
+
+
+def test_the_verdicts_labels_in_the_picture_never_cover_one_another(tmp_path) -> None:
+    from nas.app.plot import plot
+    from nas.app.store import Evaluation
+
+    close = [Entrant(i, label, None, 300_000_000 + i * 1_000_000, search_trial=i,
+                     results={0: {"accuracy": 0.85 + i * 0.001}, 1: {"accuracy": 0.851 + i * 0.001}})
+             for i, label in enumerate(["trial 12", "trial 7", "baseline mobilenet_v2 x0.98 (300M)"])]
+    done = [Evaluation(trial=t, genome="g", macs=250_000_000 + t * 10_000_000, params=1, status="ok",
+                       accuracy=0.8 + t / 100) for t in range(5)]
+    fig = plot(tmp_path / "p.png", done, done[-2:], 300_000_000, Settings(space="mobilenet"), close)
+    from matplotlib.text import Text
+
+    renderer = fig.canvas.get_renderer()
+    boxes = [Text.get_window_extent(t, renderer) for t in fig.axes[0].texts]  # the words, not the lines to points
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == sorted(e.label for e in close)
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert all(b.x0 >= 0 and b.x1 <= fig.bbox.x1 for b in boxes)  # inside the picture
+    assert (tmp_path / "p.png").stat().st_size > 10_000

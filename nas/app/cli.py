@@ -22,9 +22,9 @@ from ..errors import NasError, quote_arg
 from ..genome import Genome, dumps, load, parse_shape
 from ..registry import REGISTRY
 
+from .._limits import MAX_COUNT, MAX_SHARE
+
 EXIT_USAGE = 2
-MAX_COUNT = 10**9  # the largest --classes, --trials, --input dimension, ...: beyond it a number is a typo
-MAX_SHARE = 10_000.0  # the largest --cpus-per-trial, --gpus-per-trial, --width
 _MAX_ARG = 100  # characters in a number or a shape; longer text is refused before it is parsed
 _NAME_MAX, _PATH_MAX = 255, 4095  # Linux's limits on one file-name component and on a path, in bytes
 
@@ -178,6 +178,8 @@ def _number(text: str, positive: bool) -> float:
     v = float(s)  # 1e400 becomes inf, 1e-400 becomes 0: both refused below
     if not math.isfinite(v) or v > MAX_SHARE:
         raise argparse.ArgumentTypeError(f"{quote_arg(text)} is too large; at most {MAX_SHARE:,g}")
+    if v == 0 and re.search(r"[1-9]", re.split(r"[eE]", s)[0]):  # written as a nonzero number
+        raise argparse.ArgumentTypeError(f"{quote_arg(text)} is too small to tell from 0")
     if positive and v == 0:
         raise argparse.ArgumentTypeError(f"expected {expected}, got {quote_arg(text)}")
     return v
@@ -258,10 +260,20 @@ def cmd_decode(a: argparse.Namespace) -> int:
         c = cost(g, level=a.level)
     except NasError as e:
         raise e.at(source=_shown(a.genome)) from None
+    from .._limits import MAX_BUILD_PARAMS, MAX_BYTES
+
+    if (a.python is not None or a.onnx is not None) and c.params > MAX_BUILD_PARAMS:
+        raise NasError(f"the network has {c.params:,} parameters, more than a model is built or exported for "
+                       f"({MAX_BUILD_PARAMS:,})", source=_shown(a.genome))
+    text = dumps(g) if a.format == "yaml" else ""
+    if len(text.encode()) > MAX_BYTES:  # aliases written out: what nas decode could not read back
+        raise NasError(f"its YAML, aliases written out, is {len(text.encode()) // 1024:,} KiB, over the "
+                       f"{MAX_BYTES // 1024} KiB a genome file may hold, so it could not be read back; use --format "
+                       "json, or keep the file as written", source=_shown(a.genome))
     if a.format == "json":
         print(json.dumps(c.to_dict(), indent=2))
     elif a.format == "yaml":
-        print(dumps(g), end="")
+        print(text, end="")
     else:
         print(table(c))
     note = sys.stderr if a.format != "table" else sys.stdout

@@ -32,7 +32,7 @@ from . import scoring
 from .settings import (Settings, budget_of, check_data, fidelity_text, space_of, storage_url, validate,
                        verdict_width)
 from .stopping import AshaStopper, MedianStopper, StoppingRule, decision_epochs, describe, make_stopper, replay
-from .store import Evaluation, Store, append_csv, shown, sqlite_url, write_csv
+from .store import Evaluation, Lease, Store, append_csv, shown, sqlite_url, write_csv
 from .views import Views
 from .worker import Evaluator, Inline, evaluate, failure, look_up, worker_died
 
@@ -69,6 +69,24 @@ class Search:
             check_data(s.dataset, s.data_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.store = Store(storage_url(self.out, storage), run=self.out.resolve().name)
+        # One driver per run: a second one is refused before it touches anything. The hold is taken for the
+        # setup and again by run(), which keeps it renewed until the search ends.
+        self.lease = Lease(self.store)
+        took = self.lease.take()
+        if took:
+            log(f"resume: took the run over from {took}, whose hold had expired (its driver died or hung)")
+        try:
+            self._open(s, storage, strategy_cls)
+        finally:
+            self.lease.release()
+        self._pending: dict[Any, Job] = {}  # Ray object ref -> the job it runs
+        self._task: Any = None
+        self._spec: dict[str, Any] = {}
+        self.views: Views | None = None
+
+    def _open(self, s: Settings, storage: str | None, strategy_cls: Any) -> None:
+        """Register the run in the store (or check it against what it holds) and start or resume the strategy."""
+        log = self.log
         self.store.create(asdict(s))
         stored = self.store.config() or {}
         if stored.get("trials", s.trials) < s.trials:  # --resume --trials N: the run is extended
@@ -85,10 +103,6 @@ class Search:
             self._done = self.store.evaluations()
             self._resume_strategy(state)
         (self.out / "search.json").write_text(json.dumps(asdict(s), indent=2) + "\n")
-        self._pending: dict[Any, Job] = {}  # Ray object ref -> the job it runs
-        self._task: Any = None
-        self._spec: dict[str, Any] = {}
-        self.views: Views | None = None
 
     def _resume_strategy(self, state: dict[str, Any]) -> None:
         """Continue the strategy from the state stored with the last result and the history the store holds (the
@@ -116,6 +130,16 @@ class Search:
         estimator, in this process, default: the table lookup); its dict needs ``status`` and, when ok,
         ``accuracy``.
         """
+        took = self.lease.take()
+        if took:
+            self.log(f"resume: took the run over from {took}, whose hold had expired (its driver died or hung)")
+        try:
+            self.lease.keep()
+            return self._run(address, dashboard, dashboard_host, evaluator)
+        finally:
+            self.lease.release()
+
+    def _run(self, address: str | None, dashboard: bool, dashboard_host: str, evaluator: Evaluator) -> Summary:
         s = self.settings
         done, stopper = self.recorded()
         self.views = Views.open(self.out, s, self.space, self.log)
@@ -149,6 +173,8 @@ class Search:
         verdict: Verdict | None = None
         try:
             while True:
+                if self.lease.lost:
+                    raise NasError(f"{self.lease.lost}: this driver stops; its results so far are recorded")
                 n_done = sum(1 for e in done if e.trial >= 0)
                 while len(self._pending) < concurrent and n_done + self._in_flight() < s.trials:
                     c = self.strategy.ask()

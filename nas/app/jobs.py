@@ -79,7 +79,7 @@ class Job:
         """The job that retrains entrant ``e`` with its ``seed``-th seed: every epoch in one cycle, on all the
         training images, scored on the test split, at ``width`` (None: the search's proxy width)."""
         overrides: dict[str, Any] = {"final": True, "epochs": epochs, "train_images": None,
-                                     "seed": base_seed + VERDICT_SEED + seed}
+                                     "seed": (base_seed + VERDICT_SEED + seed) % 2**32}  # a seed numpy takes
         if width is not None:
             overrides["width"] = width
         return cls(Kind.VERDICT, e.trial(seed), e.genome, f"verdict {e.label}, seed {seed}", f"verdict:{e.label}",

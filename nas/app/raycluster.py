@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import NasError
+from ..errors import NasError, quote_arg
 from .store import Evaluation
 
 Log = Callable[[str], None]
@@ -99,6 +99,8 @@ def reachable(address: str, timeout: float = 5.0) -> None:
         raise NasError(f"--address must be 'auto' or HOST:PORT, got '{address}'")
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
+    except (UnicodeError, ValueError):  # an empty or over-long label: no host name at all
+        raise NasError(f"--address {quote_arg(address)}: '{host[:80]}' is not a host name") from None
     except OSError as e:
         raise NasError(f"cannot reach the Ray cluster at '{address}': nothing answers there ({e.strerror or e})") from None
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NasError
+from .._limits import MAX_COUNT, MAX_SHARE
 from .stopping import STOPPERS
 from .verdict import VERDICT_SEEDS_MAX
 from . import scoring
@@ -39,7 +40,6 @@ class Settings:
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
     retries: int = 2  # times a task is run again when its worker process dies
-    references: int = 0  # no longer used: the verdict retrains the best seed within the budget
     # "asha", "median" or None: stop trials between epochs (needs epochs > 1). ASHA by default: at equal training
     # epochs neither it nor running every trial to the end returns the better network (benchmarks/asha_replay.md),
     # and it keeps the quick start within 15 minutes (off: 15.5 minutes for --seed 0 against 11.2)
@@ -62,8 +62,6 @@ class Settings:
     rescore: int = 3  # estimator "supernet": its top candidates trained standalone; the best of them is the winner
 
     def __post_init__(self) -> None:
-        if isinstance(self.early_stop, bool):  # run directories written before the rule was a choice
-            self.early_stop = "median" if self.early_stop else None
         if self.early_stop == "off":
             self.early_stop = None
 
@@ -79,17 +77,11 @@ def validate(s: Settings) -> None:
                        f"--estimator {s.estimator}")
     if s.supernet and s.estimator != "supernet":
         raise NasError("--supernet is read only with --estimator supernet")
-    if s.trials < 1 or s.epochs < 1:
-        raise NasError("--trials and --epochs must be positive")
+    bad = out_of_range(s)
+    if bad:
+        raise NasError(f"--{bad[0].replace('_', '-')} {getattr(s, bad[0])!r}: {bad[1]}")
     if s.early_stop not in (None, *STOPPERS):
         raise NasError(f"unknown early-stopping rule '{s.early_stop}'; rules: {', '.join(STOPPERS)}")
-    if s.eta < 2:
-        raise NasError(f"--eta must be at least 2, got {s.eta}")
-    if not 1 <= s.verdict_seeds <= VERDICT_SEEDS_MAX:
-        raise NasError(f"--verdict-seeds must be from 1 to {VERDICT_SEEDS_MAX}, got {s.verdict_seeds}")
-    if s.verdict_width is not None and not (isinstance(s.verdict_width, (int, float)) and 0 < s.verdict_width
-                                            and math.isfinite(s.verdict_width)):
-        raise NasError(f"--verdict-width must be a positive number, got {s.verdict_width!r}")
 
 
 def space_of(s: Settings) -> Any:
@@ -257,7 +249,7 @@ def settings_from(config: dict[str, Any], where: str) -> Settings:
             continue
         v = config[f.name]
         parts = [p.strip() for p in str(f.type).split("|")]
-        if v is None and "None" in parts or f.name == "early_stop" and isinstance(v, bool):
+        if v is None and "None" in parts:
             continue
         # a bool is an int to isinstance; stored JSON that says true where a number belongs is still refused
         ok = any(isinstance(v, _KINDS[p]) and not (isinstance(v, bool) and p != "bool") for p in parts if p in _KINDS)
@@ -268,7 +260,59 @@ def settings_from(config: dict[str, Any], where: str) -> Settings:
     unknown = sorted(set(config) - {f.name for f in dataclasses.fields(Settings)})
     if unknown:
         raise NasError(f"{where}: unknown setting {unknown[0][:40]!r}")
-    return Settings(**config)
+    s = Settings(**config)
+    bad = out_of_range(s)
+    if bad:
+        raise NasError(f"{where}: {bad[0]} is {str(getattr(s, bad[0]))[:40]!r}; {bad[1]}")
+    return s
+
+
+def _count(lo: int, hi: int = MAX_COUNT) -> Any:
+    return lambda v: lo <= v <= hi
+
+
+def _share(v: float) -> bool:
+    """A CPU or GPU share Ray accepts: 0, or a multiple of 0.0001 up to MAX_SHARE."""
+    return math.isfinite(v) and 0 <= v <= MAX_SHARE and abs(v * 1e4 - round(v * 1e4)) < 1e-6
+
+
+def _factor(v: float | None) -> bool:
+    return v is None or math.isfinite(v) and 1e-3 <= v <= MAX_SHARE
+
+
+RANGES: dict[str, tuple[Any, str]] = {
+    "trials": (_count(1), f"it must be from 1 to {MAX_COUNT:,}"),
+    "epochs": (_count(1), f"it must be from 1 to {MAX_COUNT:,}"),
+    "seed": (_count(0, 2**32 - 1), "it must be from 0 to 2^32 - 1"),
+    "classes": (lambda v: v is None or 1 <= v <= MAX_COUNT, f"it must be from 1 to {MAX_COUNT:,}"),
+    "input": (lambda v: v is None or len(v) == 3 and all(1 <= x <= MAX_COUNT for x in v),
+              "it must be three sides C, H, W, each at least 1"),
+    "cpus_per_trial": (_share, f"it must be from 0 to {MAX_SHARE:,g} in steps of 0.0001 (Ray's finest share)"),
+    "gpus_per_trial": (_share, f"it must be from 0 to {MAX_SHARE:,g} in steps of 0.0001 (Ray's finest share)"),
+    "max_concurrent": (lambda v: v is None or 1 <= v <= MAX_COUNT, "it must be at least 1"),
+    "retries": (_count(0, 100), "it must be from 0 to 100"),
+    "width": (_factor, f"it must be from 0.001 to {MAX_SHARE:,g}"),
+    "verdict_width": (_factor, f"it must be from 0.001 to {MAX_SHARE:,g}"),
+    "train_images": (lambda v: v is None or 1 <= v <= MAX_COUNT, "it must be at least 1"),
+    "batch_size": (_count(1, 1 << 20), "it must be from 1 to 1,048,576"),
+    "verdict_top": (_count(1, 1000), "it must be from 1 to 1,000"),
+    "verdict_epochs": (_count(1), "it must be at least 1"),
+    "verdict_seeds": (_count(1, VERDICT_SEEDS_MAX), f"it must be from 1 to {VERDICT_SEEDS_MAX}"),
+    "eta": (_count(2, 1000), "it must be from 2 to 1,000"),
+    "audit": (_count(0, 1000), "it must be from 0 to 1,000"),
+    "rescore": (_count(0, 1000), "it must be from 0 to 1,000"),
+}
+"""The range of each numeric setting, checked on a fresh start and on every value a resumed run reads back."""
+
+
+def out_of_range(s: Settings) -> tuple[str, str] | None:
+    """The first setting out of its range and what its range is, or None."""
+    for name, (ok, say) in RANGES.items():
+        if not ok(getattr(s, name)):
+            return name, say
+    if s.cpus_per_trial == 0 and s.gpus_per_trial == 0:
+        return "cpus_per_trial", "a trial must ask for some CPU or GPU (both are 0)"
+    return None
 
 
 def fidelity_text(data: str, s: Settings, floor: int) -> str:

@@ -52,10 +52,23 @@ EVALUATIONS = sa.Table(
     sa.Column("seconds", sa.Float),
 )
 
-CSV_FIELDS = ("trial", "origin", "status", "accuracy", "loss", "macs", "params", "seconds", "epochs", "worker",
-              "attempts", "error", "summary", "genome")
-"""``trials.csv``'s columns: ``summary`` is the genome on one line for reading, ``genome`` its YAML (a quoted field
-over several lines) that ``nas decode`` and ``nas.loads`` read back."""
+LEASES = sa.Table(
+    "nas_leases", _META,
+    sa.Column("run", sa.String(200), primary_key=True),
+    sa.Column("holder", sa.String(300), nullable=False),  # host:pid of the driver that holds the run
+    sa.Column("renewed", sa.Float, nullable=False),  # seconds since the epoch, on the holder's clock
+    sa.Column("expires", sa.Float, nullable=False),
+)
+
+LEASE_SECONDS = 60.0
+"""How long a driver's hold on a run lasts unless renewed (it renews every quarter of it while it runs); a driver
+that died is taken over this long after its last renewal."""
+
+CSV_FIELDS = ("trial", "name", "origin", "status", "accuracy", "loss", "macs", "params", "seconds", "epochs",
+              "worker", "attempts", "error", "summary", "genome")
+"""``trials.csv``'s columns: ``name`` says what the id is (``trial 12``, ``verdict: trial 12, seed 2``); ``summary``
+is the genome on one line for reading, ``genome`` its YAML (a quoted field over several lines) that ``nas decode``
+and ``nas.loads`` read back."""
 
 
 @dataclass
@@ -108,6 +121,10 @@ class Store:
 
     def __init__(self, url: str, run: str) -> None:
         self.url, self.run = database_url(url), run
+        scheme, _, rest = url.partition("://")
+        if scheme.startswith("sqlite") and rest.split("?")[0] in ("", "/", "/:memory:"):
+            raise NasError(f"the results database '{shown(url)}' is in memory: the search's record would be lost "
+                           "when it ends; name a file (sqlite:///path/results.db) or a server")
         try:
             self.engine = sa.create_engine(self.url, future=True)
             _META.create_all(self.engine)
@@ -147,15 +164,19 @@ class Store:
             raise NasError(f"cannot read the results database '{shown(self.url)}': {_first_line(e)}") from None
 
     def record(self, ev: Evaluation, state: dict[str, Any] | None = None) -> bool:
-        """Record an evaluation and the strategy state after it, atomically; False if it was recorded before."""
-        with self.engine.begin() as con:
-            exists = con.execute(sa.select(EVALUATIONS.c.trial).where(
-                (EVALUATIONS.c.run == self.run) & (EVALUATIONS.c.trial == ev.trial))).first()
-            if exists:
-                return False
-            con.execute(EVALUATIONS.insert().values(run=self.run, **ev.row()))
-            if state is not None:
-                con.execute(RUNS.update().where(RUNS.c.run == self.run).values(state=json.dumps(state)))
+        """Record an evaluation and the strategy state after it, atomically; False if it was recorded before
+        (by this driver, or by another one that wrote it first)."""
+        try:
+            with self.engine.begin() as con:
+                exists = con.execute(sa.select(EVALUATIONS.c.trial).where(
+                    (EVALUATIONS.c.run == self.run) & (EVALUATIONS.c.trial == ev.trial))).first()
+                if exists:
+                    return False
+                con.execute(EVALUATIONS.insert().values(run=self.run, **ev.row()))
+                if state is not None:
+                    con.execute(RUNS.update().where(RUNS.c.run == self.run).values(state=json.dumps(state)))
+        except sa.exc.IntegrityError:  # inserted by another writer between the check and the insert
+            return False
         return True
 
     def evaluations(self) -> list[Evaluation]:
@@ -177,6 +198,115 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+class Lease:
+    """One driver's hold on a run, kept in the store so that drivers on different machines sharing a database see
+    it: taken before the search touches the run, renewed while it runs, given back when it ends.
+
+    A run held by a live driver is refused with one line naming it; a hold not renewed for ``seconds`` (its driver
+    died or hung) is taken over, and at once when its driver was a process of this machine that no longer exists. Taking and renewing are single conditional statements, atomic in SQLite and
+    PostgreSQL alike. Renewal compares clocks of the machines sharing the database: keep them in step.
+    """
+
+    def __init__(self, store: Store, seconds: float = LEASE_SECONDS, holder: str | None = None) -> None:
+        import os
+        import socket
+
+        self.store, self.seconds = store, float(seconds)
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
+        self.lost: str | None = None  # why the lease was lost while held (another driver took it over)
+        self._stop: Any = None
+
+    def take(self) -> str | None:
+        """Hold the run; returns the holder whose expired lease was taken over (None: it was free or ours)."""
+        t = self.store.engine
+        now = time.time()
+        mine = (LEASES.c.run == self.store.run)
+        try:
+            with t.begin() as con:
+                row = con.execute(sa.select(LEASES.c.holder, LEASES.c.renewed, LEASES.c.expires).where(mine)).first()
+            if row is None:
+                try:
+                    with t.begin() as con:
+                        con.execute(LEASES.insert().values(run=self.store.run, holder=self.holder, renewed=now,
+                                                           expires=now + self.seconds))
+                    return None
+                except sa.exc.IntegrityError:  # another driver took it in between: read it again
+                    with t.begin() as con:
+                        row = con.execute(sa.select(LEASES.c.holder, LEASES.c.renewed, LEASES.c.expires)
+                                          .where(mine)).first()
+            free = (LEASES.c.holder == self.holder) | (LEASES.c.expires < now)
+            if row is not None and _dead_here(str(row[0])):  # its driver was on this machine and is gone
+                free = free | (LEASES.c.holder == row[0])
+            with t.begin() as con:
+                taken = con.execute(LEASES.update().where(mine & free)
+                                    .values(holder=self.holder, renewed=now, expires=now + self.seconds)).rowcount
+        except sa.exc.DatabaseError as e:
+            raise NasError(f"cannot hold the run in the results database '{shown(self.store.url)}': "
+                           f"{_first_line(e)}") from None
+        if taken != 1:
+            holder, renewed, expires = row if row is not None else ("another driver", now, now)
+            raise NasError(f"run '{self.store.run}' is being searched by {holder} (its hold was renewed "
+                           f"{max(0.0, now - renewed):.0f} s ago); a second driver is refused. Wait for it to end, "
+                           f"or, if it died, {max(0.0, expires - now):.0f} s until its hold expires")
+        return None if row is None or row[0] == self.holder else str(row[0])
+
+    def renew(self) -> bool:
+        """Extend the hold; False (and ``lost`` set) when another driver has taken the run over meanwhile."""
+        now = time.time()
+        try:
+            with self.store.engine.begin() as con:
+                n = con.execute(LEASES.update().where((LEASES.c.run == self.store.run)
+                                                      & (LEASES.c.holder == self.holder))
+                                .values(renewed=now, expires=now + self.seconds)).rowcount
+        except sa.exc.DatabaseError:  # a database that blinks: try again at the next renewal
+            return True
+        if n != 1:
+            self.lost = f"another driver took run '{self.store.run}' over (this one's hold lapsed)"
+        return n == 1
+
+    def keep(self) -> None:
+        """Renew from a background thread every quarter of the lease until ``release``."""
+        import threading
+
+        self._stop = threading.Event()
+
+        def loop() -> None:
+            while not self._stop.wait(self.seconds / 4):
+                if not self.renew():
+                    return
+
+        threading.Thread(target=loop, name=f"nas lease {self.store.run}", daemon=True).start()
+
+    def release(self) -> None:
+        """Give the run back (only if this driver still holds it)."""
+        if self._stop is not None:
+            self._stop.set()
+        try:
+            with self.store.engine.begin() as con:
+                con.execute(LEASES.delete().where((LEASES.c.run == self.store.run)
+                                                  & (LEASES.c.holder == self.holder)))
+        except sa.exc.DatabaseError:
+            pass  # it expires on its own
+
+
+def _dead_here(holder: str) -> bool:
+    """Whether ``holder`` (host:pid) names a process of this machine that no longer exists: its hold is void at
+    once, without waiting for it to expire (a driver killed here is resumed here straight away)."""
+    import os
+    import socket
+
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, under another user
+        return False
+    return False
 
 
 def _json(text: str, where: str, kind: type) -> Any:
@@ -233,7 +363,9 @@ def shown(url: str) -> str:
 
 def csv_row(ev: Evaluation) -> dict[str, Any]:
     """The ``trials.csv`` row of an evaluation."""
-    return {"trial": ev.trial, "origin": ev.origin, "status": ev.status,
+    from .verdict import run_name
+
+    return {"trial": ev.trial, "name": run_name(ev.trial), "origin": ev.origin, "status": ev.status,
             "accuracy": "" if ev.accuracy is None else f"{ev.accuracy:.6f}",
             "loss": "" if ev.loss is None else f"{ev.loss:.6f}", "macs": ev.macs, "params": ev.params,
             "seconds": "" if ev.seconds is None else f"{ev.seconds:.2f}", "epochs": ev.fidelity.get("epochs", ""),

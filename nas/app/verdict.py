@@ -37,7 +37,8 @@ from typing import Any, Sequence
 import numpy as np
 
 VERDICT_SEED = 1000
-"""Verdict retraining ``k`` of a search with ``--seed S`` uses seed ``S + VERDICT_SEED + k``: an initialization and a
+"""Verdict retraining ``k`` of a search with ``--seed S`` uses seed ``S + VERDICT_SEED + k`` (modulo 2^32, the seeds
+numpy takes): an initialization and a
 batch order no proxy run of the search used (with the same seed, a retraining of a top candidate would start from
 the very weights whose lucky draw helped it to the top)."""
 
@@ -64,6 +65,19 @@ def verdict_trial(block: int, seed: int) -> int:
 def verdict_run(trial: int) -> tuple[int, int]:
     """The block and the seed of the verdict retraining recorded as ``trial``."""
     return divmod(VERDICT_TRIALS - trial, VERDICT_SEEDS_MAX)
+
+
+def run_name(trial: int) -> str:
+    """What a store id means, in words: ``trial 12``, ``verdict: trial 12, seed 2``, ``verdict: baseline, seed 0``
+    or ``audit: trial 12`` (``trials.csv``'s ``name`` column)."""
+    if trial >= 0:
+        return f"trial {trial}"
+    if trial <= VERDICT_TRIALS:
+        block, seed = verdict_run(trial)
+        return f"verdict: {'baseline' if block == 0 else f'trial {block - 1}'}, seed {seed}"
+    if trial <= AUDIT_TRIALS:
+        return f"audit: trial {AUDIT_TRIALS - trial}"
+    return f"record {trial}"
 
 
 @dataclass
