@@ -45,14 +45,18 @@ def main() -> None:
         f"{platform.python_version()}; {date.today()}. Each row: a fresh two-node private Ray cluster on this "
         f"machine, a search of {TRIALS} candidates (see the script's docstring), one kill with SIGKILL, one run.",
         "",
-        "| killed | finished | retried | lost | recorded twice | failed | minutes |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| killed | finished | retried | lost | recorded twice | failed | stopped early | minutes |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(f"| {r['kill']} | {'yes' if r['finished'] else 'no (exit ' + str(r['returncode']) + ')'} | "
-                     f"{r['retried']} | {r['lost']} | {r['duplicated']} | {r['failed']} | {r['seconds'] / 60:.1f} |")
+                     f"{r['retried']} | {r['lost']} | {r['duplicated']} | {r['failed']} | {r['stopped']} | "
+                     f"{r['seconds'] / 60:.1f} |")
     lines += ["", "retried: candidates whose result took more than one attempt (their worker or node died); lost: "
-              f"candidates among the {TRIALS} never recorded; recorded twice: ids in trials.csv more than once."]
+              f"candidates among the {TRIALS} never recorded; recorded twice: ids in trials.csv more than once; stopped "
+              "early: by ASHA. Without its stopping rule a search goes on, and the trials that ask it after the "
+              "kill train to the end (a worker whose question fails trains on); the driver, killed, is resumed "
+              "with `--resume` on the same cluster and finishes the run."]
     Path(a.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -45,11 +45,12 @@ def rows(out: Path) -> list[dict[str, str]]:
         return []
 
 
-def titled(pids: set[int], prefix: str) -> list[int]:
-    """Those of ``pids`` whose command line starts with ``prefix`` (Ray names a worker after what it runs)."""
+def titled(pids: set[int], prefix: str, exact: bool = False) -> list[int]:
+    """Those of ``pids`` whose command line starts with ``prefix`` (or is it, ``exact``): Ray names a worker after
+    what it runs."""
     from nas.app.privateray import command_line
 
-    return [pid for pid in pids if command_line(pid).startswith(prefix)]
+    return [pid for pid in pids if (command_line(pid) == prefix if exact else command_line(pid).startswith(prefix))]
 
 
 def search(address: str, out: Path, *more: str) -> subprocess.Popen:
@@ -76,7 +77,8 @@ def run(kill: str, out: Path) -> dict[str, Any]:
             p = search(head["address"], out, "--resume")
         else:
             if kill == "stopping rule":
-                victims = wait_for(lambda: titled(process_tree(int(head["pid"])) | node.pids(), "ray::StoppingRule"))
+                victims = wait_for(lambda: titled(process_tree(int(head["pid"])) | node.pids(), "ray::StoppingRule",
+                                                  exact=True))  # up, not still in its __init__
             else:
                 on_node = wait_for(lambda: titled(node.pids(), "ray::trial"))
                 victims = on_node
@@ -94,4 +96,5 @@ def run(kill: str, out: Path) -> dict[str, Any]:
             "lost": sum(1 for t in range(TRIALS) if t not in ids),
             "duplicated": sum(n - 1 for n in ids.values() if n > 1),
             "failed": sum(1 for r in got if r["status"] == "failed"),
+            "stopped": sum(1 for r in got if r["status"] == "stopped"),
             "seconds": time.time() - started, "log": "\n".join(logs)}
