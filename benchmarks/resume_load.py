@@ -10,10 +10,12 @@ and 2% failed, as in real searches. The scores are made up: what is measured is 
 depend on them. Then a fresh process resumes it the way ``nas search --resume`` does, up to the moment the first
 new candidate would go to Ray, and times each step:
 
-- imports: the driver's modules (torch and scikit-learn come with the data);
+- imports: the driver's modules;
 - settings: ``resume_settings`` (open the store, read and check the stored settings);
-- data check: the data set read and split once in the driver, as ``Search(...)`` does first so that a bad data
-  directory is one line before any worker starts; the same on a fresh start, whatever the store holds;
+- data check: as ``Search(...)`` does first, so that a bad data directory is one line before any worker starts:
+  on a fresh start the data set is read and split in the driver (torch and scikit-learn imported, seconds); on a
+  resume whose data set, directory and files (their sizes and times) are those the first start recorded in
+  ``data.json``, only the files' sizes and times are read;
 - strategy: the rest of ``Search(...)``: the settings checked again, every record read once (streamed), the
   strategy's bounded state checked and continued with the recorded history;
 - records and replay: every recorded evaluation read, ``trials.csv`` rewritten, the stopping rule replayed;
@@ -56,6 +58,7 @@ def fill(out: Path, strategy: str, n: int) -> float:
 
     started = time.time()
     s = Search(Settings(strategy=strategy, trials=n, verdict=False), out, log=lambda _: None)
+    s.data_line()  # what the first start's run() logs, and records for the next start
     rng = np.random.default_rng(0)
     for i in range(n):
         c = s.strategy.ask()
@@ -98,9 +101,12 @@ def resume(out: str) -> dict:
     settings = resume_settings(Path(out))
     times["settings"] = time.time() - t
     t = time.time()
-    import estimators
+    from nas.app.settings import recorded_data_line
 
-    estimators.load_data(settings.dataset, settings.data_dir)  # what Search() checks first (then cached)
+    if recorded_data_line(Path(out), settings) is None:  # what Search() checks first: unchanged data are not read
+        import estimators
+
+        estimators.load_data(settings.dataset, settings.data_dir)
     times["data check"] = time.time() - t
     t = time.time()
     s = Search(settings, Path(out), log=lambda _: None)

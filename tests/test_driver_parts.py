@@ -449,3 +449,31 @@ def test_verdict_seeds_stay_seeds_numpy_takes_at_the_top_of_the_range() -> None:
     seeds = [Job.for_verdict(e, k, 2**32 - 1, 3).overrides["seed"] for k in range(3)]
     assert seeds == [999, 1000, 1001]  # wrapped, not past 2^32 - 1 where the split would refuse them
     assert Job.for_verdict(e, 2, 7, 3).overrides["seed"] == 1009  # below the top: as before
+
+
+def test_a_resume_skips_reading_data_the_first_start_checked_unless_they_changed(tmp_path, monkeypatch) -> None:
+    import nas.app.driver as driver
+    from nas.app.driver import Search
+    from nas.app.settings import recorded_data_line
+    from test_data import _write_set
+
+    data = tmp_path / "fashion"
+    data.mkdir()
+    _write_set(data)
+    s = Settings(space="cell", budget="60M", dataset="fashion", data_dir=str(data), trials=2)
+    first = Search(s, tmp_path / "run", log=lambda _: None)
+    line = first.data_line()  # what run() logs first, and records in data.json
+    assert line.startswith(f"fashion from {data}: ") and recorded_data_line(tmp_path / "run", s) == line
+
+    def no_reading(*_):
+        raise AssertionError("the data were read again")
+
+    monkeypatch.setattr(driver, "check_data", no_reading)
+    again = Search(s, tmp_path / "run", log=lambda _: None)  # a resume of unchanged data reads none of them
+    assert again.data_line() == line
+    (data / "train-labels-idx1-ubyte.gz").write_bytes((data / "train-labels-idx1-ubyte.gz").read_bytes() + b"\0")
+    assert recorded_data_line(tmp_path / "run", s) is None  # a file changed: checked again
+    with pytest.raises(AssertionError, match="read again"):
+        Search(s, tmp_path / "run", log=lambda _: None)
+    other = dataclasses.replace(s, dataset="digits", data_dir=None)
+    assert recorded_data_line(tmp_path / "run", other) is None  # another data set: checked

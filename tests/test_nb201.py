@@ -90,6 +90,10 @@ def test_a_search_with_the_table_scores_by_lookup_without_ray(tmp_path, monkeypa
     (["--space", "mobilenet"], "--estimator nb201 looks cells up in NAS-Bench-201's table, so it scores only the "
                                "cell space, not 'mobilenet'"),
     (["--space", "cell", "--classes", "100"], "--estimator nb201 scores networks for 3x32x32 images and 10 classes"),
+    (["--space", "cell", "--address", "10.0.0.1:6379"], "--estimator nb201 looks every score up in this process, "
+                                                         "with no training, Ray or verdict: --address has no effect"),
+    (["--space", "cell", "--dataset", "digits"], "--dataset has no effect there; drop it"),
+    (["--space", "cell", "--verdict-seeds", "3"], "--verdict-seeds has no effect there; drop it"),
 ])
 def test_the_table_refuses_other_spaces_in_one_line(tmp_path, args, message) -> None:
     import os

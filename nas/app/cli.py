@@ -381,6 +381,12 @@ def cmd_spaces(a: argparse.Namespace) -> int:
     return 0
 
 
+TABLE_IGNORES = frozenset({"address", "cpus_per_trial", "gpus_per_trial", "max_concurrent", "dataset", "data_dir",
+                           "epochs", "width", "train_images", "early_stop", "eta", "verdict_top", "verdict_epochs",
+                           "verdict_seeds", "verdict_width", "dashboard_host"})
+"""Flags of ``nas search`` that a table-lookup estimator (nb201) has no use for."""
+
+
 def _check_search(a: argparse.Namespace) -> None:
     """What ``Search`` would refuse only after its run directory exists, refused first: names, data, --out."""
     import estimators
@@ -400,6 +406,12 @@ def _check_search(a: argparse.Namespace) -> None:
         validate(s)
         if entry.prepare is not None:
             entry.prepare(s, search_spaces.get(a.space, a.input, a.classes))
+    if entry.tabular:  # a flag it would drop without a word is refused instead
+        ignored = sorted(TABLE_IGNORES & set(getattr(a, "typed", ())))
+        if ignored:
+            flag = "--" + ignored[0].replace("_", "-")
+            raise NasError(f"--estimator {a.estimator} looks every score up in this process, with no training, Ray "
+                           f"or verdict: {flag} has no effect there; drop it")
     estimators.DATASETS.lookup(a.dataset)
     if a.data_dir is not None:
         st = _stat(a.data_dir, "--data-dir")

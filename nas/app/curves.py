@@ -62,9 +62,10 @@ class Curves:
     """The TensorBoard runs of the search in ``out``: ``out/tensorboard/<one directory per trial>``."""
 
     def __init__(self, out: Path, settings: Settings, space: Space | None = None) -> None:
-        from tensorboardX import SummaryWriter  # a missing package is said when the view is opened
+        import importlib.util
 
-        self._writer = SummaryWriter
+        if importlib.util.find_spec("tensorboardX") is None:  # a missing package is said when the view is opened
+            raise ModuleNotFoundError("No module named 'tensorboardX'", name="tensorboardX")
         self.root = Path(out) / "tensorboard"
         self.staging = Path(out) / ".tensorboard-partial"  # runs being written, outside the log directory
         self.width = max(4, len(str(max(0, settings.trials - 1))))  # trial-0007 sorts before trial-0012
@@ -160,7 +161,11 @@ class Curves:
         """Write the run ``name`` aside, close its writer and move it into place, replacing any other."""
         part = self.staging / name
         _remove(part)
-        w = self._writer(logdir=str(part), filename_suffix=f".{digest}")
+        # imported only when a run is written: tensorboardX imports torch (seconds), and a resumed search whose
+        # runs are all in place writes none
+        from tensorboardX import SummaryWriter
+
+        w = SummaryWriter(logdir=str(part), filename_suffix=f".{digest}")
         try:
             for tag, step, value, walltime in events:
                 if tag == "trial":

@@ -29,8 +29,8 @@ from .outputs import Summary, Verdict, summarize, write_outputs
 from .record import crash_point, duration, evaluation, progress, told
 from .retrain import entrants, verdict_jobs
 from . import scoring
-from .settings import (Settings, budget_of, check_data, fidelity_text, space_of, storage_url, validate,
-                       verdict_width)
+from .settings import (Settings, budget_of, check_data, fidelity_text, record_data_line, recorded_data_line,
+                       space_of, storage_url, validate, verdict_width)
 from .stopping import AshaStopper, MedianStopper, StoppingRule, decision_epochs, describe, make_stopper, replay
 from .store import Evaluation, Lease, Store, append_csv, shown, sqlite_url, write_csv
 from .views import Views
@@ -63,10 +63,14 @@ class Search:
 
             load(s.evaluator)  # one line now, not a failed trial per candidate later
         self.tabular = self.estimator.tabular
+        self._data_line: str | None = None
         if self.tabular:
             s.verdict = False  # one figure per network: no held-out split to retrain on
         else:
-            check_data(s.dataset, s.data_dir)
+            # a resume whose data are unchanged since the first start's check is not checked again (seconds)
+            self._data_line = recorded_data_line(self.out, s)
+            if self._data_line is None:
+                check_data(s.dataset, s.data_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         self.store = Store(storage_url(self.out, storage), run=self.out.resolve().name)
         # One driver per run: a second one is refused before it touches anything. The hold is taken for the
@@ -266,13 +270,17 @@ class Search:
         return out
 
     def data_line(self) -> str:
-        """What the proxy data is: name, source and split sizes."""
+        """What the proxy data is: name, source and split sizes (recorded in the run for its next start)."""
+        if self._data_line is not None:
+            return self._data_line
         import estimators
 
         ds = estimators.load_data(self.settings.dataset, self.settings.data_dir)
         test = len(ds.y_test) if ds.y_test is not None else 0
-        return (f"{ds.name} from {ds.source}: {len(ds.y_train):,} train / {len(ds.y_val):,} validation / "
-                f"{test:,} test images")
+        self._data_line = (f"{ds.name} from {ds.source}: {len(ds.y_train):,} train / {len(ds.y_val):,} validation / "
+                           f"{test:,} test images")
+        record_data_line(self.out, self.settings, ds.source, self._data_line)
+        return self._data_line
 
     def _record(self, job: Job, result: dict[str, Any]) -> Evaluation:
         """Store ``job``'s result (and, for a candidate, tell the strategy); returns its record."""

@@ -151,6 +151,61 @@ def check_data(dataset: str, data_dir: str | None) -> None:
     estimators.load_data(dataset, data_dir)  # the layout is checked here, once, before any worker starts
 
 
+DATA_RECORD = "data.json"
+"""In a run directory: what the first start's data check found (the data line and the files it read), so that a
+resume whose data are unchanged skips reading them again in the driver (torch and the data set: seconds)."""
+
+
+def data_fingerprint(dataset: str, source: str) -> str | None:
+    """What identifies the data a check read: the size and modification time of every file under ``source`` (a
+    directory), or the package a built-in set ships in; None for a user's ``module:Class`` (always checked)."""
+    import hashlib
+    import os
+
+    if ":" in dataset:
+        return None
+    root = Path(source)
+    if not root.is_dir():
+        return f"package:{dataset}"
+    entries = []
+    for top, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            try:
+                st = os.stat(os.path.join(top, name))
+            except OSError:
+                continue
+            entries.append(f"{os.path.relpath(os.path.join(top, name), root)}\0{st.st_size}\0{st.st_mtime_ns}")
+    return f"{len(entries)}:" + hashlib.sha256("\n".join(entries).encode(errors="surrogateescape")).hexdigest()
+
+
+def recorded_data_line(out: Path, s: Settings) -> str | None:
+    """The data line a previous start of this run recorded, when its data set, directory and files are unchanged;
+    else None (the data must be read and checked again)."""
+    import json
+
+    try:
+        rec = json.loads((Path(out) / DATA_RECORD).read_text())
+        same = rec["dataset"] == s.dataset and rec["data_dir"] == s.data_dir
+        if same and rec["fingerprint"] is not None and rec["fingerprint"] == data_fingerprint(s.dataset, rec["source"]):
+            return str(rec["line"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def record_data_line(out: Path, s: Settings, source: str, line: str) -> None:
+    """Keep what this start's data check found (``recorded_data_line`` reads it on the next start)."""
+    import json
+
+    rec = {"dataset": s.dataset, "data_dir": s.data_dir, "source": source, "line": line,
+           "fingerprint": data_fingerprint(s.dataset, source)}
+    try:
+        (Path(out) / DATA_RECORD).write_text(json.dumps(rec, indent=1) + "\n")
+    except OSError:
+        pass  # only a shortcut for the next start
+
+
 def storage_url(out: Path, storage: str | None = None) -> str:
     """The results database: ``storage`` when given, else SQLite in the run directory."""
     from .store import sqlite_url
