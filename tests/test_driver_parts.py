@@ -314,7 +314,7 @@ def fake_ray_exceptions() -> types.ModuleType:
     """Stand-ins for Ray's exception classes. Importing Ray here would load it into the test process before the
     Ray tests' private cluster has set its environment (Ray reads its authentication mode once, when loaded)."""
     rx = types.ModuleType("ray.exceptions")
-    for name in ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError", "RayTaskError"):
+    for name in ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError", "ObjectLostError", "RayTaskError"):
         setattr(rx, name, type(name, (Exception,), {}))
     return rx
 
@@ -330,6 +330,7 @@ def rx(monkeypatch) -> types.ModuleType:
 def test_only_a_dead_worker_is_run_again(rx) -> None:
     assert worker_died(rx.WorkerCrashedError()) and worker_died(rx.NodeDiedError("node"))
     assert worker_died(rx.OutOfMemoryError("oom"))
+    assert worker_died(rx.ObjectLostError("its node died holding the result"))
     assert not worker_died(rx.RayTaskError("f")) and not worker_died(ValueError("x"))
 
 
