@@ -337,9 +337,11 @@ def test_nas_dashboard_serves_a_run_until_interrupted(tmp_path) -> None:
         port = s.getsockname()[1]
     home = tmp_path / "home"
     home.mkdir()
+    # started with SIGINT ignored, as a background job of a non-interactive shell is: Ctrl-C must still stop it
     p = subprocess.Popen([sys.executable, "-m", "nas.app.cli", "dashboard", str(out), "--port", str(port)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                         env={**os.environ, "HOME": str(home), "PYTHONPATH": str(ROOT)})
+                         env={**os.environ, "HOME": str(home), "PYTHONPATH": str(ROOT)},
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         deadline = time.time() + 60
         studies = None

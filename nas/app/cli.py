@@ -500,6 +500,11 @@ def cmd_dashboard(a: argparse.Namespace) -> int:
         print(f"warning: optuna-dashboard has no login; anyone who can reach {a.host}:{httpd.server_port} can read "
               "the study and edit its notes", flush=True)
     print(f"optuna-dashboard: http://{a.host}:{httpd.server_port}/dashboard (Ctrl-C to stop)", flush=True)
+    import signal
+
+    # Ctrl-C stops it even when it was started where SIGINT is ignored (a job a non-interactive shell put in the
+    # background), for which Python installs no KeyboardInterrupt of its own
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:
