@@ -288,9 +288,11 @@ def load_data(name: str = "fashion", data_dir: str | Path | None = None, seed: i
     """The data set ``name`` with its test split and the stratified train/validation split for ``seed`` (cached)."""
     cls = DATASETS.lookup(name)
     if cls.directory == "required" and data_dir is None:
-        raise NasError(f"data set '{name}' needs data_dir, a local directory (nothing is downloaded)")
+        raise NasError(f"dataset '{name}' needs a local directory (--data-dir; data_dir in Python): nothing is "
+                       "downloaded")
     if cls.directory == "none" and data_dir is not None:
-        raise NasError(f"data set '{name}' ships with its package and takes no data_dir")
+        raise NasError(f"dataset '{name}' ships with its package and takes no directory (--data-dir; data_dir in "
+                       "Python)")
     if data_dir is None:
         data_dir = cls().default_dir()
     if data_dir is not None:

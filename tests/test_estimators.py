@@ -227,11 +227,11 @@ def test_imagefolder_reads_a_tree(tmp_path: Path) -> None:
 def test_bad_data_raise_nas_error(tmp_path: Path) -> None:
     cases = [
         (("nope",), "unknown dataset 'nope'; datasets: fashion, mnist, digits, cifar10, imagefolder, synthetic"),
-        (("cifar10",), "needs data_dir"),
+        (("cifar10",), "needs a local directory \\(--data-dir; data_dir in Python\\)"),
         (("cifar10", tmp_path / "missing"), "no such directory"),
         (("cifar10", tmp_path), "not a CIFAR-10 python directory"),
         (("imagefolder", tmp_path), "expected one subfolder of images per class, found 0"),
-        (("digits", tmp_path), "takes no data_dir"),
+        (("digits", tmp_path), "takes no directory"),
     ]
     for args, message in cases:
         with pytest.raises(nas.NasError, match=message):
