@@ -115,7 +115,7 @@ class WorkerNode:
     """A second Ray node on this machine, joined to a private head: ``kill()`` ends every process it started at
     once (SIGKILL to its own process group), as a machine that loses power would."""
 
-    def __init__(self, address: str, num_cpus: int, resources: dict[str, float] | None, timeout: float) -> None:
+    def __init__(self, address: str, num_cpus: int, resources: dict[str, float] | None) -> None:
         import json
 
         self.tmp = Path(tempfile.mkdtemp(prefix="nas-ray-node-"))
@@ -123,7 +123,6 @@ class WorkerNode:
                                       f"--resources={json.dumps(resources or {})}", f"--temp-dir={self.tmp / 'ray'}",
                                       "--disable-usage-stats"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        self.timeout = timeout
 
     def pids(self) -> set[int]:
         """The processes of this node now: its ``ray start``, its raylet and the workers the raylet started."""
@@ -155,11 +154,10 @@ class WorkerNode:
 
 
 @contextmanager
-def worker_node(address: str, num_cpus: int = 1, resources: dict[str, float] | None = None,
-                timeout: float = 120) -> Iterator[WorkerNode]:
+def worker_node(address: str, num_cpus: int = 1, resources: dict[str, float] | None = None) -> Iterator[WorkerNode]:
     """A second node joining the private head at ``address`` (inside ``private_cluster``, whose token it uses),
     with its own temporary directory; stopped, and only it, on the way out."""
-    node = WorkerNode(address, num_cpus, resources, timeout)
+    node = WorkerNode(address, num_cpus, resources)
     try:
         yield node
     finally:

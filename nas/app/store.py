@@ -220,26 +220,26 @@ class Lease:
 
     def take(self) -> str | None:
         """Hold the run; returns the holder whose expired lease was taken over (None: it was free or ours)."""
-        t = self.store.engine
+        engine = self.store.engine
         now = time.time()
         mine = (LEASES.c.run == self.store.run)
         try:
-            with t.begin() as con:
+            with engine.begin() as con:
                 row = con.execute(sa.select(LEASES.c.holder, LEASES.c.renewed, LEASES.c.expires).where(mine)).first()
             if row is None:
                 try:
-                    with t.begin() as con:
+                    with engine.begin() as con:
                         con.execute(LEASES.insert().values(run=self.store.run, holder=self.holder, renewed=now,
                                                            expires=now + self.seconds))
                     return None
                 except sa.exc.IntegrityError:  # another driver took it in between: read it again
-                    with t.begin() as con:
+                    with engine.begin() as con:
                         row = con.execute(sa.select(LEASES.c.holder, LEASES.c.renewed, LEASES.c.expires)
                                           .where(mine)).first()
             free = (LEASES.c.holder == self.holder) | (LEASES.c.expires < now)
             if row is not None and _dead_here(str(row[0])):  # its driver was on this machine and is gone
                 free = free | (LEASES.c.holder == row[0])
-            with t.begin() as con:
+            with engine.begin() as con:
                 taken = con.execute(LEASES.update().where(mine & free)
                                     .values(holder=self.holder, renewed=now, expires=now + self.seconds)).rowcount
         except sa.exc.DatabaseError as e:
