@@ -76,9 +76,7 @@ class Search:
         # One driver per run: a second one is refused before it touches anything. The hold is taken for the
         # setup and again by run(), which keeps it renewed until the search ends.
         self.lease = Lease(self.store)
-        took = self.lease.take()
-        if took:
-            log(f"resume: took the run over from {took}, whose hold had expired (its driver died or hung)")
+        self._hold()
         try:
             self._open(s, storage, strategy_cls)
         finally:
@@ -87,6 +85,12 @@ class Search:
         self._task: Any = None
         self._spec: dict[str, Any] = {}
         self.views: Views | None = None
+
+    def _hold(self) -> None:
+        """Take the run's lease (a second driver is refused with one line), saying whose expired hold it took."""
+        took = self.lease.take()
+        if took:
+            self.log(f"resume: took the run over from {took}, whose hold had expired (its driver died or hung)")
 
     def _open(self, s: Settings, storage: str | None, strategy_cls: Any) -> None:
         """Register the run in the store (or check it against what it holds) and start or resume the strategy."""
@@ -134,9 +138,7 @@ class Search:
         estimator, in this process, default: the table lookup); its dict needs ``status`` and, when ok,
         ``accuracy``.
         """
-        took = self.lease.take()
-        if took:
-            self.log(f"resume: took the run over from {took}, whose hold had expired (its driver died or hung)")
+        self._hold()
         try:
             self.lease.keep()
             return self._run(address, dashboard, dashboard_host, evaluator)
