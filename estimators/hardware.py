@@ -17,6 +17,7 @@ import torch
 
 import nas
 from nas import Genome, NasError
+from nas.latency import fix_allocator
 
 from .train import resolve_device
 
@@ -34,13 +35,15 @@ def latency(genome: Genome, device: str = "cpu", batch: int = 1, warmup: int = 5
 
     Returns ``median_ms`` with its spread (``p10_ms``, ``p90_ms``, ``min_ms``, ``mean_ms``), and the ``device``,
     ``batch``, ``repeats`` and CPU ``threads`` it was measured with. Eval mode, no autograd, float32; on CUDA
-    channels-last with a synchronize around each run.
+    channels-last with a synchronize around each run. On CPU, torch's own thread count (``--max-latency-ms``
+    measures one thread, in a fresh process: ``nas.latency``).
     """
     for key, v, lo in (("batch", batch, 1), ("warmup", warmup, 0), ("repeats", repeats, 1)):
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise NasError(f"{key} must be an integer >= {lo}, got {v!r}")
     dev = resolve_device(device)
     cuda = dev.type == "cuda"
+    fix_allocator()  # freed activations stay in the process: no page faults inside the timed runs (nas.latency)
     fmt = torch.channels_last if cuda else torch.contiguous_format
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -62,11 +62,13 @@ class Dim:
 
 @dataclass(frozen=True)
 class Budget:
-    """A hardware budget: MACs, and optionally parameters and activation elements (batch 1)."""
+    """A hardware budget: MACs, and optionally parameters, activation elements (batch 1) and milliseconds on this
+    CPU as the space's latency model predicts them (``Space.use_latency``)."""
 
     macs: int
     params: int | None = None
     activations: int | None = None
+    latency_ms: float | None = None
 
     @classmethod
     def of(cls, budget: "Budget | int | str | None") -> "Budget":
@@ -77,11 +79,17 @@ class Budget:
             return budget
         return cls(nas.parse_budget(budget))
 
-    def fits(self, cost: tuple[int, int, int]) -> bool:
-        """Whether (MACs, params, activations) lie within every cap."""
-        macs, params, acts = cost
-        return (macs <= self.macs and (self.params is None or params <= self.params)
-                and (self.activations is None or acts <= self.activations))
+    def fits(self, cost: Sequence[float]) -> bool:
+        """Whether a ``Space.cost``, (MACs, params, activations[, predicted ms]), lies within every cap."""
+        macs, params, acts = cost[:3]
+        if not (macs <= self.macs and (self.params is None or params <= self.params)
+                and (self.activations is None or acts <= self.activations)):
+            return False
+        if self.latency_ms is None:
+            return True
+        if len(cost) < 4:
+            raise NasError("a latency cap needs a latency model: call Space.use_latency first")
+        return cost[3] <= self.latency_ms
 
     def __str__(self) -> str:
         parts = [f"{nas.human(self.macs)} MACs"]
@@ -89,6 +97,8 @@ class Budget:
             parts.append(f"{nas.human(self.params)} params")
         if self.activations is not None:
             parts.append(f"{nas.human(self.activations)} activations")
+        if self.latency_ms is not None:
+            parts.append(f"{self.latency_ms:g} ms predicted on this CPU")
         return ", ".join(parts)
 
 
@@ -121,7 +131,8 @@ class Space:
         # Stepping an ordered gate down can only switch "gt"-gated dimensions off, never on; then a shrunk config
         # costs right without re-filling (costs read only active dimensions).
         self._refill = any(d.when and d.when[1] != "gt" and self._dims[d.when[0]].ordered for d in self.dimensions)
-        self._min: tuple[int, int, int] | None = None
+        self._min: tuple[Any, ...] | None = None
+        self.latency: Any = None  # a nas.latency.LatencyModel once use_latency is called
         self.stats = {"samples": 0, "repaired": 0}  # how often a drawn config was over the budget
 
     # ------------------------------------------------------------ what a space defines
@@ -172,14 +183,35 @@ class Space:
         except NasError:
             return False
 
-    def cost(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
-        """(MACs, params, activations) of a full config at the deployment input, section by section."""
+    def use_latency(self, model: Any) -> None:
+        """Cost configs with a fourth entry, their milliseconds as ``model`` (a ``nas.latency.LatencyModel``)
+        predicts them, so that a Budget's ``latency_ms`` cap applies."""
+        self.latency, self._min = model, None
+
+    def cost(self, config: Mapping[str, Any]) -> tuple[Any, ...]:
+        """(MACs, params, activations) of a full config at the deployment input; with a latency model
+        (``use_latency``), then its predicted milliseconds: what a Budget's ``fits`` reads."""
+        counts = self.counts(config)
+        return counts if self.latency is None else (*counts, self.latency_ms(config))
+
+    def counts(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
+        """(MACs, params, activations) of a full config at the deployment input, section by section (a space may
+        add them up faster from parts it remembers)."""
         stem, stages, head = self.sections(config)
         shape, macs, params, acts = self.input, 0, 0, 0
         for section in (stem, *stages, head):
             shape, p, m, a = section_cost(section, shape, self.classes)
             params, macs, acts = params + p, macs + m, acts + a
         return macs, params, acts
+
+    def latency_ms(self, config: Mapping[str, Any]) -> float:
+        """Milliseconds on this CPU as the latency model predicts them, from block features it remembers."""
+        stem, stages, head = self.sections(config)
+        shape, features = self.input, 0.0
+        for section in (stem, *stages, head):
+            shape, f = self.latency.section(section, shape, self.classes)
+            features = features + f
+        return self.latency.ms(features)
 
     # ------------------------------------------------------------ the hand-designed baseline
 
@@ -216,7 +248,7 @@ class Space:
                 out[d.name] = d.choices[-1] if largest and d.ordered else d.choices[0]
         return out
 
-    def min_cost(self) -> tuple[int, int, int]:
+    def min_cost(self) -> tuple[Any, ...]:
         """(MACs, params, activations) of the space's cheapest member."""
         if self._min is None:
             self._min = self.cost(self.extreme(False))
@@ -276,8 +308,9 @@ class Space:
         budget = Budget.of(budget)
         low = self.min_cost()
         if not budget.fits(low):
+            ms = f", {low[3]:.2f} ms predicted" if len(low) > 3 else ""
             raise NasError(f"budget {budget} is below the smallest member of space '{self.name}' "
-                           f"({low[0]:,} MACs, {low[1]:,} params at {'x'.join(map(str, self.input))})")
+                           f"({low[0]:,} MACs, {low[1]:,} params{ms} at {'x'.join(map(str, self.input))})")
         return budget
 
     def sample_config(self, rng: np.random.Generator, budget: "Budget | int | str | None" = None) -> Config:

@@ -48,11 +48,11 @@ class CellSpace(Space):
         head = (Block.of("bn"), Block.of("act"), Block.of("gap"), Block.of("linear"))
         return stem, stages, head
 
-    def cost(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
+    def counts(self, config: Mapping[str, Any]) -> tuple[Any, ...]:
         """The generic section cost, remembered per cell (there are only 15,625)."""
         key = tuple(config[f"e{a}{b}"] for a, b in EDGES)
         if key not in self._cache:
-            self._cache[key] = super().cost(config)
+            self._cache[key] = super().counts(config)
         return self._cache[key]
 
     def encode(self, genome: Genome) -> Config:

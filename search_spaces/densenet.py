@@ -60,7 +60,7 @@ class DenseNetSpace(Space):
         stages = [densenet_stage(i == last, g, bn, config[f"b{i}.depth"], comp) for i in range(len(DEPTHS))]
         return densenet_stem(g), stages, DENSENET_HEAD
 
-    def cost(self, config: Mapping[str, Any]) -> Costs:
+    def counts(self, config: Mapping[str, Any]) -> Costs:
         """The section-by-section cost from remembered pieces and per-layer slopes (the sampler's hot path)."""
         g, bn, comp = config["growth"], config["bn_size"], config["compression"]
         stem = self._stems.get(g)

@@ -123,7 +123,7 @@ class InceptionSpace(Space):
         g = super()._genome(config)  # the seeds name their stages after the modules' grid (inception3, ...)
         return replace(g, stages=tuple(Stage(s.blocks, name) for s, (name, _) in zip(g.stages, GOOGLENET_STAGES)))
 
-    def cost(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
+    def counts(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
         """The section-by-section cost, added up from remembered module costs (the sampler's hot path)."""
         bn, head = config["bn"], config["head"]
         pieces, modules, put = self._pieces, self._modules, self._put

@@ -78,7 +78,7 @@ class MobileNetSpace(Space):
             stages.append(tuple(mobilenet_v2_unit(i, w, j == 0, *v, a, n) for j, (v, n) in enumerate(folded)))
         return mobilenet_v2_stem(w), stages, mobilenet_v2_head(w)
 
-    def cost(self, config: Mapping[str, Any]) -> Costs:
+    def counts(self, config: Mapping[str, Any]) -> Costs:
         """The section-by-section cost, added up from remembered per-block costs (the sampler's hot path)."""
         w = config["width"]
         (macs, params, acts), _ = self._ends.get(w) or self._end_costs(w)
@@ -130,7 +130,10 @@ class MobileNetSpace(Space):
         def at(hundredths: int) -> tuple[Genome, int]:
             g = mobilenet_v2_genome(hundredths / 100).with_input(self.input, self.classes)
             c = nas.cost(g)
-            return g, c.macs if budget.fits((c.macs, c.params, c.activations)) else -1
+            cost = (c.macs, c.params, c.activations)
+            if budget.latency_ms is not None and self.latency is not None:
+                cost += (self.latency.predict(g),)
+            return g, c.macs if budget.fits(cost) else -1
 
         lo, hi = 1, 400  # MACs grow with the multiplier: the largest that fits, by bisection
         if at(lo)[1] < 0:

@@ -68,7 +68,7 @@ class ResNetSpace(Space):
         pre = config["preact"]
         return resnet_stem(pre), [self._stage(config, i) for i in range(len(DEPTHS))], resnet_head(pre)
 
-    def cost(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
+    def counts(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
         """The section-by-section cost with each stage's cost remembered (the sampler's hot path)."""
         unit = (config["block"], config["preact"], config["base"], config["se"], config.get("cardinality"),
                 config.get("stride_on"))

@@ -60,7 +60,7 @@ class ShuffleNetSpace(Space):
         stages = [shufflenet_v1_stage(i, g, w, config[f"s{i}.depth"]) for i in range(len(DEPTHS))]
         return shufflenet_v1_stem(g, w), stages, SHUFFLENET_V1_HEAD
 
-    def cost(self, config: Mapping[str, Any]) -> Costs:
+    def counts(self, config: Mapping[str, Any]) -> Costs:
         """The section-by-section cost from remembered stem, head and per-stage costs (the sampler's hot path)."""
         g, w = config["groups"], config["width"]
         ends = self._ends.get((g, w)) or self._end_costs(g, w)

@@ -238,13 +238,17 @@ class TemplateSpace(Space):
             shown = ", ".join(f"{k} = {v}" for k, v in config.items())
             raise NasError(f"{self.source}: the config ({shown[:200]}) is no genome: {e}") from None
 
-    def cost(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
+    def counts(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
         key = tuple(sorted(config.items(), key=lambda kv: kv[0]))
         if key not in self._memo:
             if len(self._memo) > 100_000:
                 self._memo.clear()
             self._memo[key] = self._cost_of(config)
         return self._memo[key]
+
+    def latency_ms(self, config: Mapping[str, Any]) -> float:
+        """The whole genome's predicted milliseconds (its own block definitions included)."""
+        return self.latency.predict(self._genome(config))
 
     def _cost_of(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
         c = nas.cost(self._genome(config))

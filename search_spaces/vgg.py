@@ -71,7 +71,7 @@ class VGGSpace(Space):
                   for i, (depth, width, kernels) in enumerate(self._stage_dims)]
         return (), stages, VGG_CLASSIFIER
 
-    def cost(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
+    def counts(self, config: Mapping[str, Any]) -> tuple[int, int, int]:
         """The stage-by-stage cost, added up from remembered stage costs (the sampler's hot path)."""
         norm = config["norm"]
         costs, cin = self._costs, self.input[0]

@@ -134,7 +134,7 @@ def _kind(schema: Any) -> str:
 _VALUE = (str, int, float, bool, None)  # what a config's dimensions take
 _CANDIDATE = {"id": int, "config": dict, "macs": int, "params": int, "origin": str, "parent": (int, None)}
 _STATE = {"format": int, "strategy": str, "space": str, "seed": int, "metric": str, "mode": str,
-          "budget": [(int, None)], "rng": dict, "next_id": int, "notes": [str], "pending": [dict], "own": dict,
+          "budget": [(int, float, None)], "rng": dict, "next_id": int, "notes": [str], "pending": [dict], "own": dict,
           "history?": [list]}
 
 
@@ -258,7 +258,7 @@ class Strategy:
         state = {
             "format": STATE_FORMAT, "strategy": self.name, "space": self.space.name, "seed": self.seed,
             "metric": self.metric, "mode": self.mode,
-            "budget": [self.budget.macs, self.budget.params, self.budget.activations],
+            "budget": [self.budget.macs, self.budget.params, self.budget.activations, self.budget.latency_ms],
             "rng": self.rng.bit_generator.state, "next_id": self._next_id, "notes": list(self.notes),
             "pending": [c.to_dict() for c in self._requeue + list(self._pending.values())],
             "own": self._state(history),
@@ -338,8 +338,9 @@ class Strategy:
 
     def _candidate(self, config: Config, origin: str, parent: int | None = None) -> Candidate:
         genome = self.space.decode(config)
-        macs, params, _ = self.space.cost(config)
-        if not self.budget.fits(self.space.cost(config)):  # a strategy bug, never an input mistake
+        cost = self.space.cost(config)
+        macs, params = cost[0], cost[1]
+        if not self.budget.fits(cost):  # a strategy bug, never an input mistake
             raise AssertionError(f"{self.name} proposed {macs:,} MACs over the budget {self.budget}")
         self._seen.add(config_key(config))
         cand = Candidate(self._next_id, dict(config), genome, macs, params, origin, parent)

@@ -96,14 +96,16 @@ class OptunaSearch(Strategy):
         return config
 
     def _constrain(self, trial: Trial, config: Config) -> bool:
-        macs, params, acts = self.space.cost(config)
+        cost = self.space.cost(config)
         b = self.budget
-        trial.set_constraint("macs", macs - b.macs)
+        trial.set_constraint("macs", cost[0] - b.macs)
         if b.params is not None:
-            trial.set_constraint("params", params - b.params)
+            trial.set_constraint("params", cost[1] - b.params)
         if b.activations is not None:
-            trial.set_constraint("activations", acts - b.activations)
-        return b.fits((macs, params, acts))
+            trial.set_constraint("activations", cost[2] - b.activations)
+        if b.latency_ms is not None and len(cost) > 3:
+            trial.set_constraint("latency_ms", cost[3] - b.latency_ms)
+        return b.fits(cost)
 
     def _worst(self) -> list[float]:
         scores = [self.score(m) for _, m in self.history]
@@ -216,7 +218,7 @@ class OptunaSearch(Strategy):
                 except NasError:
                     self.study.tell(trial, state=TrialState.FAIL)
                     continue
-                macs, params, _ = self.space.cost(config)
+                macs, params = self.space.cost(config)[:2]
                 origin = str(t.user_attrs.get("nas_origin", "optuna"))
                 adopted.append(Candidate(cid, config, self.space.decode(config), macs, params, origin))
                 self._trials[cid] = trial

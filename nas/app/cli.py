@@ -440,6 +440,7 @@ def cmd_search(a: argparse.Namespace) -> int:
         _check_search(a)
         settings = Settings(
             space=a.space, budget=a.budget, max_params=a.max_params, max_activations=a.max_activations,
+            max_latency_ms=a.max_latency_ms,
             strategy=a.strategy, trials=a.trials, epochs=a.epochs, dataset=a.dataset,
             data_dir=a.data_dir, seed=a.seed, input=list(a.input) if a.input else None, classes=a.classes,
             cpus_per_trial=a.cpus_per_trial, gpus_per_trial=a.gpus_per_trial, max_concurrent=a.max_concurrent,
@@ -600,6 +601,10 @@ def parser() -> argparse.ArgumentParser:
     se.add_argument("--max-activations", type=_cap_arg("activations"), metavar="N",
                     help="also keep activation elements at batch 1 under N (the sum of every op's output, what "
                          "`nas decode` reports): a proxy for peak memory")
+    se.add_argument("--max-latency-ms", type=_factor, metavar="MS",
+                    help="also keep latency on this machine's CPU under MS milliseconds (one thread, batch 1): a "
+                         "model measured here at the start predicts it for the sampler, and the finalists are "
+                         "measured for real before the verdict (docs/latency.md)")
     se.add_argument("--strategy", default="evolution", help="random, evolution, optuna or nsga2 (default evolution)")
     se.add_argument("--trials", type=_positive, default=40, metavar="N", help="candidates to evaluate (default 40)")
     se.add_argument("--epochs", type=_positive, default=2, metavar="E",

@@ -25,6 +25,7 @@ from ..errors import NasError
 from ..genome import dumps
 from . import raycluster
 from .jobs import Job, Kind, base_spec
+from .latency import measured as measured_latency
 from .outputs import Summary, Verdict, summarize, write_outputs
 from .record import crash_point, duration, evaluation, progress, told
 from .retrain import entrants, verdict_jobs
@@ -50,7 +51,10 @@ class Search:
         self.settings = s = dataclasses.replace(settings)
         self.out, self.log = Path(out), log
         self.space = space_of(s)
-        self.budget = self.space.check_budget(budget_of(s))
+        budget = budget_of(s)
+        self.space.check_budget(dataclasses.replace(budget, latency_ms=None))  # the latency cap once the model is in
+        self.budget = budget
+        self.latency: Any = None  # the run's latency model under --max-latency-ms
         self.estimator = scoring.get(s.estimator)
         if self.estimator.prepare is not None:
             self.estimator.prepare(s, self.space)
@@ -100,6 +104,11 @@ class Search:
         if stored.get("trials", s.trials) < s.trials:  # --resume --trials N: the run is extended
             log(f"resume: extending the run from {stored['trials']} to {s.trials} trials")
             self.store.update_config({**stored, "trials": s.trials})
+        if self.budget.latency_ms is not None:
+            from .latency import use_model
+
+            self.latency = use_model(self.out, self.space, self.budget, s.seed, log)
+            self.budget = self.space.check_budget(self.budget)
         options = {}
         if s.strategy in ("optuna", "nsga2"):  # the study lives beside the results: in the run, or the shared database
             options = {"storage": self.store.url, "study_name": f"nas-{self.store.run}"} if storage else \
@@ -197,6 +206,8 @@ class Search:
                     self.log(progress(ev, done, s.trials, self.budget.macs, time.time() - started, before))
             if self.estimator.funnel:
                 self._run_audit(done, concurrent)
+            if self.latency is not None:
+                self._measure_finalists(done)
             if s.verdict:
                 self._run_verdict(done, concurrent)
         except KeyboardInterrupt:
@@ -348,10 +359,21 @@ class Search:
 
     # ------------------------------------------------------------ the verdict
 
+    def _measure_finalists(self, done: list[Evaluation]) -> None:
+        """Under --max-latency-ms: measure the search's best for real, in order, until the verdict has its
+        entrants (or the best alone, without a verdict) within the cap; the verdict passes over the others."""
+        from .latency import measure_finalists
+        from .retrain import ranked
+
+        s = self.settings
+        order = ranked(done, self.space, self.budget, s).values()
+        measure_finalists(self.out, order, self.latency, self.budget.latency_ms, s.verdict_top if s.verdict else 1,
+                          self.log)
+
     def _run_verdict(self, done: list[Evaluation], concurrent: int) -> None:
         """Retrain the verdict's entrants with each seed, skipping what a crashed run already recorded."""
         s = self.settings
-        entries = entrants(done, self.space, self.budget, s)
+        entries = entrants(done, self.space, self.budget, s, measured_latency(self.out))
         if not entries:
             self.log("verdict: nothing to retrain (no candidate completed within the budget)")
             return

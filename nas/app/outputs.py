@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..cost import human
 from ..genome import dumps, loads, save
 from .plot import plot
+from .latency import measured as measured_latency
 from .record import best, pareto
-from .retrain import verdict_report
+from .retrain import ranked, verdict_report
 from .scoring import get
 from .settings import Settings
 from .store import Evaluation
@@ -78,7 +79,11 @@ def write_outputs(out: Path, done: list[Evaluation], space: Space, budget: Budge
         from .audit import rescored
 
         top = next(iter(rescored(done, budget.macs, s.rescore)), top)
-    verdict = verdict_report(done, space, budget, s)
+    ms = measured_latency(out) if budget.latency_ms is not None else {}
+    if top is not None and budget.latency_ms is not None and ms.get(top.trial, 0.0) > budget.latency_ms:  # measured over the cap: the next best
+        top = next((e for e in ranked(done, space, budget, s).values() if ms.get(e.trial, 0.0) <= budget.latency_ms),
+                   None)
+    verdict = verdict_report(done, space, budget, s, ms)
     if verdict is not None:  # interrupted (or a retraining failed): a partial verdict is never the result
         have = sum(len(e.results) for e in verdict[3])
         verdict[2].update(partial=have < len(verdict[3]) * s.verdict_seeds, retrained=have,
@@ -143,7 +148,9 @@ def summarize(out: Path, done: list[Evaluation], budget: Budget, s: Settings, ve
         for line in lines:
             log(line if line.startswith("  ") else f"  {line}")
         if winner is not None:
-            log(f"winner: {winner.label}, {winner.macs:,} MACs ({human(winner.macs)}) -> {out / 'best.yaml'}")
+            ms = (data.get("measured_ms") or {}).get(winner.label)
+            timed = f", {ms:.2f} ms measured on this CPU (cap {budget.latency_ms:g})" if ms is not None else ""
+            log(f"winner: {winner.label}, {winner.macs:,} MACs ({human(winner.macs)}){timed} -> {out / 'best.yaml'}")
     elif get(s.estimator).no_verdict:
         log(f"verdict: none; {get(s.estimator).no_verdict}")
     elif not s.verdict:
@@ -151,7 +158,8 @@ def summarize(out: Path, done: list[Evaluation], budget: Budget, s: Settings, ve
             "which is biased upwards as the best of many noisy scores")
     curves = out / "tensorboard"
     curves = curves.is_dir() and any(curves.iterdir())  # a table lookup has no learning curve to draw
-    names = ["best.yaml", "pareto.yaml", "pareto.png", "trials.csv", "results.db", "verdict.json", "dashboard.db"]
+    names = ["best.yaml", "pareto.yaml", "pareto.png", "trials.csv", "results.db", "verdict.json", "latency.json",
+             "latency_model.json", "dashboard.db"]
     log(f"outputs: {', '.join(n for n in names if (out / n).exists())}{', tensorboard/' if curves else ''} in {out}")
     if (out / "dashboard.db").exists():
         import shlex

@@ -3,7 +3,7 @@ space's seed, the jobs still to run after a crash, and the verdict's report once
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import NasError
 from ..genome import dumps, loads
@@ -31,10 +31,9 @@ def baseline(space: Space, budget: Budget) -> tuple[str, Any, int] | None:
     return None if b is None else (f"baseline {b[0]}", b[1], b[2])
 
 
-def entrants(done: list[Evaluation], space: Space, budget: Budget, s: Settings) -> list[Entrant]:
-    """The top ``verdict_top`` distinct candidates within the budget in the search's order (the first is the
-    winner) and the baseline (trained once if it is among them), each with the search's own score of that genome
-    where it has one, and the verdict runs already recorded."""
+def ranked(done: list[Evaluation], space: Space, budget: Budget, s: Settings) -> dict[Any, Evaluation]:
+    """The search's completed candidates within the MAC budget, one per distinct network (keyed by
+    ``genome_key``), in the search's order: its own score, or for a funnel estimator the re-scored top first."""
     ok = [e for e in done if e.trial >= 0 and e.status == "ok" and e.macs <= budget.macs and e.accuracy is not None]
     order = sorted(ok, key=lambda e: (-e.accuracy, e.macs, e.trial))
     from .scoring import get
@@ -46,8 +45,20 @@ def entrants(done: list[Evaluation], space: Space, budget: Budget, s: Settings) 
     by_key: dict[Any, Evaluation] = {}
     for e in order:
         by_key.setdefault(genome_key(space, loads(e.genome)), e)
+    return by_key
+
+
+def entrants(done: list[Evaluation], space: Space, budget: Budget, s: Settings,
+             measured: Mapping[int, float] | None = None) -> list[Entrant]:
+    """The top ``verdict_top`` distinct candidates within the budget in the search's order (the first is the
+    winner) and the baseline (trained once if it is among them), each with the search's own score of that genome
+    where it has one, and the verdict runs already recorded. Under a latency cap, a candidate ``measured`` (trial
+    -> milliseconds on this CPU) over it is passed over."""
+    by_key = ranked(done, space, budget, s)
+    cap = budget.latency_ms
+    fit = [e for e in by_key.values() if cap is None or (measured or {}).get(e.trial, 0.0) <= cap]
     out = [Entrant(i, f"trial {e.trial}", loads(e.genome), e.macs, e.trial, e.accuracy)
-           for i, e in enumerate(list(by_key.values())[: s.verdict_top])]
+           for i, e in enumerate(fit[: s.verdict_top])]
     seed = baseline(space, budget)
     if seed is not None:
         label, g, macs = seed
@@ -75,13 +86,14 @@ def verdict_jobs(entries: list[Entrant], s: Settings) -> list[Job]:
             for sd in range(s.verdict_seeds) for e in entries if sd not in e.results]
 
 
-def verdict_report(done: list[Evaluation], space: Space, budget: Budget,
-                   s: Settings) -> tuple[Entrant | None, list[str], dict[str, Any], list[Entrant]] | None:
+def verdict_report(done: list[Evaluation], space: Space, budget: Budget, s: Settings,
+                   measured: Mapping[int, float] | None = None
+                   ) -> tuple[Entrant | None, list[str], dict[str, Any], list[Entrant]] | None:
     """The verdict from the recorded retrainings (winner, report lines, what verdict.json holds, the entrants);
     None before any retraining finished."""
     if not any(e.trial <= VERDICT_TRIALS for e in done):
         return None
-    entries = entrants(done, space, budget, s)
+    entries = entrants(done, space, budget, s, measured)
     runs = [r for e in entries for r in e.results.values()]
     if not runs:
         return None
@@ -89,4 +101,7 @@ def verdict_report(done: list[Evaluation], space: Space, budget: Budget,
     data.update(n_test=runs[0].get("n_eval") or 0, n_train=runs[0].get("train_images") or 0,
                 epochs=s.verdict_epochs, seeds=s.verdict_seeds, winner=winner.label if winner else None,
                 budget_macs=budget.macs, deployment_input=list(space.input))
+    if budget.latency_ms is not None:  # the cap, and each entrant's latency as measured on this CPU
+        data.update(max_latency_ms=budget.latency_ms,
+                    measured_ms={e.label: (measured or {}).get(e.search_trial) for e in entries if e.top})
     return winner, lines, data, entries

@@ -28,6 +28,7 @@ class Settings:
     budget: str = "300M"
     max_params: str | None = None  # a cap on parameters beside the MAC budget, as written (3M, 500k)
     max_activations: str | None = None  # a cap on activation elements at batch 1 (the sum of every op's output)
+    max_latency_ms: float | None = None  # a cap on milliseconds on this CPU (one thread, batch 1), as predicted
     strategy: str = "evolution"
     trials: int = 40
     epochs: int = 2
@@ -101,13 +102,13 @@ def space_of(s: Settings) -> Any:
 
 
 def budget_of(s: Settings) -> Any:
-    """The search's ``Budget``: MACs, and the parameter and activation caps when set."""
+    """The search's ``Budget``: MACs, and the parameter, activation and latency caps when set."""
     from search_spaces import Budget
 
     from ..budget import parse_budget
 
     return Budget(parse_budget(s.budget), parse_budget(s.max_params, "params") if s.max_params else None,
-                  parse_budget(s.max_activations, "activations") if s.max_activations else None)
+                  parse_budget(s.max_activations, "activations") if s.max_activations else None, s.max_latency_ms)
 
 
 def verdict_width(s: Settings) -> tuple[float, str]:
@@ -347,6 +348,7 @@ RANGES: dict[str, tuple[Any, str]] = {
     "max_concurrent": (lambda v: v is None or 1 <= v <= MAX_COUNT, "it must be at least 1"),
     "retries": (_count(0, 100), "it must be from 0 to 100"),
     "width": (_factor, f"it must be from 0.001 to {MAX_SHARE:,g}"),
+    "max_latency_ms": (_factor, f"it must be from 0.001 to {MAX_SHARE:,g} milliseconds"),
     "verdict_width": (_factor, f"it must be from 0.001 to {MAX_SHARE:,g}"),
     "train_images": (lambda v: v is None or 1 <= v <= MAX_COUNT, "it must be at least 1"),
     "batch_size": (_count(1, 1 << 20), "it must be from 1 to 1,048,576"),

@@ -128,10 +128,6 @@ class Store:
         try:
             self.engine = sa.create_engine(self.url, future=True)
             _META.create_all(self.engine)
-            columns = {c["name"] for c in sa.inspect(self.engine).get_columns("nas_evaluations")}
-            if "config" not in columns:  # a store written before configs were kept: add the column
-                with self.engine.begin() as con:
-                    con.execute(sa.text("ALTER TABLE nas_evaluations ADD COLUMN config TEXT"))
         except (sa.exc.ArgumentError, sa.exc.DatabaseError, ModuleNotFoundError) as e:
             raise NasError(f"cannot open the results database '{shown(url)}': {_first_line(e)}") from None
 
