@@ -34,12 +34,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import fidelity  # noqa: E402 - the reference's cache keys
-import nas  # noqa: E402
+
 import search_spaces  # noqa: E402
-from nas.cost import human  # noqa: E402
-from nas.app.privateray import private_cluster  # noqa: E402
 from nas.app.driver import Search  # noqa: E402
+from nas.app.privateray import private_cluster  # noqa: E402
 from nas.app.settings import Settings  # noqa: E402
+from nas.cost import human  # noqa: E402
 
 RULES = {"off": "off (every trial runs both epochs)", "asha": "ASHA, eta 3 (default)",
          "median": "median stopping rule"}

@@ -342,8 +342,8 @@ def schedules(m: list[dict], ref: list[float], n_boot: int = 2000) -> list[str]:
 
 def network_table(m: list[dict]) -> list[str]:
     """One row per mobilenet network: its proxy scores under both schedules and its reference seeds."""
-    lines = ["| network | MACs | proxy MACs | epoch 1 | epoch 2 | one cycle: epoch 1 | epoch 2 | reference, seed by seed "
-             "| mean |", "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+    lines = ["| network | MACs | proxy MACs | epoch 1 | epoch 2 | one cycle: epoch 1 | epoch 2 | reference, seed by "
+             "seed | mean |", "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
     for r in m:
         lines.append(f"| {r['what']} | {r['macs'] / 1e6:.0f}M | {r['proxy_macs'] / 1e6:.2f}M | {r['proxy1']:.4f} | "
                      f"{r['proxy2']:.4f} | {r['onecycle1']:.4f} | {r['onecycle2']:.4f} | "
@@ -357,7 +357,8 @@ def render(m: list[dict], c: list[dict], truth: dict[str, float], a: argparse.Na
              f"`python benchmarks/fidelity.py --genomes {a.genomes} --cells {a.cells} --workers {a.workers}"
              + (f" --ref-seeds {a.ref_seeds}" if getattr(a, "ref_seeds", 2) != 2 else "") + "`", "",
              f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {a.workers} worker processes of "
-             f"one thread; {total / 60:.1f} minutes of work in all (per-network seconds summed over the workers). See the script's docstring for the protocol.", ""]
+             f"one thread; {total / 60:.1f} minutes of work in all (per-network seconds summed over the workers). "
+             "See the script's docstring for the protocol.", ""]
     if 0 < len(m) < 8:
         lines += [f"## MobileNet space under 300M MACs: only {len(m)} of the {n_m} networks asked for are scored", "",
                   "Too few for a ranking: no Kendall tau is reported and no target is judged. The networks scored so "
@@ -413,7 +414,8 @@ def render(m: list[dict], c: list[dict], truth: dict[str, float], a: argparse.Na
         proxy, macs = taus["proxy_train, epoch 2 (the search's score)"], taus["MACs only"]
         sec = np.mean([r["proxy_seconds"] for r in m])
         checks = [("reference ceiling >= 0.6", ceiling[0] >= 0.6, f"{ceiling[0]:.3f}"),
-                  ("default proxy >= 0.7 x ceiling", proxy >= 0.7 * ceiling[0], f"{proxy:.3f} vs {0.7 * ceiling[0]:.3f}"),
+                  ("default proxy >= 0.7 x ceiling", proxy >= 0.7 * ceiling[0],
+                   f"{proxy:.3f} vs {0.7 * ceiling[0]:.3f}"),
                   ("default proxy >= MACs-only + 0.15", proxy >= macs + 0.15, f"{proxy:.3f} vs {macs + 0.15:.3f}"),
                   ("<= 60 s per candidate", sec <= 60, f"{sec:.1f} s")]
         judged = ceiling[0] >= 0.6  # a reference that cannot rank itself judges no proxy
@@ -433,7 +435,8 @@ def render(m: list[dict], c: list[dict], truth: dict[str, float], a: argparse.Na
         top = [i for i, v in enumerate(gt) if v >= q]
         lines += [f"## Cell space against NAS-Bench-201's 200-epoch CIFAR-10 accuracies: {len(c)} cells ({n_c} "
                   f"asked for; {len(top)} in the table's top quarter, >= {q:.2f}%)", "",
-                  "| ranking | all cells: tau | 95% interval | top quarter: tau | 95% interval |", "|---|---:|---|---:|---|"]
+                  "| ranking | all cells: tau | 95% interval | top quarter: tau | 95% interval |",
+                  "|---|---:|---|---:|---|"]
         rows = [("proxy_train, epoch 2", [r["proxy2"] for r in c]), ("proxy_train, epoch 1", [r["proxy1"] for r in c])]
         rows += [(f"zero-cost {z}", [r[z] for r in c]) for z in ZC]
         rows += [("MACs only", [r["macs"] for r in c]), ("params only", [r["params"] for r in c])]

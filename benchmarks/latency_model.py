@@ -6,7 +6,8 @@ Fixed before anything is measured: ``--held-out`` networks are drawn from the sp
 seed; ``--runs`` calibrations are made exactly as a search makes them (``nas.app.latency``: the networks a run with
 seed 0, 1, ... draws, 60 fitted and 20 judged, and the convolutions of 200 more timed), each in a fresh process.
 Every held-out network is then measured twice, in two fresh processes (one thread, batch 1, the least of 30
-passes in three rounds over the list: ``nas.latency.measure_apart``, as a search measures); the first measurement is the truth each model is judged against, and the
+passes in three rounds over the list: ``nas.latency.measure_apart``, as a search measures); the first \
+measurement is the truth each model is judged against, and the
 second, judged the same way, is the noise floor. Judged as nn-Meter reports it: the share of held-out networks
 predicted within 10% of measured, with a Wilson 95% interval.
 
@@ -72,7 +73,8 @@ def main() -> None:
         "",
         f"`python benchmarks/latency_model.py --space {a.space} --budget {a.budget} --held-out {a.held_out} "
         f"--runs {a.runs}` on {machine()} ({platform.machine()}); {date.today()}. Latency: one thread, batch 1, "
-        f"float32, the least of 30 passes in three rounds over the list, in a fresh process. Each model is calibrated as a search "
+        f"float32, the least of 30 passes in three rounds over the list, in a fresh process. Each model is "
+        "calibrated as a search "
         f"calibrates it ({FIT} networks fitted, {JUDGE} judged, the convolutions of {COVER} more timed) and judged "
         f"on {a.held_out} other networks drawn before any measurement; see the script's docstring. Target: at "
         "least 90% within 10%.",

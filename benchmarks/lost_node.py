@@ -53,7 +53,8 @@ def main() -> None:
                      f"{r['retried']} | {r['lost']} | {r['duplicated']} | {r['failed']} | {r['stopped']} | "
                      f"{r['seconds'] / 60:.1f} |")
     lines += ["", "retried: candidates whose result took more than one attempt (their worker or node died); lost: "
-              f"candidates among the {TRIALS} never recorded; recorded twice: ids in trials.csv more than once; stopped "
+              f"candidates among the {TRIALS} never recorded; "
+              "recorded twice: ids in trials.csv more than once; stopped "
               "early: by ASHA. Without its stopping rule a search goes on, and the trials that ask it after the "
               "kill train to the end (a worker whose question fails trains on); the driver, killed, is resumed "
               "with `--resume` on the same cluster and finishes the run."]

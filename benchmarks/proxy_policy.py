@@ -6,7 +6,8 @@ Run: python benchmarks/proxy_policy.py [--samples 16] [--out benchmarks/proxy_po
 A dimension is dead when every one of its choices gives the same proxy network up to initialization (the same
 ops, shapes and kernel taps that ever meet a pixel rather than padding) on every sampled config where it is
 active: the proxy cannot score that choice. Checked on the cost model's shapes (``estimators._adapt.signature``);
-nothing is trained. The proxy input is Fashion-MNIST's 1x28x28 at the search's proxy width (the space's `proxy_width`: x0.35, x0.5 for shufflenet); proxy MACs are the
+nothing is trained. The proxy input is Fashion-MNIST's 1x28x28 at the search's proxy width (the space's \
+`proxy_width`: x0.35, x0.5 for shufflenet); proxy MACs are the
 median over the sampled configs.
 """
 

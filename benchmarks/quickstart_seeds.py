@@ -45,7 +45,8 @@ def one(seed: int, keep: Path | None) -> dict[str, Any]:
                             "--out", str(out)], capture_output=True, text=True, cwd=tmp,
                            env={**os.environ, "HOME": tmp})
         wall = time.time() - t
-        row: dict[str, Any] = {"seed": seed, "rc": p.returncode, "wall_s": wall, "log_tail": p.stdout.splitlines()[-14:]}
+        row: dict[str, Any] = {"seed": seed, "rc": p.returncode, "wall_s": wall,
+                               "log_tail": p.stdout.splitlines()[-14:]}
         if p.returncode != 0:
             row["stderr"] = p.stderr[-2000:]
             return row
@@ -74,7 +75,8 @@ def render(rows: list[dict[str, Any]]) -> str:
         f"{seeds} seeds, scored on 5,000 test images; the MACs are the deployment network's at 3x224x224.", "",
         f"**\"Better\" in {better} of {len(rows)} runs** (target: 4 of 5), each within "
         f"{walls[-1]:.1f} minutes (target: 15; median {walls[len(walls) // 2]:.1f}).", "",
-        "| --seed | wall time | winner (the search's best) | its MACs | winner test | baseline test | winner - baseline, 95% interval | verdict | search score |",
+        "| --seed | wall time | winner (the search's best) | its MACs | winner test | baseline test "
+        "| winner - baseline, 95% interval | verdict | search score |",
         "|---:|---:|---|---:|---:|---:|---|---|---:|"]
     for r in rows:
         if r["rc"] != 0:

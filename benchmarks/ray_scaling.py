@@ -22,9 +22,8 @@ from pathlib import Path
 
 import torch
 
-import nas
-from nas.app.privateray import private_cluster
 from nas.app.driver import Search
+from nas.app.privateray import private_cluster
 from nas.app.settings import Settings
 from nas.app.worker import evaluate
 

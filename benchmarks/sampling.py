@@ -128,7 +128,8 @@ def main() -> None:
     text = "\n".join(lines) + f"\n\n{info}\n"
     print(text)
     if a.out:
-        a.out.write_text("# Budget-feasible sampling\n\n`python benchmarks/sampling.py --out benchmarks/sampling.md`\n\n"
+        a.out.write_text("# Budget-feasible sampling\n\n"
+                         "`python benchmarks/sampling.py --out benchmarks/sampling.md`\n\n"
                          "genomes / s: `space.sample(rng, budget)` end to end (draw, cost, repair, genome), after "
                          "200 warm-up samples, the fastest of five timed runs, each space in a process of its own "
                          "as a search runs. repaired: share of draws that were over the budget and were walked "

@@ -214,7 +214,8 @@ def main() -> None:
     print(text)
     if a.out:
         a.out.write_text("# Strategy quality on a surrogate objective\n\n"
-                         f"`python benchmarks/strategy_quality.py --seeds {a.seeds} --evals {a.evals} --out {a.out}`\n\n"
+                         f"`python benchmarks/strategy_quality.py --seeds {a.seeds} --evals {a.evals} "
+                         f"--out {a.out}`\n\n"
                          + (__doc__ or "").split("\n\n", 1)[1].split("\n\nRun:")[0].strip() + "\n\n"
                          "\"random's best\" is random search's mean best after "
                          f"{a.evals} evaluations over the seeds.\n\n" + text)

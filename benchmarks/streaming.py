@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from estimators.data import DataSet, ImageFolder, Source  # noqa: E402 - after the path
 from estimators.files import read_batches  # noqa: E402
+
 MODES = ("in memory", "streamed, 0 workers", "streamed, 1 worker", "streamed, 2 workers",
          "training, streamed", "training, in memory")
 

@@ -54,8 +54,8 @@ def train(epochs: int, keep: set[int], work: Path, distill: bool = True) -> tupl
     import torch
 
     torch.set_num_threads(1)
-    from nas.app.supernet import CHECKPOINT, TrainSettings, read
     from nas.app import supernet as sn
+    from nas.app.supernet import CHECKPOINT, TrainSettings, read
 
     out = work / "supernet"
     copies: dict[int, Path] = {}
@@ -162,7 +162,8 @@ def render(a: argparse.Namespace, train_s: float, history: list[dict[str, Any]],
     for epoch, rows in sorted(ranked.items()):
         tau, lo, hi = fidelity.tau_ci([r["accuracy"] for r in rows], refs)
         spent = sum(h["seconds"] for h in history[:epoch])
-        lines.append(f"| supernet after {epoch} epochs{', no distillation' if a.no_distill else ''}, inherited weights | {tau:+.3f} | [{lo:+.2f}, {hi:+.2f}] | "
+        lines.append(f"| supernet after {epoch} epochs{', no distillation' if a.no_distill else ''}, "
+                     f"inherited weights | {tau:+.3f} | [{lo:+.2f}, {hi:+.2f}] | "
                      f"{np.mean([r['seconds'] for r in rows]):.2f} | {spent / 60:.1f} min, once |")
     tau, lo, hi = fidelity.tau_ci([r["proxy2"] for r in base], refs)
     lines.append(f"| standalone proxy, epoch 2 (the proxy search's score) | {tau:+.3f} | [{lo:+.2f}, {hi:+.2f}] | "

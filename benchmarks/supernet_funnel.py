@@ -19,7 +19,6 @@ import csv
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -80,7 +79,8 @@ def main() -> None:
              "minutes of training on one thread, paid once for every budget (`benchmarks/supernet.md`). See the "
              "script's docstring for the protocol.", "",
              "| --seed | search | wall time | candidates scored | trained standalone | audit tau [95%] | winner | its "
-             "MACs | winner - baseline on the test split, 95% interval | verdict |", "|---:|---|---:|---:|---:|---|---|---:|---|---|"]
+             "MACs | winner - baseline on the test split, 95% interval | verdict |",
+             "|---:|---|---:|---:|---:|---|---|---:|---|---|"]
     for r in runs:
         v = r["verdict"]
         vs = v["versus_seed"]
@@ -88,7 +88,8 @@ def main() -> None:
         ci = r["audit"].get("kendall_tau_interval") or [None, None]
         win = next(e for e in v["entrants"] if e.get("label") == v["winner"]) if "entrants" in v else {}
         words = "better" if vs.get("better") else ("worse" if vs.get("told_apart") else "cannot be told apart")
-        lines.append(f"| {r['seed']} | supernet funnel | {r['wall'] / 60:.1f} min | {r['scored']} | {r['standalone']} | "
+        lines.append(f"| {r['seed']} | supernet funnel | {r['wall'] / 60:.1f} min | {r['scored']} | "
+                     f"{r['standalone']} | "
                      + (f"{tau:+.2f} [{ci[0]:+.2f}, {ci[1]:+.2f}]" if tau is not None else "-")
                      + f" | {v['winner']} | {win.get('macs', 0) / 1e6:.1f}M | {100 * vs['diff']:+.2f} points "
                      f"[{100 * vs['low']:+.2f}, {100 * vs['high']:+.2f}] | {words} |")

@@ -104,7 +104,8 @@ def render(nets: list[tuple[str, str, int]], runs: list[dict[str, Any]], seeds: 
         y = [mean[(n[0], 1.0)] for n in done]
         t, lo, hi = tau_ci(x, y)
         lines += ["", "| ranking | Kendall tau | 95% interval |", "|---|---:|---|",
-                  f"| x0.35 (mean of {seeds} seeds) against x1.0 (mean of {seeds}) | {t:+.3f} | [{lo:+.2f}, {hi:+.2f}] |"]
+                  f"| x0.35 (mean of {seeds} seeds) against x1.0 (mean of {seeds}) | {t:+.3f} | "
+                  f"[{lo:+.2f}, {hi:+.2f}] |"]
         if seeds >= 2:
             for w in WIDTHS:
                 a = [acc[(n[0], w)][0] for n in done]

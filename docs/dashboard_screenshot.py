@@ -2,7 +2,8 @@
 
 Starts ``nas search`` (the cell space on scikit-learn's digits, 30 trials of up to 3 epochs) in a temporary
 directory with a home of its own, waits until some trials are recorded, starts ``nas dashboard`` on the run beside
-it, and takes screenshots with headless Chromium: the study's page and its trial list. Then it stops what it started, by process id: the search
+it, and takes screenshots with headless Chromium: the study's page and its trial list. Then it stops what it \
+started, by process id: the search
 with SIGINT (it shuts down the Ray it started itself), the dashboard likewise. Nothing is written outside temporary
 directories except the PNGs in docs/.
 

@@ -11,14 +11,18 @@ A data set is a ``DataSet`` class in the ``DATASETS`` registry whose ``read`` re
 memory, or ``Files``, streamed from disk batch by batch at the proxy's resolution (``estimators.files``). Your own
 loads by ``module:Class`` or by an entry point in the group ``nas.datasets`` (``docs/data.md``).
 
-| name | what | train + validation | validation | test |
-|---|---|---|---|---|
-| ``fashion`` (default) | Fashion-MNIST, 1x28x28, 10 classes: ``data_dir``, else Debian's copy in ``/usr/share/datasets/fashion-mnist``, else the bundled stratified subset | 60,000 (subset 15,000) | 5,000 | 10,000 (subset 5,000) |
-| ``mnist`` | MNIST's IDX files in ``data_dir``; without one, the 5,000-image sample bundled here | 60,000 (sample 4,000) | 5,000 (sample 20%) | 10,000 (sample 1,000) |
-| ``digits`` | scikit-learn's bundled handwritten digits, 1x8x8, 10 classes (for tests) | 1,438 | 20% | 359 |
-| ``cifar10`` | the python-pickle CIFAR-10 in ``data_dir``, 3x32x32 | 50,000 | 10% | ``test_batch``, 10,000 |
-| ``imagefolder`` | one subfolder per class under ``data_dir``, streamed; native 3x64x64, read at the proxy's resolution | 80% | 20% of it | 20% |
-| ``synthetic`` | generated class templates plus noise, 3x16x16, 4 classes (for tests) | 640 | 25% | 320 more |
+The built-in sets, with their images for train + validation / validation / test:
+
+- ``fashion`` (default): Fashion-MNIST, 1x28x28, 10 classes: ``data_dir``, else Debian's copy in
+  ``/usr/share/datasets/fashion-mnist``, else the bundled stratified subset. 60,000 (subset 15,000) / 5,000 /
+  10,000 (subset 5,000).
+- ``mnist``: MNIST's IDX files in ``data_dir``; without one, the 5,000-image sample bundled here. 60,000 (sample
+  4,000) / 5,000 (sample 20%) / 10,000 (sample 1,000).
+- ``digits``: scikit-learn's bundled handwritten digits, 1x8x8, 10 classes (for tests). 1,438 / 20% / 359.
+- ``cifar10``: the python-pickle CIFAR-10 in ``data_dir``, 3x32x32. 50,000 / 10% / ``test_batch``, 10,000.
+- ``imagefolder``: one subfolder per class under ``data_dir``, streamed; native 3x64x64, read at the proxy's
+  resolution. 80% / 20% of it / 20%.
+- ``synthetic``: generated class templates plus noise, 3x16x16, 4 classes (for tests). 640 / 25% / 320 more.
 
 >>> ds = load_data("digits")
 >>> ds.shape, ds.classes, len(ds.y_train), len(ds.y_val), len(ds.y_test)
@@ -28,9 +32,9 @@ loads by ``module:Class`` or by an entry point in the group ``nas.datasets`` (``
 from __future__ import annotations
 
 import pickle
-from importlib import resources
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
 

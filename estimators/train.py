@@ -85,9 +85,9 @@ def proxy_train(genome: Genome, data: str = "fashion", epochs: int = 1, seed: in
     ``steps``, ``stopped`` (by the callback), ``seconds`` (the whole call), ``train_seconds`` (optimizer steps
     only), ``device``, ``data``, ``input`` (the proxy's C, H, W), ``resolution``, ``classes``, ``width``,
     ``fraction``, ``seed``, ``split_seed``, ``proxy_params``, ``proxy_macs``, ``history`` (one dict per epoch),
-    ``split`` ("validation" or "test"), ``restarts``, ``n_eval`` and ``stderr`` (the binomial standard error of ``accuracy``
-    on those ``n_eval`` images), ``train_images``, ``floor`` and ``correct`` (which evaluated images were right, one
-    bit each, packed and base64-encoded: ``decode_correct`` reads it; paired comparisons need it).
+    ``split`` ("validation" or "test"), ``restarts``, ``n_eval`` and ``stderr`` (the binomial standard error of
+    ``accuracy`` on those ``n_eval`` images), ``train_images``, ``floor`` and ``correct`` (which evaluated images
+    were right, one bit each, packed and base64-encoded: ``decode_correct`` reads it; paired comparisons need it).
     """
     start = time.perf_counter()
     _check_knobs(epochs, steps, resolution, fraction, width, batch_size, lr, weight_decay)

@@ -13,6 +13,8 @@ class Params(Mapping[str, Any]):
     """
 
     __slots__ = ("_data", "_hash")
+    _data: dict[str, Any]
+    _hash: int | None
 
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
         object.__setattr__(self, "_data", {k: freeze(v) for k, v in (data or {}).items()})
@@ -32,7 +34,7 @@ class Params(Mapping[str, Any]):
 
     def __eq__(self, other: object) -> bool:
         if type(other) is Params:
-            return self._data == other._data  # type: ignore[attr-defined]
+            return self._data == other._data
         if isinstance(other, Mapping):
             return self._data == dict(other.items())
         return NotImplemented
@@ -40,7 +42,8 @@ class Params(Mapping[str, Any]):
     def __hash__(self) -> int:
         if self._hash is None:  # remembered: search spaces hash the same records over and over
             object.__setattr__(self, "_hash", hash(frozenset(self._data.items())))
-        return self._hash  # type: ignore[return-value]
+        assert self._hash is not None
+        return self._hash
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is read-only; make a new block with Block.with_params")

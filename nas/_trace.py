@@ -128,7 +128,8 @@ class Tracer:
         if ho < 1 or wo < 1:
             raise GenomeError(f"the {h}x{w} map is too small for a {kh}x{kw} kernel with padding {ph}x{pw}", "k")
         per_out = (cin // groups) * kh * kw
-        attrs = {"cin": cin, "c": c, "k": (kh, kw), "s": (sh, sw), "p": (ph, pw), "d": d, "groups": groups, "bias": bias}
+        attrs = {"cin": cin, "c": c, "k": (kh, kw), "s": (sh, sw), "p": (ph, pw), "d": d, "groups": groups,
+                 "bias": bias}
         return self._add("conv", (x,), attrs, (c, ho, wo), c * per_out + (c if bias else 0), c * ho * wo * per_out)
 
     def linear(self, x: Ref, c: int, bias: bool = True) -> Ref:

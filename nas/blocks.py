@@ -44,7 +44,7 @@ def cna(t: Tracer, x: Ref, c: int, k: Any = 1, s: Any = 1, *, p: Any = None, d: 
     return t.act(x, act)
 
 
-def squeeze_excite(t: Tracer, x: Ref, squeeze: int, act: str = "relu", gate: str = "sigmoid") -> Ref:
+def squeeze_excite(t: Tracer, x: Ref, squeeze: int, act: str | None = "relu", gate: str = "sigmoid") -> Ref:
     """Squeeze-and-excitation: global pool, two 1x1 convs with bias, a gate that scales the channels."""
     s = t.gap(x)
     s = t.act(t.conv(s, squeeze, 1, bias=True), act)
@@ -332,7 +332,8 @@ def _inverted(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
     "drop_path": _DROP,
 }, drop_path=True, example={"c": 32, "groups": 2, "s": 2})
 def _shuffle(t: Tracer, x: Ref, p: dict[str, Any]) -> Ref:
-    """ShuffleNet unit: grouped 1x1, channel shuffle, 3x3 depthwise, grouped 1x1; a stride-2 unit concatenates an avg pool."""
+    """ShuffleNet unit: grouped 1x1, channel shuffle, 3x3 depthwise, grouped 1x1; a stride-2 unit concatenates an
+    avg pool."""
     cin, c, s, g = x.shape[0], p["c"], p["s"], p["groups"]
     mid = p["mid"] or max(1, c // 4)
     g1 = 1 if p["first"] else g

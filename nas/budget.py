@@ -19,7 +19,8 @@ _EXAMPLES = "write it like 300M, 1.5G, 4.2k, 300e6 or 300000000"
 
 
 def parse_budget(text: str | int | float, unit: str = "MACs") -> int:
-    """A positive whole number of MACs (or of another ``unit``: params, activations) from ``300M`` (SI: M = 10^6), ``1.5G``, ``4.2k``, ``300e6`` or an int.
+    """A positive whole number of MACs (or of another ``unit``: params, activations) from ``300M`` (SI: M = 10^6),
+    ``1.5G``, ``4.2k``, ``300e6`` or an int.
 
     >>> parse_budget("300M"), parse_budget("1.5G"), parse_budget("4.2k"), parse_budget("300e6")
     (300000000, 1500000000, 4200, 300000000)
@@ -30,7 +31,8 @@ def parse_budget(text: str | int | float, unit: str = "MACs") -> int:
         return _checked(text, str(text) if text.bit_length() < 256 else f"of {text.bit_length():,} bits", True, unit)
     s = str(text)
     if len(s) > _MAX_CHARS:
-        raise NasError(f"budget {quote_arg(s, 20)} is too long for a number of {unit} (at most {_MAX_CHARS} characters)")
+        raise NasError(f"budget {quote_arg(s, 20)} is too long for a number of {unit} "
+                       f"(at most {_MAX_CHARS} characters)")
     m = _RE.fullmatch(s)
     if not m or (m["int"] is None and m["frac"] is None):
         raise NasError(f"budget {quote_arg(s)} is not a number of {unit}; {_EXAMPLES}")

@@ -23,13 +23,14 @@ from __future__ import annotations
 import re
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence, cast
 
 from . import blocks as _blocks  # noqa: F401  (registers the built-in types, which definitions may not shadow)
 from ._frozen import Params
 from ._limits import MAX_DEFINITION_NODES, MAX_EXPRESSION
 from ._trace import Ref, Tracer
-from .errors import GenomeError, field as _field, quote
+from .errors import GenomeError, quote
+from .errors import field as _field
 from .registry import REGISTRY, BlockType, DefinitionError, Param, Width, block_type, local_types
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,59}\Z")
@@ -283,7 +284,7 @@ def _operand(tree: tuple[Any, ...], env: Mapping[str, Any]) -> int:
 
 
 class _Node(NamedTuple):
-    index: int
+    position: int  # its place in the definition's node list
     name: str
     op: str
     inputs: tuple[int, ...]  # node indices; -1 is the block input
@@ -453,12 +454,13 @@ def _node(i: int, n: Mapping[Any, Any], index: Mapping[str, int], all_nodes: Seq
     if op is None:
         raise GenomeError(f"unknown op {quote(op_name)}; valid ops: {', '.join(OPS)}, or a block type (built in, "
                           "or defined above this one)", f"{where}.op")
-    previous = "in" if i == 0 else all_nodes[i - 1].get("name", "")
+    op_name = cast(str, op_name)  # a name the op table knows
+    previous = "in" if i == 0 else str(all_nodes[i - 1].get("name", ""))
     inputs, names = _inputs(n, op, op_name, index, previous, i, where)
     attrs: dict[str, Any] = {}
     written: dict[str, Any] = {"name": n["name"]} if n.get("name") else {}
     written["op"] = op_name
-    if names != ([previous] if previous else None):
+    if names is not None and names != ([previous] if previous else None):
         written["in"] = names[0] if len(names) == 1 and op.inputs == 1 else list(names)
     for key in n:
         if key in ("name", "op", "in"):
@@ -524,7 +526,7 @@ def _out(v: Any, nodes: Sequence[_Node], path: str) -> int:
         return len(nodes) - 1
     for n in nodes:
         if n.name and n.name == v:
-            return n.index
+            return n.position
     raise GenomeError(f"no node named {quote(v)}; out names the output node (default: the last)", path)
 
 
@@ -579,11 +581,11 @@ class _Compiled:
         refs: dict[int, Ref] = {-1: x}
         for n in self.nodes:
             try:
-                refs[n.index] = self._run(t, n, [refs[i] for i in n.inputs], env)
+                refs[n.position] = self._run(t, n, [refs[i] for i in n.inputs], env)
             except GenomeError as e:
                 head = e.path.split(".")[0].split("[")[0]  # the op's field, or the attribute that failed
                 at = e.path if head in n.written and head != "name" else "in"
-                raise DefinitionError(e.message, f"{self.path}[{n.index}].{at}") from None
+                raise DefinitionError(e.message, f"{self.path}[{n.position}].{at}") from None
         return refs[self.out]
 
     @staticmethod
@@ -601,6 +603,6 @@ class _Compiled:
         for k, s in op.params.items():  # linear's c: the number of classes, written or by default
             if s.kind == "channels" and a.get(k) == "classes":
                 a[k] = t.classes
-        scope = n.name or (f"{n.op}{n.index}" if n.op not in OPS else "")  # a block used as an op: its own names
+        scope = n.name or (f"{n.op}{n.position}" if n.op not in OPS else "")  # a block used as an op: its own names
         with t.scope(scope) if scope else nullcontext():
             return op.run(t, xs, a)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import reprlib
-from typing import Any
+from typing import Any, TypeVar
 
 QUOTE_LIMIT = 60
 """About how many characters of a user's value a message echoes before cutting it with an ellipsis."""
@@ -31,7 +31,8 @@ _REPR.maxlevel = 3
 
 
 def quote(v: Any, limit: int = QUOTE_LIMIT) -> str:
-    """A user's value as a short, one-line ``repr``: ``quote("relu\\nx") == "'relu\\\\nx'"``; long values end in ``...``."""
+    """A user's value as a short, one-line ``repr``: ``quote("relu\\nx") == "'relu\\\\nx'"``; long values end in
+    ``...``."""
     try:
         text = _REPR.repr(v)
     except Exception:  # a value whose repr fails is still named, not allowed to crash the message
@@ -53,10 +54,14 @@ def one_line(text: str) -> str:
 
 
 def join_path(outer: str, inner: str) -> str:
-    """``inner`` placed inside ``outer``: ``join_path("stages[0]", "k") == "stages[0].k"``, ``[1]`` joins without a dot."""
+    """``inner`` placed inside ``outer``: ``join_path("stages[0]", "k") == "stages[0].k"``, ``[1]`` joins without a
+    dot."""
     if not (outer and inner):
         return outer or inner
     return f"{outer}{'' if inner.startswith('[') else '.'}{inner}"
+
+
+_E = TypeVar("_E", bound="NasError")
 
 
 class NasError(Exception):
@@ -72,7 +77,7 @@ class NasError(Exception):
         self.path = path
         self.source = source
 
-    def at(self, path: str = "", source: str = "") -> "NasError":
+    def at(self: _E, path: str = "", source: str = "") -> _E:
         """Return a copy that names where the mistake is (an outer path is put in front of an inner one)."""
         return type(self)(self.message, join_path(path, self.path), source or self.source)
 

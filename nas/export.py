@@ -7,7 +7,7 @@ import logging
 import warnings
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import ops
 from .errors import NasError
@@ -27,7 +27,8 @@ def to_onnx(g: Genome, path: str | Path, opset: int = 18, model: "torch.nn.Modul
         import onnx
         import torch
     except ImportError:  # pragma: no cover - depends on the environment
-        raise NasError("ONNX export needs the 'export' extra: pip install 'nas-cnn[export]' (in a checkout: pip install -e '.[export]')") from None
+        raise NasError("ONNX export needs the 'export' extra: pip install 'nas-cnn[export]' (in a checkout: "
+                       "pip install -e '.[export]')") from None
     from .builder import build
 
     model = (model if model is not None else build(g)).eval()
@@ -71,7 +72,8 @@ def to_python(g: Genome, class_name: str = "Net") -> str:
         init.append(f"        self.{v} = {ctor}")
         body.append(f"        {v} = self.{v}({', '.join(var[i] for i in n.inputs)})")
     # The classes and the weight initialization are the builder's own, copied as source: one definition each.
-    helpers = "\n\n".join(ops.definition(d) for d in [*copied, ops.init_weights])
+    sources: list[type | Callable[..., Any]] = [*copied, ops.init_weights]
+    helpers = "\n\n".join(ops.definition(d) for d in sources)
     title = g.name or "genome"
     c, h, w = g.input
     return f'''"""{title}: a standalone PyTorch model written by `nas decode --python` from its genome.

@@ -4,7 +4,8 @@ A genome has an input shape, a number of classes, a stem, stages of block record
 record is ``{type, params, repeat}``; depth is the ``repeat`` count. Only PyYAML's safe
 loader reads it, within the bounds of ``nas._limits``.
 
->>> g = loads("input: [3, 32, 32]\\nclasses: 10\\nstages: [[{type: conv, c: 16, k: 3}]]\\nhead: [{type: gap}, {type: linear}]")
+>>> g = loads("input: [3, 32, 32]\\nclasses: 10\\nstages: [[{type: conv, c: 16, k: 3}]]\\n"
+...           "head: [{type: gap}, {type: linear}]")
 >>> loads(dumps(g)) == g
 True
 """
@@ -20,8 +21,9 @@ from typing import Any, Iterator, Mapping
 from ._frozen import Params, freeze
 from ._limits import MAX_BYTES, MAX_INSTANCES, MAX_INT, MAX_NESTING
 from ._yaml import YAMLInputError, dump_yaml, load_yaml
-from .errors import GenomeError, NasError, field as _field, quote
 from .custom import BlockDef, defined, definitions
+from .errors import GenomeError, NasError, quote
+from .errors import field as _field
 from .registry import block_type
 
 _TOP_KEYS = ("name", "input", "classes", "drop_path", "blocks", "stem", "stages", "head")

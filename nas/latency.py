@@ -35,7 +35,7 @@ import platform
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -145,7 +145,8 @@ def _conv_terms(key: str) -> tuple[str, np.ndarray]:
     cin, c, (kh, kw), (sh, sw), (ph, pw), d, groups, _, (_, h, w) = json.loads(key)
     ho, wo = (h + 2 * ph - d * (kh - 1) - 1) // sh + 1, (w + 2 * pw - d * (kw - 1) - 1) // sw + 1
     weights = c * (cin // groups) * kh * kw
-    return ("depthwise" if groups > 1 else "dense"), np.array([weights * ho * wo, cin * h * w, c * ho * wo, weights, 1.0])
+    terms = np.array([weights * ho * wo, cin * h * w, c * ho * wo, weights, 1.0])
+    return ("depthwise" if groups > 1 else "dense"), terms
 
 
 def _time_conv(key: str) -> float:
@@ -160,7 +161,7 @@ class LatencyModel:
     """Predicted milliseconds of a genome on the machine it was calibrated on (see the module's docstring)."""
 
     def __init__(self, weights: Sequence[float] | None = None, table: dict[str, float] | None = None,
-                 conv_weights: dict[str, Sequence[float]] | None = None, machine: str = "",
+                 conv_weights: Mapping[str, Sequence[float]] | None = None, machine: str = "",
                  judged: dict[str, Any] | None = None) -> None:
         self.weights = np.array(weights if weights is not None else [1.0, 0.0, 0.0, 0.0], dtype=float)
         self.table: dict[str, float] = dict(table or {})  # a convolution's key -> its time alone, ms
@@ -302,7 +303,8 @@ class LatencyModel:
             raise NasError(f"{path}: not a latency model ({e})") from None
 
 
-def within(predicted: Sequence[float], measured: Sequence[float], share: float = 0.10) -> float:
+def within(predicted: Sequence[float] | np.ndarray, measured: Sequence[float] | np.ndarray,
+           share: float = 0.10) -> float:
     """The share of networks predicted within ``share`` of measured (how nn-Meter reports accuracy)."""
     p, m = np.asarray(predicted, dtype=float), np.asarray(measured, dtype=float)
     return float(np.mean(np.abs(p / m - 1) <= share)) if len(m) else 0.0

@@ -45,7 +45,8 @@ class Registry(Generic[T]):
 
             found = [e for e in entry_points(group=f"nas.{self.plural}") if e.name == name]
             if found:
-                return self._imported(found[0].value, name)  # quoted: a name with a newline or 100 kB long still makes one short line
+                # quoted: a name with a newline or 100 kB long still makes one short line
+                return self._imported(found[0].value, name)
             raise NasError(f"unknown {self.kind} {quote_arg(name)}; {self.plural}: {', '.join(self.classes)}")
         return self.classes[name]
 

@@ -6,12 +6,12 @@ all read the same expansion, so adding a block type is one new entry here and no
 
 from __future__ import annotations
 
+import math
+import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
-import math
-import re
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
@@ -62,8 +62,8 @@ class Param:
     """One parameter of a block type: its kind, default and the range it must lie in.
 
     Kinds: ``int``, ``channels`` (an int or the word ``classes``), ``kernel`` (an int or ``[h, w]``),
-    ``stride`` (like kernel), ``pad`` (like kernel, or ``None`` for automatic same-style padding), ``float``, ``bool``, ``act``,
-    ``choice``, ``blocks`` (a list of block records), ``branches`` (a list of such lists), ``edges``.
+    ``stride`` (like kernel), ``pad`` (like kernel, or ``None`` for automatic same-style padding), ``float``,
+    ``bool``, ``act``, ``choice``, ``blocks`` (a list of block records), ``branches`` (a list of such lists), ``edges``.
     """
 
     kind: str

@@ -13,6 +13,7 @@ from nas.plugins import Registry
 
 from ._base import Budget, Config, Dim, Space
 
+
 def _load_all() -> None:
     from . import cell, densenet, inception, mobilenet, resnet, shufflenet, vgg  # noqa: F401
 

@@ -141,7 +141,8 @@ class Space:
         """The space's dimensions, gates before the dimensions they gate."""
         raise NotImplementedError
 
-    def sections(self, config: Mapping[str, Any]) -> tuple[tuple[Block, ...], list[tuple[Block, ...]], tuple[Block, ...]]:
+    def sections(self, config: Mapping[str, Any]
+                 ) -> tuple[tuple[Block, ...], list[tuple[Block, ...]], tuple[Block, ...]]:
         """(stem, stages, head) of the genome a full config describes."""
         raise NotImplementedError
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from nas import Block, Genome
-from nas.network import section_cost
 
 from . import register
 from ._base import Config, Dim, Space, outside, resolved

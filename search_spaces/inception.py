@@ -28,9 +28,20 @@ from typing import Any, Iterable, Mapping
 
 from nas import Block, Genome, Stage, make_divisible
 from nas.network import section_cost
-from nas.zoo.inception import (GOOGLENET_DOWN, GOOGLENET_HEADS, GOOGLENET_KINDS, GOOGLENET_MODULES, GOOGLENET_POOL5,
-                               GOOGLENET_PROJ_POOL, GOOGLENET_STAGES, googlenet_conv, googlenet_head, googlenet_module,
-                               googlenet_stem, googlenet_tail)
+from nas.zoo.inception import (
+    GOOGLENET_DOWN,
+    GOOGLENET_HEADS,
+    GOOGLENET_KINDS,
+    GOOGLENET_MODULES,
+    GOOGLENET_POOL5,
+    GOOGLENET_PROJ_POOL,
+    GOOGLENET_STAGES,
+    googlenet_conv,
+    googlenet_head,
+    googlenet_module,
+    googlenet_stem,
+    googlenet_tail,
+)
 
 from . import register
 from ._base import Config, Dim, Space, expand, outside, resolved

@@ -12,12 +12,10 @@ from dataclasses import replace
 from typing import Any, Iterable, Mapping
 
 import nas
-
 from nas import Genome
-from nas.network import section_cost
 from nas.cost import human
-from nas.zoo.mobile import (MOBILENET_V2, mobilenet_v2_genome, mobilenet_v2_head, mobilenet_v2_stem,
-                           mobilenet_v2_unit)
+from nas.network import section_cost
+from nas.zoo.mobile import MOBILENET_V2, mobilenet_v2_genome, mobilenet_v2_head, mobilenet_v2_stem, mobilenet_v2_unit
 
 from . import register
 from ._base import Budget, Config, Dim, Space, expand, outside, resolved

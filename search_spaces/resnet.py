@@ -1,4 +1,5 @@
-"""The ResNet space: basic or bottleneck units, depth per stage, widths, cardinality, SE, pre-activation, stride placement.
+"""The ResNet space: basic or bottleneck units, depth per stage, widths, cardinality, SE, pre-activation, stride
+placement.
 
 The skeleton is torchvision's ResNet (He et al. 2016) as the zoo defines it (``nas.zoo.resnet``): a 7x7 stride-2
 stem with a 3x3 max pool, four stages that halve the resolution from the second on, global pooling and the
@@ -35,7 +36,8 @@ class ResNetSpace(Space):
     """Residual networks on torchvision's ResNet skeleton."""
 
     name = "resnet"
-    doc = "ResNet skeleton: basic/bottleneck, depth per stage, base width, groups x width per group, SE, pre-activation, stride on 1x1 or 3x3"
+    doc = ("ResNet skeleton: basic/bottleneck, depth per stage, base width, groups x width per group, SE, "
+           "pre-activation, stride on 1x1 or 3x3")
     seeds = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet50_v1", "resnet101_v1",
              "resnet152_v1", "resnext50_32x4d", "wide_resnet50_2", "se_resnet50", "preact_resnet18",
              "preact_resnet50")
@@ -50,7 +52,8 @@ class ResNetSpace(Space):
         yield Dim("base", BASES, doc="channels of the first stage's 3x3 convs (64 in ResNet)")
         yield Dim("se", (0.0, 0.0625), doc="squeeze-and-excitation ratio (1/16 in SENet)")
         yield Dim("cardinality", CARDINALITY, ("block", "eq", "bottleneck"),
-                  doc="groups x width per group of the 3x3 convs: 1x64d in ResNet, 32x4d in ResNeXt-50, 1x128d in WRN-50-2")
+                  doc="groups x width per group of the 3x3 convs: 1x64d in ResNet, 32x4d in ResNeXt-50, 1x128d in "
+                      "WRN-50-2")
         yield Dim("stride_on", ("1x1", "3x3"), ("block", "eq", "bottleneck"), doc="v1 strides the 1x1, v1.5 the 3x3")
         for i, depths in enumerate(DEPTHS):
             yield Dim(f"s{i}.depth", depths, doc="units in the stage")

@@ -14,8 +14,7 @@ from typing import Any, Iterable, Mapping
 
 from nas import Block, Genome
 from nas.network import section_cost
-from nas.zoo.mobile import (SHUFFLENET_V1_HEAD, shufflenet_v1_channels, shufflenet_v1_stage,
-                            shufflenet_v1_stem)
+from nas.zoo.mobile import SHUFFLENET_V1_HEAD, shufflenet_v1_channels, shufflenet_v1_stage, shufflenet_v1_stem
 
 from . import register
 from ._base import Config, Dim, Space, expand, outside, resolved

@@ -13,6 +13,7 @@ from nas.plugins import Registry
 
 from ._base import Candidate, Strategy
 
+
 def _load_all() -> None:
     from . import evolution, optuna_search, random_search  # noqa: F401
 

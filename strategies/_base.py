@@ -237,7 +237,8 @@ class Strategy:
 
     def pareto(self) -> list[tuple[Candidate, dict[str, Any]]]:
         """Candidates no other beats on both the metric and MACs, by increasing MACs."""
-        done = sorted(((c, m) for c, m in self.history if self.score(m) is not None), key=lambda t: (t[0].macs, t[0].id))
+        done = sorted(((c, m) for c, m in self.history if self.score(m) is not None),
+                      key=lambda t: (t[0].macs, t[0].id))
         front, best = [], float("-inf")
         for c, m in done:
             s = self.score(m)

@@ -15,11 +15,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Mapping
 
+from nas import NasError
 from search_spaces import Config
 
 from . import register
-from nas import NasError
-
 from ._base import Candidate, Strategy, check
 
 

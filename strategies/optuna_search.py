@@ -30,7 +30,6 @@ from . import register
 from ._base import _VALUE, DEDUP_TRIES, JSON, Candidate, Strategy, check, config_key
 
 
-
 def _quietly(method: Callable[..., Any]) -> Callable[..., Any]:
     """Run ``method`` with Optuna's INFO lines ("A new study created", "Trial 3 finished") off, and Optuna's log
     level as it was after: importing or using this strategy never changes the user's logging."""

@@ -27,6 +27,16 @@ settings.register_profile("nas", database=None, derandomize=True)
 settings.load_profile("nas")
 
 
+SLOW_FIXTURES = {"cluster", "postgres"}
+"""Tests that use these start or join a Ray cluster or a database server: marked ``slow`` without saying so."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _own_home():
     yield

@@ -6,11 +6,11 @@ import networkx as nx
 import numpy as np
 import pytest
 import torch
-
-import nas
 from conftest import assert_cost_matches_model
 from genomes import random_genome
 from test_genome import BLOCK_EXAMPLES, single_block_genome
+
+import nas
 
 
 @pytest.mark.parametrize("name, example", BLOCK_EXAMPLES)
@@ -18,6 +18,7 @@ def test_cost_matches_model_for_every_block_type(name: str, example: int) -> Non
     assert_cost_matches_model(single_block_genome(name, example))
 
 
+@pytest.mark.slow
 def test_cost_matches_model_for_200_random_genomes() -> None:
     rng = np.random.default_rng(2024)
     seen: set[str] = set()

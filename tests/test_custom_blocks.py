@@ -103,7 +103,8 @@ GENOMES = {
     "ghost": genome(GHOST, "stem: [{type: ghost, c: 8}]\n"
                            "stages:\n- [{type: ghost, c: 16, s: 2}, {type: ghost, c: 16, act: hardswish, repeat: 2}]\n"
                            "head: [{type: gap}, {type: linear}]\n"),
-    "se_res": genome(SE_RES, "stem: [{type: conv, c: 16}]\nstages: [[{type: se_res, repeat: 2}, {type: se_res, r: 8}]]\n"
+    "se_res": genome(SE_RES, "stem: [{type: conv, c: 16}]\n"
+                             "stages: [[{type: se_res, repeat: 2}, {type: se_res, r: 8}]]\n"
                              "head: [{type: gap}, {type: linear}]\n"),
     "pools_in_inception": genome(
         POOLS + GHOST,
@@ -230,7 +231,8 @@ BAD = [
      "blocks.unit.nodes[0].c: unknown name 'd' in 'd / 2'; known: c, in.c, in.h, in.w"),
     ("missing_param", genome("\n" + UNIT + "    - {op: conv, c: c}\n", "stages: [[{type: unit, k: 3}]]\n"),
      "stages[0].blocks[0].k: unknown parameter for block type 'unit'; valid: c"),
-    ("required_param", genome("\n" + UNIT + "    - {op: conv, c: c}\n", "stages: [[{type: conv, c: 4}, {type: unit}]]\n"),
+    ("required_param", genome("\n" + UNIT + "    - {op: conv, c: c}\n",
+                              "stages: [[{type: conv, c: 4}, {type: unit}]]\n"),
      "stages[0].blocks[1]: block type 'unit' needs parameter 'c' (channels)"),
     ("shadow", genome("\n  conv:\n    nodes: [{op: bn}]\n", "stages: [[{type: conv, c: 8}]]\n"),
      "blocks.conv: the name shadows the built-in block type 'conv'; choose another"),
@@ -264,7 +266,8 @@ BAD = [
     ("gate", genome("\n" + UNIT + "    - {name: a, op: conv, c: c}\n    - {op: mul, in: [a, in]}\n",
                     "stem: [{type: conv, c: 4}]\nstages: [[{type: unit, c: 8}]]\n"),
      "blocks.unit.nodes[1].in: cannot scale 8x16x16 by a 4x16x16 gate; the gate must be 8x1x1 or 8x16x16"),
-    ("flat_gate", genome("\n" + UNIT + "    - {name: a, op: linear, c: c}\n    - {name: g, op: conv, in: in, c: c, k: 1}"
+    ("flat_gate", genome("\n" + UNIT + "    - {name: a, op: linear, c: c}\n"
+                         "    - {name: g, op: conv, in: in, c: c, k: 1}"
                          "\n    - {op: mul, in: [a, g]}\n", "stem: [{type: gap}]\nstages: [[{type: unit, c: 8}]]\n"),
      "blocks.unit.nodes[2].in: cannot scale 8 by a 8x1x1 gate; the gate must be 8 (used by stages[0].blocks[0])"),
     ("flat", genome("\n" + UNIT + "    - {op: conv, c: in.h}\n", "stem: [{type: gap}, {type: flatten}]\n"
@@ -278,7 +281,8 @@ BAD = [
                       "[{type: unit, c: 8}]]}]]\n"),
      "blocks.unit.nodes[0].in: cannot split 5 channels into 2 equal parts "
      "(used by stages[0].blocks[0].branches[1][0])"),
-    ("too_many_nodes", genome("\n" + UNIT + "    - {op: bn}\n" * (MAX_DEFINITION_NODES + 1), "stages: [[{type: unit, c: 8}]]\n"),
+    ("too_many_nodes", genome("\n" + UNIT + "    - {op: bn}\n" * (MAX_DEFINITION_NODES + 1),
+                              "stages: [[{type: unit, c: 8}]]\n"),
      f"blocks.unit.nodes: a defined block has at most {MAX_DEFINITION_NODES} nodes, got {MAX_DEFINITION_NODES + 1}"),
     ("long_expression", genome("\n" + UNIT + f"    - {{op: conv, c: {'c + ' * MAX_EXPRESSION}c}}\n",
                                "stages: [[{type: unit, c: 8}]]\n"),
@@ -287,10 +291,12 @@ BAD = [
                                "stages: [[{type: unit, c: 8}]]\n"),
      "blocks.unit.nodes[1].in: op linear takes a vector or a 1x1 map, got a 8x16x16 map; pool it first ({op: gap}), "
      "or flatten it on purpose ({op: flatten}) (used by stages[0].blocks[0])"),
-    ("unknown_function", genome("\n" + UNIT + "    - {op: conv, c: 'floor(c, 2)'}\n", "stages: [[{type: unit, c: 8}]]\n"),
+    ("unknown_function", genome("\n" + UNIT + "    - {op: conv, c: 'floor(c, 2)'}\n",
+                                "stages: [[{type: unit, c: 8}]]\n"),
      "blocks.unit.nodes[0].c: unknown function 'floor' in 'floor(c, 2)'; functions: min, max, ceildiv, round, "
      "divisible"),
-    ("function_arity", genome("\n" + UNIT + "    - {op: conv, c: 'divisible(c)'}\n", "stages: [[{type: unit, c: 8}]]\n"),
+    ("function_arity", genome("\n" + UNIT + "    - {op: conv, c: 'divisible(c)'}\n",
+                              "stages: [[{type: unit, c: 8}]]\n"),
      "blocks.unit.nodes[0].c: cannot read 'divisible(c)': divisible takes 2 arguments, got 1"),
     ("function_open", genome("\n" + UNIT + "    - {op: conv, c: 'max(c, 8'}\n", "stages: [[{type: unit, c: 8}]]\n"),
      "blocks.unit.nodes[0].c: cannot read 'max(c, 8': the call of max is not closed"),
@@ -340,6 +346,7 @@ def test_the_python_export_computes_what_the_builder_does(name: str) -> None:
     assert_export_matches_build(nas.load(EXAMPLE) if name == "example" else nas.loads(GENOMES[name]))
 
 
+@pytest.mark.slow
 def test_the_example_exports_to_onnx(tmp_path) -> None:
     pytest.importorskip("onnx")
     pytest.importorskip("onnxscript")
@@ -353,6 +360,7 @@ def test_the_example_exports_to_onnx(tmp_path) -> None:
 @pytest.mark.parametrize("mult", [0.5, 1.5])
 def test_width_scaling_keeps_the_definitions_and_scales_their_channels(mult: float) -> None:
     from conftest import assert_cost_matches_model
+
     from estimators import proxy_genome, scale_width
 
     g = nas.load(EXAMPLE)
@@ -398,6 +406,7 @@ def test_a_defined_block_with_a_drop_path_parameter_is_on_the_ramp() -> None:
     assert {n.op for n in trace(g).nodes} >= {"ln", "scale", "droppath"}
 
 
+@pytest.mark.slow
 def test_the_convnext_block_exports_to_onnx(tmp_path) -> None:
     pytest.importorskip("onnx")
     from nas.export import to_onnx
@@ -410,7 +419,8 @@ def test_the_convnext_block_exports_to_onnx(tmp_path) -> None:
 def test_batch_norm_eps_and_momentum_reach_the_model_and_the_export() -> None:
     from nas.export import to_python
 
-    g = nas.loads(genome("\n" + UNIT + "    - {op: conv, c: c, bn: false}\n    - {op: bn, eps: 0.001, momentum: 0.01}\n",
+    g = nas.loads(genome("\n" + UNIT + "    - {op: conv, c: c, bn: false}\n"
+                         "    - {op: bn, eps: 0.001, momentum: 0.01}\n",
                          "stages: [[{type: unit, c: 8}, {type: bn, momentum: 0.2}]]\n"))
     norms = [m for m in nas.build(g).modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert [(m.eps, m.momentum) for m in norms] == [(0.001, 0.01), (1e-5, 0.2)]

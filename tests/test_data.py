@@ -43,7 +43,8 @@ def test_idx_errors_name_the_file(tmp_path) -> None:
     with pytest.raises(NasError, match=r"bad-magic: not an IDX file of unsigned bytes"):
         read_idx(bad)
     short = tmp_path / "short.gz"
-    short.write_bytes(gzip.compress(b"\x00\x00\x08\x03" + b"".join(d.to_bytes(4, "big") for d in (10, 28, 28)) + b"x" * 100))
+    short.write_bytes(gzip.compress(b"\x00\x00\x08\x03" + b"".join(d.to_bytes(4, "big") for d in (10, 28, 28))
+                                    + b"x" * 100))
     with pytest.raises(NasError, match=r"short.gz: truncated: 116 bytes"):
         read_idx(short)
     cut = tmp_path / "cut.gz"
@@ -53,10 +54,12 @@ def test_idx_errors_name_the_file(tmp_path) -> None:
     (tmp_path / "set").mkdir()
     _write_set(tmp_path / "set")
     write_idx(tmp_path / "set" / "train-labels-idx1-ubyte.gz", np.arange(29) % 10)
-    with pytest.raises(NasError, match=r"train-images-idx3-ubyte.gz: 30 images but train-labels-idx1-ubyte.gz holds 29"):
+    with pytest.raises(NasError,
+                       match=r"train-images-idx3-ubyte.gz: 30 images but train-labels-idx1-ubyte.gz holds 29"):
         read_split(tmp_path / "set", "train")
 
 
+@pytest.mark.slow
 def test_fashion_from_a_directory_uses_its_test_split(tmp_path) -> None:
     _write_set(tmp_path, n=60, n_test=20, gz=False)
     ds = load_data("fashion", tmp_path)
@@ -87,6 +90,7 @@ def _bad_data_cli(args: list[str]) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_cli_names_a_broken_data_file(tmp_path) -> None:
     _write_set(tmp_path)
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
@@ -107,6 +111,7 @@ def test_proxy_policy_leaves_no_choice_dead(name) -> None:
         assert min(maps(pg)) >= min(space.proxy_map, 2)
 
 
+@pytest.mark.slow
 def test_without_the_floor_the_check_finds_dead_kernels() -> None:
     """The old policy (every stride kept at 28x28) leaves MobileNetV2's late kernels on 2x2 and 1x1 maps."""
     space = search_spaces.get("mobilenet")
@@ -129,7 +134,8 @@ def test_interval_wording() -> None:
 
 
 def test_the_interval_includes_training_noise() -> None:
-    """A 1-point lead on 5,000 shared images is clear of test-image noise, but not of seed noise of 0.7 points (a pessimistic case)."""
+    """A 1-point lead on 5,000 shared images is clear of test-image noise, but not of seed noise of 0.7 points \
+(a pessimistic case)."""
     a, b = [1] * 50 + [0] * 4950, [0] * 5000
     _, lo, _ = paired_difference(a, b)
     assert lo > 0.005

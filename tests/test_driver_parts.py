@@ -216,7 +216,8 @@ def test_outputs_and_summary_from_given_evaluations(tmp_path) -> None:
     (tmp_path / "tensorboard" / "trial-0000").mkdir()
     summarize(tmp_path, done, BUDGET, s, verdict, [], lines.append)
     assert lines[-2:] == [
-        f"outputs: best.yaml, pareto.yaml, pareto.png, trials.csv, results.db, dashboard.db, tensorboard/ in {tmp_path}",
+        f"outputs: best.yaml, pareto.yaml, pareto.png, trials.csv, results.db, dashboard.db, tensorboard/ in "
+        f"{tmp_path}",
         f"look: `nas dashboard {tmp_path}` opens the study in optuna-dashboard; `tensorboard --logdir "
         f"{tmp_path / 'tensorboard'}` the learning curves"]
 
@@ -390,6 +391,7 @@ def test_the_driver_counts_the_attempts(tmp_path, monkeypatch, rx, retries, outc
         assert ev.error.startswith("WorkerCrashedError: " if "died" in outcomes else "RuntimeError: task raised")
 
 
+@pytest.mark.slow
 def test_a_toy_estimator_registered_in_the_test_drives_the_search_without_name_tests(tmp_path, monkeypatch) -> None:
     """The driver, outputs, plot and study view ask the registry entry: a new tabular estimator needs no edit."""
     from nas.app import scoring
@@ -453,10 +455,11 @@ def test_verdict_seeds_stay_seeds_numpy_takes_at_the_top_of_the_range() -> None:
 
 
 def test_a_resume_skips_reading_data_the_first_start_checked_unless_they_changed(tmp_path, monkeypatch) -> None:
+    from test_data import _write_set
+
     import nas.app.driver as driver
     from nas.app.driver import Search
     from nas.app.settings import recorded_data_line
-    from test_data import _write_set
 
     data = tmp_path / "fashion"
     data.mkdir()

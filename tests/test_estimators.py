@@ -11,13 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from conftest import assert_cost_matches_model
 
 import estimators
 import nas
 from estimators import ZERO_COST, StopTrial, proxy_genome, proxy_train, scale_width, zero_cost
 from estimators.data import load_data
-
-from conftest import assert_cost_matches_model
 
 
 def tiny(bn: bool = True, c: int = 8, **top: Any) -> nas.Genome:
@@ -148,7 +147,8 @@ def test_bad_calls_raise_nas_error() -> None:
 
 def test_bundled_data_sets_and_cache() -> None:
     ds = load_data("digits")
-    assert ds.shape == (1, 8, 8) and ds.classes == 10 and (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (1150, 288, 359)
+    assert (ds.shape == (1, 8, 8) and ds.classes == 10
+            and (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (1150, 288, 359))
     assert load_data("digits") is ds  # once per process
     assert np.bincount(ds.y_val.numpy()).min() >= 28  # stratified: about 29 of each class
     mnist = load_data("mnist")

@@ -10,7 +10,7 @@ import pytest
 
 import nas
 from estimators.train import decode_correct
-from nas.app.evaluator import Context, load, run
+from nas.app.evaluator import load, run
 from nas.app.worker import evaluate
 
 GENOME = nas.dumps(nas.seed("lenet5"))
@@ -91,6 +91,7 @@ def test_a_name_that_is_no_evaluator_is_one_line(tmp_path, monkeypatch) -> None:
     (["--evaluator", "evaluator:evaluate", "--space", "cell", "--estimator", "nb201"],
      "--evaluator trains candidates itself, in place of --estimator proxy"),
 ])
+@pytest.mark.slow
 def test_bad_evaluator_flags_are_one_line_with_exit_status_2(tmp_path, args, message) -> None:
     import os
     from pathlib import Path

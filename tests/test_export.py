@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_genome import BLOCK_EXAMPLES, single_block_genome
 
 import nas
 from nas import _trace, ops
 from nas._trace import Node
 from nas.export import to_onnx, to_python
-from test_genome import BLOCK_EXAMPLES, single_block_genome
 
 SMALL_SEEDS = [s for s in nas.seeds() if nas.cost(nas.seed(s)).params <= 2_000_000]
 """Seeds small enough to build twice and run on one image in a test."""
@@ -133,6 +133,7 @@ def test_every_ops_module_and_its_source_compute_the_same() -> None:
 
 
 @pytest.mark.parametrize("name, example", BLOCK_EXAMPLES)
+@pytest.mark.slow
 def test_every_block_type_exports_to_onnx(name: str, example: int, tmp_path) -> None:
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxscript")

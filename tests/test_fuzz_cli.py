@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 import nas
 from nas.app import driver, raycluster
-from nas.budget import MAX_BUDGET
 from nas.app.cli import main
+from nas.budget import MAX_BUDGET
 from nas.errors import quote_arg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +119,7 @@ _runs = iter(range(10**9))
 
 @settings(max_examples=80, deadline=timedelta(seconds=5), suppress_health_check=[HealthCheck.too_slow])
 @given(flag=st.sampled_from(SEARCH_FLAGS), value=odd_text)
+@pytest.mark.slow
 def test_search_arguments_are_accepted_or_refused_in_one_line(reached: list[object], flag: str, value: str) -> None:
     args = ["search", "--dataset", "synthetic", "--out", f"run-{next(_runs)}", flag, value]
     assert_clean(call(args, reached), search=True)
@@ -169,7 +170,8 @@ def test_quote_is_one_bounded_line(text: str) -> None:
 LONG = "a" * 300
 SEARCH_CASES = [  # (arguments after `nas search`, the start of the error after "error: ")
     (["--seed", "-1"], "argument --seed: expected a seed from 0 to 2^32 - 1, got '-1'"),
-    (["--strategy", "optuna", "--seed", "4294967296"], "argument --seed: '4294967296' is too large; at most 4,294,967,295"),
+    (["--strategy", "optuna", "--seed", "4294967296"],
+     "argument --seed: '4294967296' is too large; at most 4,294,967,295"),
     (["--strategy", "nsga2", "--seed", "4294967296"], "argument --seed: '4294967296' is too large"),
     (["--budget", "1e1000000"], "argument --budget: budget '1e1000000' is above the largest budget, 10^18 MACs"),
     (["--budget", "1e999999"], "argument --budget: budget '1e999999' is above the largest budget, 10^18 MACs"),
@@ -181,9 +183,11 @@ SEARCH_CASES = [  # (arguments after `nas search`, the start of the error after 
     (["--out", LONG], "--out 'aaaa"),
     (["--out", "/proc/x"], "cannot set up the run in '/proc/x': "),
     (["--out", ""], "--out is empty"),
-    (["--budget", "1" * 30000 + "x"], "argument --budget: budget '11111111111111111111…' (30,001 characters) is too long"),
+    (["--budget", "1" * 30000 + "x"],
+     "argument --budget: budget '11111111111111111111…' (30,001 characters) is too long"),
     (["--budget", "1" * 100000 + "x"], "argument --budget: budget '11111111111111111111…' (100,001 characters)"),
-    (["--budget", "1.0000000000000000000000000001"], "argument --budget: budget '1.0000000000000000000000000001' is not a whole number"),
+    (["--budget", "1.0000000000000000000000000001"],
+     "argument --budget: budget '1.0000000000000000000000000001' is not a whole number"),
     (["--budget", "-1M"], "argument --budget: budget '-1M' must be positive"),
     (["--budget=-1M"], "argument --budget: budget '-1M' must be positive"),
     (["--references", "-1"], "unrecognized arguments: --references"),
@@ -241,9 +245,12 @@ def test_search_with_sane_arguments_reaches_run(reached: list[object]) -> None:
 
 DECODE_CASES = [  # (arguments after `nas decode`, the start of the error after "error: ")
     ([LONG], "'aaaa"),
-    (["lenet5", "--python", "/nonexistent/x.py"], "--python '/nonexistent/x.py': the directory '/nonexistent' does not exist"),
-    (["lenet5", "--graph", "/nonexistent/g.dot"], "--graph '/nonexistent/g.dot': the directory '/nonexistent' does not exist"),
-    (["lenet5", "--onnx", "/nonexistent/g.onnx"], "--onnx '/nonexistent/g.onnx': the directory '/nonexistent' does not exist"),
+    (["lenet5", "--python", "/nonexistent/x.py"],
+     "--python '/nonexistent/x.py': the directory '/nonexistent' does not exist"),
+    (["lenet5", "--graph", "/nonexistent/g.dot"],
+     "--graph '/nonexistent/g.dot': the directory '/nonexistent' does not exist"),
+    (["lenet5", "--onnx", "/nonexistent/g.onnx"],
+     "--onnx '/nonexistent/g.onnx': the directory '/nonexistent' does not exist"),
     (["lenet5", "--python", "afile/x.py"], "--python 'afile/x.py': "),
     (["lenet5", "--python", "."], "--python '.': is a directory"),
     (["lenet5", "--python", ""], "--python is empty"),
@@ -290,6 +297,7 @@ FUZZ_GENOMES = {  # the fuzz report's genome findings: (file text, arguments aft
 
 
 @pytest.mark.parametrize("name", FUZZ_GENOMES)
+@pytest.mark.slow
 def test_the_fuzz_reports_genomes_are_one_line_before_any_output(reached: list[object], workdir: Path,
                                                                   name: str) -> None:
     text, args, message = FUZZ_GENOMES[name]
@@ -322,7 +330,9 @@ SUBPROCESS_CASES = [
 ]
 
 
-@pytest.mark.parametrize("args, message", SUBPROCESS_CASES, ids=lambda v: quote_arg(v, 30) if isinstance(v, str) else None)
+@pytest.mark.parametrize("args, message", SUBPROCESS_CASES,
+                         ids=lambda v: quote_arg(v, 30) if isinstance(v, str) else None)
+@pytest.mark.slow
 def test_reproducers_through_the_real_command(workdir: Path, args: list[str], message: str) -> None:
     if args[0] == "search":
         args = [*args, "--dataset", "synthetic", "--out", str(workdir / f"run-{next(_runs)}")]

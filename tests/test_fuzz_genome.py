@@ -139,6 +139,7 @@ def mutate(data: st.DataObject, doc: Any) -> Any:
 
 @FUZZ
 @given(st.data())
+@pytest.mark.slow
 def test_mutated_genomes_decode_or_fail_on_one_line(data: st.DataObject) -> None:
     doc = mutate(data, data.draw(st.sampled_from(BASE_DOCS)))
     flow = data.draw(st.booleans())
@@ -195,6 +196,7 @@ def laughs(width: int, levels: int, leaf: str = "{type: conv, c: 4, k: 1}") -> s
 @FUZZ
 @given(st.integers(1, 12), st.integers(1, 10),
        st.sampled_from(["{type: conv, c: 4, k: 1}", "{type: conv, c: classes}", "{type: conv, c: 4, repeat: 50}"]))
+@pytest.mark.slow
 def test_aliases_expand_within_bounds(width: int, levels: int, leaf: str) -> None:
     outcome(laughs(width, levels, leaf))
 
@@ -248,7 +250,8 @@ REPRODUCERS = [  # (report item, YAML text, "ok" or the start of the one-line me
     ("16 laughs 8x6", laughs(8, 6), "not valid YAML: line 9, column 36: aliases expand this to more than 50,000"),
     ("16 laughs 4x9", laughs(4, 9), "not valid YAML: line 11, column 36: aliases expand this to more than 50,000"),
     ("16 laughs 500x500", "stages: [" + ", ".join(["&s [" + ", ".join(["&b {type: conv, c: 8}"] + ["*b"] * 499) + "]"]
-                                                   + ["*s"] * 499) + "]", "not valid YAML: line 1, column 9: aliases expand this"),
+                                                   + ["*s"] * 499) + "]",
+     "not valid YAML: line 1, column 9: aliases expand this"),
     ("multi-line act", D('{type: conv, c: 8, act: "relu\\nrelu"}'),
      "stages[0].blocks[0].act: unknown activation 'relu\\nrelu'; valid:"),
     ("multi-line key", D('{type: conv, c: 8, "k\\nk": 3}'), "stages[0].blocks[0]['k\\nk']: unknown parameter"),
@@ -305,7 +308,8 @@ def test_files_are_read_up_to_a_cap(tmp_path: Path) -> None:
 def test_a_computed_size_is_bounded_like_a_written_one() -> None:
     g = nas.loads("input: [16777216, 16777216, 16777216]\nstages: [[{type: conv, c: 16777216, k: 9}]]\n"
                   + "head: [{type: linear}]")
-    with pytest.raises(nas.GenomeError, match=r"^head\[0\]: a flatten computes a size of over 2\^72, above the largest"):
+    with pytest.raises(nas.GenomeError,
+                       match=r"^head\[0\]: a flatten computes a size of over 2\^72, above the largest"):
         nas.cost(g)
 
 

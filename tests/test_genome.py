@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_cost_matches_model
+from genomes import random_genome
 
 import nas
 import search_spaces
-from conftest import assert_cost_matches_model
-from genomes import random_genome
 from nas._frozen import Params
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -85,7 +85,8 @@ def test_stage_shorthand_and_mapping_are_equal() -> None:
 
 
 @pytest.mark.parametrize("text, message", [
-    ("stages: [[{type: warp, c: 8}]]", "stages[0].blocks[0].type: unknown block type 'warp'; valid types: act, avgpool"),
+    ("stages: [[{type: warp, c: 8}]]",
+     "stages[0].blocks[0].type: unknown block type 'warp'; valid types: act, avgpool"),
     ("stages: [[{type: conv, c: 8, k: 0}]]", "stages[0].blocks[0].k: kernel size must be positive, got 0"),
     ("stages: [[{type: conv, c: 8, k: -3}]]", "stages[0].blocks[0].k: kernel size must be positive, got -3"),
     ("stages: [[{type: conv, c: 8, s: 0}]]", "stages[0].blocks[0].s: stride must be positive, got 0"),
@@ -106,8 +107,10 @@ def test_stage_shorthand_and_mapping_are_equal() -> None:
     ("name: x", "a genome needs at least one block"),
     ("stages: [[{type: inception, branches: [[{type: conv, c: 8, k: 0}]]}]]",
      "stages[0].blocks[0].branches[0][0].k: kernel size must be positive"),
-    ("stages: [[{type: cell, edges: [[1, 1, conv3x3]]}]]", "stages[0].blocks[0].edges[0]: an edge must go from an earlier"),
-    ("stages: [[{type: cell, edges: [[0, 1, conv9x9]]}]]", "stages[0].blocks[0].edges[0][2]: expected one of none, skip"),
+    ("stages: [[{type: cell, edges: [[1, 1, conv3x3]]}]]",
+     "stages[0].blocks[0].edges[0]: an edge must go from an earlier"),
+    ("stages: [[{type: cell, edges: [[0, 1, conv9x9]]}]]",
+     "stages[0].blocks[0].edges[0][2]: expected one of none, skip"),
 ])
 def test_malformed_genomes_name_the_field(text: str, message: str) -> None:
     with pytest.raises(nas.GenomeError) as err:
@@ -124,7 +127,8 @@ def test_malformed_genomes_name_the_field(text: str, message: str) -> None:
      "stages[0].blocks[1].k (repeat 1): the 1x1 map is too small for a 3x3 kernel with padding 0x0"),
     ("input: [3, 8, 8]\nstages: [[{type: conv, c: 8, k: 9, p: 0}]]",
      "stages[0].blocks[0].k: the 8x8 map is too small for a 9x9 kernel with padding 0x0"),
-    ("input: [3, 8, 8]\nstages: [[{type: maxpool, k: 2}, {type: maxpool, k: 2}, {type: maxpool, k: 2}, {type: maxpool}]]",
+    ("input: [3, 8, 8]\nstages: [[{type: maxpool, k: 2}, {type: maxpool, k: 2}, {type: maxpool, k: 2}, "
+     "{type: maxpool}]]",
      "stages[0].blocks[3].k: the 1x1 map is too small for a 2x2 maxpool with padding 0x0"),
     ("input: [3, 8, 8]\nstages: [[{type: inception, branches: [[{type: conv, c: 4}], [{type: conv, c: 4, s: 2}]]}]]",
      "stages[0].blocks[0]: cannot concatenate maps of different spatial sizes (8x8, 4x4)"),

@@ -115,6 +115,7 @@ def test_within_is_the_share_inside_ten_percent() -> None:
     assert within([1.0, 1.09, 1.2, 0.95], [1.0, 1.0, 1.0, 1.0]) == 0.75
 
 
+@pytest.mark.slow
 def test_measuring_in_a_fresh_process_and_calibrating(tmp_path) -> None:
     space = search_spaces.get("mobilenet", SMALL, 10)
     rng = np.random.default_rng(3)
@@ -135,6 +136,7 @@ def test_measuring_in_a_fresh_process_and_calibrating(tmp_path) -> None:
         calibrate(genomes[:4], 4)
 
 
+@pytest.mark.slow
 def test_max_latency_ms_from_the_command_line(tmp_path, capsys) -> None:
     from nas.app.cli import main
 

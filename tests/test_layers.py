@@ -119,6 +119,7 @@ print(json.dumps(seen))
 """
 
 
+@pytest.mark.slow
 def test_a_fresh_interpreter_running_the_core_loads_nothing_above_it() -> None:
     modules = [module_name(p) for p in core_files()]
     code = _PROBE.format(forbidden=CORE_FORBIDDEN, modules=modules, example=str(ROOT / "examples" / "tiny_cnn.yaml"))

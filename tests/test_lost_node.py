@@ -6,10 +6,10 @@ from __future__ import annotations
 import sys
 
 import pytest
-
 from cluster_loss import TRIALS, run
 
 
+@pytest.mark.slow
 def test_a_lost_worker_node_loses_no_candidate_and_records_none_twice(tmp_path) -> None:
     if "ray._raylet" in sys.modules:
         pytest.skip("Ray is loaded in this process")  # never: the test drives Ray from subprocesses only

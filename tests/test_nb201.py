@@ -95,6 +95,7 @@ def test_a_search_with_the_table_scores_by_lookup_without_ray(tmp_path, monkeypa
     (["--space", "cell", "--dataset", "digits"], "--dataset has no effect there; drop it"),
     (["--space", "cell", "--verdict-seeds", "3"], "--verdict-seeds has no effect there; drop it"),
 ])
+@pytest.mark.slow
 def test_the_table_refuses_other_spaces_in_one_line(tmp_path, args, message) -> None:
     import os
     import subprocess

@@ -16,12 +16,12 @@ import pytest
 
 import search_spaces
 import strategies
-from nas.errors import NasError
 from nas.app.driver import Search
 from nas.app.jobs import Job
 from nas.app.record import told
 from nas.app.settings import Settings
 from nas.app.store import Store
+from nas.errors import NasError
 
 BUDGET = "300M"
 
@@ -35,6 +35,7 @@ def state_size(strategy) -> int:
 
 
 @pytest.mark.parametrize("name", strategies.names())
+@pytest.mark.slow
 def test_the_stored_state_is_plain_data_and_stays_bounded(name, tmp_path) -> None:
     s = strategies.get(name)(search_spaces.get("mobilenet"), budget=BUDGET, seed=1)  # an in-memory study, if any
     sizes = []
@@ -50,6 +51,7 @@ def test_the_stored_state_is_plain_data_and_stays_bounded(name, tmp_path) -> Non
 
 
 @pytest.mark.parametrize("name", strategies.names())
+@pytest.mark.slow
 def test_a_bounded_state_and_the_recorded_history_continue_exactly(name, tmp_path) -> None:
     def make():
         options = {"storage": f"sqlite:///{tmp_path / 'study.db'}", "study_name": "s"} \
@@ -130,6 +132,7 @@ class _Touch:
 
 
 @pytest.mark.parametrize("form", ["raw", "base64-in-json"])
+@pytest.mark.slow
 def test_a_pickle_in_the_state_row_never_runs(tmp_path, form) -> None:
     out = started_run(tmp_path, "optuna")
     marker = tmp_path / "pwned"
@@ -156,6 +159,7 @@ def test_a_pickle_in_the_state_row_never_runs(tmp_path, form) -> None:
     ("nas_evaluations", "config", '{"nope": 1}', "history[0].config: "),
     ("nas_evaluations", "fidelity", "{", "nas_evaluations.fidelity of trial 0 in the results database is not valid"),
 ])
+@pytest.mark.slow
 def test_a_corrupt_row_is_one_line(tmp_path, table, column, value, message) -> None:
     out = started_run(tmp_path)
     set_row(out, column, value, table)

@@ -19,7 +19,6 @@ import pytest
 
 import nas
 
-
 FAST = ["--space", "cell", "--budget", "60M", "--dataset", "synthetic", "--epochs", "1", "--no-verdict"]
 
 
@@ -280,14 +279,18 @@ def test_a_failing_candidate_is_recorded_and_the_search_goes_on(cluster, tmp_pat
     (["--space", "warp"], "nas: error: unknown space 'warp'; spaces:"),
     (["--strategy", "annealing"], "nas: error: unknown strategy 'annealing'; strategies:"),
     (["--budget", "300Q"], "nas search: error: argument --budget: budget '300Q' is not a number of MACs"),
-    (["--budget", "1M"], "nas: error: budget 1.00M MACs is below the smallest member of space 'mobilenet' (18,449,208 MACs"),
-    (["--dataset", "cifar10", "--data-dir", "/no/such/dir"], "nas: error: data directory '/no/such/dir' does not exist"),
+    (["--budget", "1M"],
+     "nas: error: budget 1.00M MACs is below the smallest member of space 'mobilenet' (18,449,208 MACs"),
+    (["--dataset", "cifar10", "--data-dir", "/no/such/dir"],
+     "nas: error: data directory '/no/such/dir' does not exist"),
     (["--dataset", "imagenet"], "nas: error: unknown dataset 'imagenet'; datasets:"),
     (["--resume"], "nas: error: nothing to resume in"),
-    (["--address", "127.0.0.1:1", "--dataset", "synthetic"], "nas: error: cannot reach the Ray cluster at '127.0.0.1:1'"),
+    (["--address", "127.0.0.1:1", "--dataset", "synthetic"],
+     "nas: error: cannot reach the Ray cluster at '127.0.0.1:1'"),
     (["--early-stop", "hyperband"], "nas search: error: argument --early-stop: invalid choice: 'hyperband'"),
     (["--early-stop", "--eta", "1"], "nas: error: --eta 1: it must be from 2 to 1,000"),
 ])
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message) -> None:
     proc = subprocess.run([sys.executable, "-m", "nas.app.cli", "search", "--out", str(tmp_path / "run"), *args],
                           capture_output=True, text=True, timeout=300)
@@ -403,8 +406,8 @@ def test_median_stopping_rule() -> None:
 
 
 def test_trials_in_flight_fit_the_cluster() -> None:
-    from nas.errors import NasError
     from nas.app.raycluster import fits as _fits
+    from nas.errors import NasError
 
     gpu_node = {"CPU": 16.0, "GPU": 1.0, "memory": 1e11}
     assert _fits(gpu_node, 1, 0) == 16
@@ -496,8 +499,8 @@ def test_asha_from_the_cli_stops_what_its_rule_says(cluster, tmp_path) -> None:
 def test_a_lost_stopping_rule_lets_the_trial_train_on(cluster) -> None:
     import ray
 
-    from nas.app.worker import evaluate
     from nas.app.stopping import AshaStopper, StoppingRule
+    from nas.app.worker import evaluate
 
     ray.init(address=cluster["address"], log_to_driver=False)
     try:

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import nas
-from nas.zoo import FIGURE_KINDS, Figure
 from nas.builder import build, count_params, measure
+from nas.zoo import FIGURE_KINDS, Figure
 
 # The exact figures (torchvision's num_params metadata and a conv+FC count of its models), kept here
 # independently of the registry so that a typo in either one fails.
@@ -66,6 +66,7 @@ def test_seed_round_trips(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", SEEDS)
+@pytest.mark.slow
 def test_seed_builds_and_matches_its_cost(name: str) -> None:
     s = nas.get_seed(name)
     g = s.genome()

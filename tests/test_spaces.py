@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from conftest import assert_cost_matches_model
 
 import nas
 import search_spaces
-from conftest import assert_cost_matches_model
 from search_spaces import Budget, Space
 from search_spaces._base import expand, runs
 

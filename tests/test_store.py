@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nas.errors import NasError
 from nas.app.store import Evaluation, Store, database_url, shown
+from nas.errors import NasError
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -73,6 +73,7 @@ def test_database_url_picks_an_installed_driver() -> None:
     assert shown("postgresql://u:pw@h:5/db") == "postgresql://u:***@h:5/db"
 
 
+@pytest.mark.slow
 def test_one_driver_holds_a_run_and_a_dead_one_is_taken_over(url, request) -> None:
     import time
 

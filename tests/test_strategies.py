@@ -38,6 +38,7 @@ def run(s: Strategy, n: int) -> list[dict]:
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_deterministic_for_a_seed(name: str) -> None:
     assert run(make(name), 25) == run(make(name), 25)
     assert run(make(name, seed=1), 25) != run(make(name), 25)
@@ -87,6 +88,7 @@ def test_failures_and_out_of_order_results(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_deduplicated(name: str) -> None:
     s = make(name)
     configs = run(s, 40)
@@ -95,6 +97,7 @@ def test_deduplicated(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_state_round_trip_gives_the_same_next_proposals(name: str) -> None:
     a = make(name)
     run(a, 15)
@@ -165,6 +168,7 @@ def test_pareto_front_is_non_dominated() -> None:
                 assert not (d.macs <= c.macs and n["accuracy"] > m["accuracy"] and d.macs < c.macs)
 
 
+@pytest.mark.slow
 def test_optuna_study_is_kept_in_its_storage(tmp_path) -> None:
     import optuna
 
@@ -193,6 +197,7 @@ def test_strategies_never_import_torch() -> None:
     assert out.stdout.strip() == "False"
 
 
+@pytest.mark.slow
 def test_the_optuna_strategies_leave_optunas_log_level_and_matplotlibs_backend_alone(tmp_path) -> None:
     """Importing or running a strategy, or drawing a search's plot, changes nothing global in the user's process."""
     script = f"""

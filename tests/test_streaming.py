@@ -51,6 +51,7 @@ def test_an_image_folder_is_streamed_and_its_batches_are_the_files_read_at_the_p
     assert all(c > 40 for c in ds.mean)  # statistics of the pixels, not of zeros
 
 
+@pytest.mark.slow
 def test_proxy_training_streams_with_workers_and_the_verdict_reads_the_test_files(tmp_path) -> None:
     root = write_folder(tmp_path / "f")
     r = estimators.proxy_train(nas.seed("lenet5"), data="imagefolder", data_dir=root, epochs=2, resolution=32,
@@ -63,10 +64,12 @@ def test_proxy_training_streams_with_workers_and_the_verdict_reads_the_test_file
     assert again["accuracy"] == r["accuracy"] and again["loss"] == r["loss"]  # workers do not change the order
     final = estimators.proxy_train(nas.seed("lenet5"), data="imagefolder", data_dir=root, epochs=1, resolution=32,
                                    width=0.5, final=True)
-    assert final["status"] == "ok" and final["split"] == "test" and final["n_eval"] == len(load_data("imagefolder", root).y_test) == 7
+    assert (final["status"] == "ok" and final["split"] == "test"
+            and final["n_eval"] == len(load_data("imagefolder", root).y_test) == 7)
     assert estimators.zero_cost(nas.seed("lenet5"), "synflow", data="imagefolder", data_dir=root, batch_size=4) > 0
 
 
+@pytest.mark.slow
 def test_a_file_that_is_no_image_is_refused_before_training_with_one_line(tmp_path) -> None:
     root = write_folder(tmp_path / "f")
     (root / "class1" / "notes.png").write_text("not an image")

@@ -200,6 +200,7 @@ def test_a_value_outside_the_space_drops_that_parameter_only(tmp_path) -> None:
     assert len(t.params) == len(ev.config) - 2
 
 
+@pytest.mark.slow
 def test_a_rebuild_of_hundreds_of_records_takes_seconds(tmp_path) -> None:
     import time
 
@@ -254,6 +255,7 @@ def get(base: str, path: str) -> dict:
 
 
 @pytest.mark.parametrize("strategy", ["random", "evolution", "optuna", "nsga2"])
+@pytest.mark.slow
 def test_optuna_dashboard_serves_every_strategys_trials(tmp_path, strategy) -> None:
     out = finished_run(tmp_path, strategy)
     opened = open_study(out)  # what `nas dashboard` does: no study in the run yet, so it is built from the store
@@ -310,6 +312,7 @@ def nas(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
                           env=env, cwd=tmp_path, timeout=120)
 
 
+@pytest.mark.slow
 def test_nas_dashboard_refuses_what_is_not_a_run(tmp_path) -> None:
     p = nas(tmp_path, str(tmp_path / "missing"))
     assert p.returncode == 2 and p.stdout == ""
@@ -326,6 +329,7 @@ def test_nas_dashboard_refuses_what_is_not_a_run(tmp_path) -> None:
     assert not (tmp_path / "empty" / FILE).exists()
 
 
+@pytest.mark.slow
 def test_nas_dashboard_serves_a_run_until_interrupted(tmp_path) -> None:
     import signal
     import socket

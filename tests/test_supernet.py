@@ -34,6 +34,7 @@ def members(n: int = 20) -> list[nas.Genome]:
         [SPACE.sample(rng, "600M") for _ in range(n)]
 
 
+@pytest.mark.slow
 def test_subnet_weights_load_strictly_into_the_genomes_own_network(net) -> None:
     for g in members():
         model = nas.build(net.proxy(g))
@@ -84,6 +85,7 @@ def test_a_genome_beyond_the_supernet_is_refused_naming_the_layer(net) -> None:
         net.plan(nas.seed("resnet18"))
 
 
+@pytest.mark.slow
 def test_recalibration_changes_the_statistics_and_is_deterministic_for_a_seed(net) -> None:
     data = tensors(load_data("digits"), net.resolution, 1.0, 0)
     g = nas.seed("mobilenet_v2")
@@ -125,6 +127,7 @@ def trained(tmp_path_factory) -> Path:
     return out / "supernet.pt"
 
 
+@pytest.mark.slow
 def test_a_run_killed_after_an_epoch_resumes_to_the_same_weights(trained, tmp_path) -> None:
     out = tmp_path / "run"
     r = nas_cli("supernet", "train", *TINY, "--out", str(out), cwd=tmp_path,
@@ -140,6 +143,7 @@ def test_a_run_killed_after_an_epoch_resumes_to_the_same_weights(trained, tmp_pa
     assert all(torch.equal(a["weights"][k], b["weights"][k]) for k in b["weights"])
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_flag_that_differs_from_the_run(trained, tmp_path) -> None:
     out = str(trained.parent)
     for flags, message in ((["--epochs", "3"], "--epochs 3 differs from the run being resumed, started with epochs 2"),
@@ -153,6 +157,7 @@ def test_resume_refuses_a_flag_that_differs_from_the_run(trained, tmp_path) -> N
     assert r.returncode == 0 and "after epoch 2 of 2" in r.stdout, r.stderr  # the same flags: nothing left to do
 
 
+@pytest.mark.slow
 def test_export_writes_weights_that_load_strictly(trained, tmp_path) -> None:
     r = nas_cli("supernet", "export", str(trained), "mobilenet_v2", "-o", str(tmp_path / "w.pt"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -160,6 +165,7 @@ def test_export_writes_weights_that_load_strictly(trained, tmp_path) -> None:
     nas.build(nas.loads(saved["genome"])).load_state_dict(saved["state_dict"], strict=True)
 
 
+@pytest.mark.slow
 def test_bad_checkpoints_and_genomes_are_one_line_with_exit_status_2(trained, tmp_path) -> None:
     cut = tmp_path / "cut.pt"
     cut.write_bytes(trained.read_bytes()[:5000])

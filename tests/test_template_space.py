@@ -20,7 +20,8 @@ input: [3, 32, 32]
 classes: 10
 stem: [{type: conv, c: {choice: [32, 16, 24]}, k: 3}]
 stages:
-  - [{type: inverted, c: 24, s: {choice: [2, 1]}, e: {choice: [3, 6]}, k: {choice: [3, 5]}, repeat: {choice: [1, 2, 3]}}]
+  - [{type: inverted, c: 24, s: {choice: [2, 1]}, e: {choice: [3, 6]}, k: {choice: [3, 5]}, \
+repeat: {choice: [1, 2, 3]}}]
   - blocks: [{type: inverted, c: {choice: [32, 48]}, s: 2, e: 3,
               se: {choice: [0.25, 0.5], when: {"stages[0].blocks[0].repeat": {gt: 1}}}}]
 head: [{type: gap}, {type: linear}]
@@ -130,6 +131,7 @@ BAD = [
 
 
 @pytest.mark.parametrize("text, message", BAD)
+@pytest.mark.slow
 def test_a_bad_template_is_one_line_with_exit_status_2(tmp_path, text, message) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("input: [3, 16, 16]\nclasses: 10\n" + text + "\n")

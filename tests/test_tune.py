@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 JOB = Path(__file__).parent / "tune_job.py"
 
 

@@ -4,7 +4,6 @@ names, and --verdict-width."""
 
 from __future__ import annotations
 
-
 import pytest
 
 import search_spaces

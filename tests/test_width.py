@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import assert_cost_matches_model
+from test_genome import single_block_genome
 
 import nas
 from estimators import scale_width
 from nas.registry import Width
-from conftest import assert_cost_matches_model
-from test_genome import single_block_genome
 
 HERE = Path(__file__).resolve().parent
 EXPECTED: dict[str, dict[str, dict[str, Any]]] = json.loads((HERE / "scale_width_expected.json").read_text())
@@ -107,6 +107,7 @@ def test_width_declarations_are_plain_data() -> None:
 
 
 @pytest.mark.parametrize("mult", [0.3, 0.5, 1.5])
+@pytest.mark.slow
 def test_a_split_into_three_keeps_its_input_divisible_by_three(mult: float) -> None:
     g = nas.loads("input: [3, 16, 16]\nclasses: 10\nstem: [{type: conv, c: 24}]\n"
                   "stages: [[{type: split, branches: [[{type: identity}], [{type: conv, c: 8, k: 1}], "

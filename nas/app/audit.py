@@ -12,7 +12,7 @@ any standalone result or test image is read.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -30,7 +30,7 @@ def ranked(done: list[Evaluation], budget: int) -> list[Evaluation]:
     ok = [e for e in done if e.trial >= 0 and e.status == "ok" and e.macs <= budget and e.accuracy is not None]
     seen: set[str] = set()
     out = []
-    for e in sorted(ok, key=lambda e: (-e.accuracy, e.macs, e.trial)):
+    for e in sorted(ok, key=lambda e: (-(e.accuracy or 0.0), e.macs, e.trial)):
         if e.genome not in seen:
             seen.add(e.genome)
             out.append(e)
@@ -66,7 +66,8 @@ def rescored(done: list[Evaluation], budget: int, rescore: int) -> list[Evaluati
     order = ranked(done, budget)
     have = standalone(done)
     top = order[:rescore]
-    scored = sorted((e for e in top if e.trial in have), key=lambda e: (-have[e.trial].accuracy, e.macs, e.trial))
+    scored = sorted((e for e in top if e.trial in have),
+                    key=lambda e: (-(have[e.trial].accuracy or 0.0), e.macs, e.trial))
     return scored + [e for e in top if e.trial not in have] + order[rescore:]
 
 
@@ -78,7 +79,8 @@ def report(done: list[Evaluation], budget: int, audit: int) -> tuple[list[str], 
                             "standalone_scores": {str(e.trial): have[e.trial].accuracy for e in order}}
     if len(order) < 3:
         return [f"supernet audit: {len(order)} candidate(s) trained standalone, too few for a Kendall tau"], data
-    x, y = [e.accuracy for e in order], [have[e.trial].accuracy for e in order]
+    x = cast(list[float], [e.accuracy for e in order])  # ranked() and standalone() keep scored ones only
+    y = cast(list[float], [have[e.trial].accuracy for e in order])
     tau = kendall_tau(x, y)
     lo, hi = tau_interval(x, y)
     data.update(kendall_tau=tau, kendall_tau_interval=[lo, hi], supernet=x, standalone=y)

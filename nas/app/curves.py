@@ -34,7 +34,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from ..cost import human
 from .settings import Settings
@@ -189,7 +189,7 @@ def _verdict(ev: Evaluation) -> bool:
     return ev.trial <= VERDICT_TRIALS and (ev.origin or "").startswith("verdict:")
 
 
-def _number(x: Any) -> bool:
+def _number(x: Any) -> TypeGuard[float]:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
@@ -198,7 +198,7 @@ def _start(ev: Evaluation, history: list[dict[str, Any]]) -> float:
     if _number(ev.started):
         return float(ev.started)  # type: ignore[arg-type]
     last = history[-1].get("seconds") if history else None
-    end = float(ev.finished) if _number(ev.finished) else time.time()  # type: ignore[arg-type]
+    end = float(ev.finished) if _number(ev.finished) else time.time()
     return end - (float(last) if _number(last) else ev.seconds or 0.0)
 
 

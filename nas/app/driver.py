@@ -23,15 +23,24 @@ from typing import Any, Callable
 
 from ..errors import NasError
 from ..genome import dumps
-from . import raycluster
+from . import raycluster, scoring
 from .jobs import Job, Kind, base_spec
 from .latency import measured as measured_latency
 from .outputs import Summary, Verdict, summarize, write_outputs
 from .record import crash_point, duration, evaluation, progress, told
 from .retrain import entrants, verdict_jobs
-from . import scoring
-from .settings import (Settings, budget_of, check_data, fidelity_text, record_data_line, recorded_data_line,
-                       space_of, storage_url, validate, verdict_width)
+from .settings import (
+    Settings,
+    budget_of,
+    check_data,
+    fidelity_text,
+    record_data_line,
+    recorded_data_line,
+    space_of,
+    storage_url,
+    validate,
+    verdict_width,
+)
 from .stopping import AshaStopper, MedianStopper, StoppingRule, decision_epochs, describe, make_stopper, replay
 from .store import Evaluation, Lease, Store, append_csv, shown, sqlite_url, write_csv
 from .views import Views
@@ -261,6 +270,7 @@ class Search:
     def _collect(self) -> list[tuple[Job, dict[str, Any]]]:
         """The jobs that finished within a minute, with their results. A job whose worker died is submitted again
         as its next attempt while it has retries left; past them, or for any other error, it is a failed result."""
+        get: Callable[[Any], Any]
         if isinstance(self._task, Inline):
             ready, get = list(self._pending), self._task.get
         else:

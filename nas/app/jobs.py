@@ -15,7 +15,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..genome import Genome
-
 from . import scoring
 from .settings import Settings
 from .verdict import AUDIT_TRIALS, VERDICT_SEED, Entrant

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..cost import human
 from ..genome import dumps, loads, save
-from .plot import plot
 from .latency import measured as measured_latency
+from .plot import plot
 from .record import best, pareto
 from .retrain import ranked, verdict_report
 from .scoring import get
@@ -80,7 +80,8 @@ def write_outputs(out: Path, done: list[Evaluation], space: Space, budget: Budge
 
         top = next(iter(rescored(done, budget.macs, s.rescore)), top)
     ms = measured_latency(out) if budget.latency_ms is not None else {}
-    if top is not None and budget.latency_ms is not None and ms.get(top.trial, 0.0) > budget.latency_ms:  # measured over the cap: the next best
+    if top is not None and budget.latency_ms is not None and ms.get(top.trial, 0.0) > budget.latency_ms:
+        # measured over the cap: the next best
         top = next((e for e in ranked(done, space, budget, s).values() if ms.get(e.trial, 0.0) <= budget.latency_ms),
                    None)
     verdict = verdict_report(done, space, budget, s, ms)
@@ -94,7 +95,7 @@ def write_outputs(out: Path, done: list[Evaluation], space: Space, budget: Budge
         save(winner.genome, out / "best.yaml")
     elif top:
         text = dumps(loads(top.genome))
-        if partial:
+        if verdict is not None and partial:
             text = (f"# partial: the verdict has {verdict[2]['retrained']} of its {verdict[2]['retrainings']} "
                     "retrainings, so it names no winner; this is the search's best by its own score. "
                     "`nas search --resume --out DIR` finishes the verdict.\n" + text)
@@ -156,8 +157,8 @@ def summarize(out: Path, done: list[Evaluation], budget: Budget, s: Settings, ve
     elif not s.verdict:
         log("verdict: off (--no-verdict); best.yaml is the search's best by its own validation score, "
             "which is biased upwards as the best of many noisy scores")
-    curves = out / "tensorboard"
-    curves = curves.is_dir() and any(curves.iterdir())  # a table lookup has no learning curve to draw
+    board = out / "tensorboard"
+    curves = board.is_dir() and any(board.iterdir())  # a table lookup has no learning curve to draw
     names = ["best.yaml", "pareto.yaml", "pareto.png", "trials.csv", "results.db", "verdict.json", "latency.json",
              "latency_model.json", "dashboard.db"]
     log(f"outputs: {', '.join(n for n in names if (out / n).exists())}{', tensorboard/' if curves else ''} in {out}")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..cost import human
 from .store import Evaluation
 
 
 def plot(path: Path, done: list[Evaluation], front: list[Evaluation], budget: int, s: Any,
-          entrants: list[Any] = ()) -> Any:
+          entrants: Sequence[Any] = ()) -> Any:
     """Accuracy against MACs: every candidate, the Pareto front, the budget line and, apart, the verdict's test
     scores (mean over seeds, with 95% error bars). Returns the matplotlib Figure it saved."""
     from matplotlib.figure import Figure  # no pyplot: a notebook's backend and open figures are left as they are
@@ -19,9 +19,9 @@ def plot(path: Path, done: list[Evaluation], front: list[Evaluation], budget: in
     ax = fig.subplots()
     ok = [e for e in done if e.trial >= 0 and e.status == "ok"]
     stopped = [e for e in done if e.trial >= 0 and e.status == "stopped" and e.accuracy is not None]
-    ax.scatter([e.macs / 1e6 for e in ok], [e.accuracy for e in ok], s=18, alpha=0.6, label="candidates")
+    ax.scatter([e.macs / 1e6 for e in ok], [e.accuracy or 0.0 for e in ok], s=18, alpha=0.6, label="candidates")
     if front:
-        ax.plot([e.macs / 1e6 for e in front], [e.accuracy for e in front], "-o", ms=4, color="C1",
+        ax.plot([e.macs / 1e6 for e in front], [e.accuracy or 0.0 for e in front], "-o", ms=4, color="C1",
                 label="Pareto front")
     if stopped:  # their accuracy is from fewer epochs: drawn apart, those far below pinned to the bottom edge
         full = [e.accuracy for e in ok] + [e.accuracy for e in entrants if e.accuracy is not None]

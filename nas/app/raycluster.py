@@ -102,7 +102,8 @@ def reachable(address: str, timeout: float = 5.0) -> None:
     except (UnicodeError, ValueError):  # an empty or over-long label: no host name at all
         raise NasError(f"--address {quote_arg(address)}: '{host[:80]}' is not a host name") from None
     except OSError as e:
-        raise NasError(f"cannot reach the Ray cluster at '{address}': nothing answers there ({e.strerror or e})") from None
+        raise NasError(f"cannot reach the Ray cluster at '{address}': nothing answers there "
+                       f"({e.strerror or e})") from None
 
 
 def gauges(done: list[Evaluation]) -> dict[str, float]:

@@ -35,7 +35,7 @@ def ranked(done: list[Evaluation], space: Space, budget: Budget, s: Settings) ->
     """The search's completed candidates within the MAC budget, one per distinct network (keyed by
     ``genome_key``), in the search's order: its own score, or for a funnel estimator the re-scored top first."""
     ok = [e for e in done if e.trial >= 0 and e.status == "ok" and e.macs <= budget.macs and e.accuracy is not None]
-    order = sorted(ok, key=lambda e: (-e.accuracy, e.macs, e.trial))
+    order = sorted(ok, key=lambda e: (-(e.accuracy or 0.0), e.macs, e.trial))
     from .scoring import get
 
     if get(s.estimator).funnel:  # its top few re-scored by standalone training (``audit``)
@@ -103,5 +103,6 @@ def verdict_report(done: list[Evaluation], space: Space, budget: Budget, s: Sett
                 budget_macs=budget.macs, deployment_input=list(space.input))
     if budget.latency_ms is not None:  # the cap, and each entrant's latency as measured on this CPU
         data.update(max_latency_ms=budget.latency_ms,
-                    measured_ms={e.label: (measured or {}).get(e.search_trial) for e in entries if e.top})
+                    measured_ms={e.label: (measured or {}).get(e.search_trial) for e in entries
+                                 if e.top and e.search_trial is not None})
     return winner, lines, data, entries

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import NasError
 from .._limits import MAX_COUNT, MAX_SHARE
-from .stopping import STOPPERS
-from .verdict import VERDICT_SEEDS_MAX
+from ..errors import NasError
 from . import scoring
+from .stopping import STOPPERS
 from .store import Store, shown
+from .verdict import VERDICT_SEEDS_MAX
 
 
 @dataclass
@@ -91,7 +91,7 @@ def space_of(s: Settings) -> Any:
     import search_spaces
     from search_spaces.template import from_file, from_text, is_template
 
-    shape = tuple(s.input) if s.input else None
+    shape = (s.input[0], s.input[1], s.input[2]) if s.input else None
     if s.space_yaml is not None:
         return from_text(s.space_yaml, s.space, shape, s.classes)
     if is_template(s.space):

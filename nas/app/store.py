@@ -201,8 +201,9 @@ class Lease:
     it: taken before the search touches the run, renewed while it runs, given back when it ends.
 
     A run held by a live driver is refused with one line naming it; a hold not renewed for ``seconds`` (its driver
-    died or hung) is taken over, and at once when its driver was a process of this machine that no longer exists. Taking and renewing are single conditional statements, atomic in SQLite and
-    PostgreSQL alike. Renewal compares clocks of the machines sharing the database: keep them in step.
+    died or hung) is taken over, and at once when its driver was a process of this machine that no longer exists.
+    Taking and renewing are single conditional statements, atomic in SQLite and PostgreSQL alike. Renewal compares
+    clocks of the machines sharing the database: keep them in step.
     """
 
     def __init__(self, store: Store, seconds: float = LEASE_SECONDS, holder: str | None = None) -> None:

@@ -38,7 +38,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Literal, TypeGuard
 
 from .settings import Settings
 from .store import Evaluation
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 FILE = "dashboard.db"
 """The study's file in the run directory."""
-DIRECTIONS = ("maximize", "minimize")
+DIRECTIONS: tuple[Literal["maximize", "minimize"], ...] = ("maximize", "minimize")
 METRICS = ["accuracy", "MACs"]
 
 
@@ -119,12 +119,12 @@ class StudyView:
 
         with quiet():
             counts = _counts(self.storage)
-            search = sum(1 for ev in done if ev.trial >= 0)
-            verdict = len(done) - search
-            if counts.get(self.name) == search and counts.get(f"{self.name}-verdict", 0) == verdict:
+            n_search = sum(1 for ev in done if ev.trial >= 0)
+            n_verdict = len(done) - n_search
+            if counts.get(self.name) == n_search and counts.get(f"{self.name}-verdict", 0) == n_verdict:
                 self.study = optuna.load_study(study_name=self.name, storage=self.storage)
                 self.verdict = (optuna.load_study(study_name=f"{self.name}-verdict", storage=self.storage)
-                                if verdict else None)
+                                if n_verdict else None)
                 self._configs = {ev.trial: ev.config for ev in done if ev.trial >= 0 and ev.config is not None}
                 return
             names = set(counts)
@@ -251,7 +251,6 @@ def _counts(storage: optuna.storages.RDBStorage) -> dict[str, int]:
     """Study name -> its number of trials, counted in the database (Optuna's study summaries read every trial:
     half a minute for 10,000 MobileNet records); through Optuna's public API should its internals differ."""
     import optuna
-
     import sqlalchemy as sa
 
     try:
@@ -290,8 +289,10 @@ def _add_all(storage: optuna.storages.RDBStorage, study: optuna.Study, trials: l
         with storage.engine.begin() as con:
             first = con.execute(sa.select(sa.func.count()).select_from(T).where(T.c.study_id == sid)).scalar_one()
             for n, t in enumerate(trials, start=first):
-                tid = con.execute(T.insert().values(number=n, study_id=sid, state=t.state, datetime_start=_utc(
-                    t.datetime_start), datetime_complete=_utc(t.datetime_complete))).inserted_primary_key[0]
+                key = con.execute(T.insert().values(number=n, study_id=sid, state=t.state, datetime_start=_utc(
+                    t.datetime_start), datetime_complete=_utc(t.datetime_complete))).inserted_primary_key
+                assert key is not None
+                tid = key[0]
                 for k, v in enumerate(t.values or ()):
                     value, kind = M.TrialValueModel.value_to_stored_repr(v)
                     rows[V].append({"trial_id": tid, "objective": k, "value": value, "value_type": kind})
@@ -302,9 +303,9 @@ def _add_all(storage: optuna.storages.RDBStorage, study: optuna.Study, trials: l
                 for key, v in t.user_attrs.items():
                     rows[A].append({"trial_id": tid, "key": key, "value_json": json.dumps(v)})
                 for step, v in t.intermediate_values.items():
-                    value, kind = M.TrialIntermediateValueModel.intermediate_value_to_stored_repr(v)
-                    rows[I].append({"trial_id": tid, "step": step, "intermediate_value": value,
-                                    "intermediate_value_type": kind})
+                    step_value, step_kind = M.TrialIntermediateValueModel.intermediate_value_to_stored_repr(v)
+                    rows[I].append({"trial_id": tid, "step": step, "intermediate_value": step_value,
+                                    "intermediate_value_type": step_kind})
             for table, many in rows.items():
                 if many:
                     con.execute(table.insert(), many)
@@ -320,7 +321,7 @@ def _utc(t: datetime.datetime | None) -> datetime.datetime | None:
     return None if t is None else t.astimezone(datetime.timezone.utc).replace(tzinfo=None)
 
 
-def _finite(x: Any) -> bool:
+def _finite(x: Any) -> TypeGuard[float]:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 

@@ -143,9 +143,8 @@ def read(path: str | Path) -> dict[str, Any]:
 
 def load(path: str | Path, space: Space | None = None) -> tuple[Supernet, dict[str, Any]]:
     """The supernet in ``path`` and its checkpoint; with ``space``, refused unless trained for exactly its ranges."""
-    from estimators.supernet import Supernet
-
     import search_spaces
+    from estimators.supernet import Supernet
 
     data = read(path)
     if space is not None and data["space"] != space.name:
@@ -211,7 +210,7 @@ def train(s: TrainSettings, out: Path, *, resume: bool = False, log: Log = print
     elif path.exists():
         raise NasError(f"'{path}' exists: continue it with --resume, or choose another --out")
     space = search_spaces.get(s.space)
-    budget = space.check_budget(parse_budget(s.budget)).macs
+    space.check_budget(parse_budget(s.budget))
     s.width = s.width or space.proxy_width
     if s.workers > 1:
         from .supernet_ray import train_on_ray

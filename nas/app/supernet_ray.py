@@ -37,7 +37,6 @@ def train_on_ray(s: Any, out: Path, state: dict[str, Any] | None, log: Log, addr
     def loop(config: dict[str, Any]) -> None:
         import torch
         import torch.distributed as dist
-
         from ray import train as ray_train
 
         from .supernet import run_epochs

@@ -96,8 +96,9 @@ def trainable(space: Any = "mobilenet", dataset: str = "fashion", epochs: int = 
     floor = sp.proxy_map
 
     def train(config: dict[str, Any]) -> None:
-        import estimators
         from ray import tune
+
+        import estimators
 
         def report(info: dict[str, Any]) -> bool:
             tune.report({metric: info["accuracy"], "loss": info.get("loss"), "epoch": info["epoch"],

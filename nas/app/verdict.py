@@ -32,9 +32,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
+
+Scores = Sequence[float] | np.ndarray
+"""Per-network or per-image scores: a list of floats or a numpy array."""
 
 VERDICT_SEED = 1000
 """Verdict retraining ``k`` of a search with ``--seed S`` uses seed ``S + VERDICT_SEED + k`` (modulo 2^32, the seeds
@@ -144,7 +147,7 @@ def seed_noise(entrants: Sequence[Entrant]) -> tuple[float, int]:
     return (ss / df if df else 0.0), df
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float], z: float = 1.959964, *, seed_var: float = 0.0,
+def paired_difference(a: Scores, b: Scores, z: float = 1.959964, *, seed_var: float = 0.0,
                       seeds: tuple[int, int] = (1, 1), seed_df: int = 0) -> tuple[float, float, float]:
     """Mean of ``a - b`` over the same images and its 95% interval.
 
@@ -177,7 +180,7 @@ def wording(a: str, b: str, diff: float, lo: float, hi: float, split: str, note:
     return line + (f": {a} is better" if diff > 0 else f": {b} is better")
 
 
-def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float | None:
+def kendall_tau(x: Scores, y: Scores) -> float | None:
     """Kendall's tau-b of two score lists (None for fewer than 3 pairs of scores or no variation)."""
     if len(x) < 3:
         return None
@@ -187,7 +190,7 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float | None:
     return None if tau is None or not math.isfinite(tau) else float(tau)
 
 
-def tau_interval(x: Sequence[float], y: Sequence[float], n: int = 2000, seed: int = 0) -> tuple[float, float]:
+def tau_interval(x: Scores, y: Scores, n: int = 2000, seed: int = 0) -> tuple[float, float]:
     """A bootstrap 95% interval of Kendall's tau over the networks (resampled with replacement)."""
     rng = np.random.default_rng(seed)
     xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -323,7 +326,8 @@ def _audit(done: list[Entrant], data: dict[str, Any]) -> str:
     """The fidelity audit: the search's scores against the verdict's, as a tau with its interval from
     ``AUDIT_MIN`` networks up."""
     scored = [e for e in done if e.search_accuracy is not None]
-    x, y = [e.search_accuracy for e in scored], [e.accuracy for e in scored]
+    x = cast(list[float], [e.search_accuracy for e in scored])  # scored: those with a search score
+    y = cast(list[float], [e.accuracy for e in scored])
     tau = kendall_tau(x, y) if len(scored) >= AUDIT_MIN else None
     data["kendall_tau"], data["kendall_tau_interval"] = tau, None
     if tau is None:

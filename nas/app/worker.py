@@ -84,7 +84,8 @@ def failure(e: BaseException) -> dict[str, Any]:
 
 def worker_died(e: BaseException) -> bool:
     """Whether a task came back without a result because its worker process or its node died (killed, out of
-    memory, or lost with the result it held): such a task is run again, up to ``Settings.retries`` times. An exception the task raised is not.
+    memory, or lost with the result it held): such a task is run again, up to ``Settings.retries`` times. An
+    exception the task raised is not.
 
     Ray's exceptions are looked up where Ray put them, not imported: an exception can only be one of them once Ray
     is loaded, and a process that has not loaded Ray (a unit test of this function) does not fix Ray's settings by

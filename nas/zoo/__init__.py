@@ -14,7 +14,6 @@ from ..cost import cost, human
 from ..errors import NasError
 from ..genome import Genome
 
-
 FIGURE_KINDS = ("reference", "published", "computed")
 """Where a seed's figure comes from, declared with it:
 
@@ -136,7 +135,7 @@ def _module(make: Callable[[], Genome]) -> str:
 
 def _load_all() -> None:
     # Each family module registers its seeds on import.
-    from . import classic, inception, resnet, dense, mobile  # noqa: F401
+    from . import classic, dense, inception, mobile, resnet  # noqa: F401
 
 
 def report() -> list[dict]:

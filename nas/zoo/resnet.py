@@ -42,7 +42,8 @@ def resnet_stem(preact: bool = False) -> tuple[Block, ...]:
     A pre-activation network leaves the stem conv bare: the first unit's BN-ReLU follows it (after the max pool,
     which commutes with a monotone BN-ReLU).
     """
-    conv = Block.of("conv", c=STEM_WIDTH, k=7, s=2, **({"bias": False, "bn": False, "act": None} if preact else {}))
+    bare: dict[str, Any] = {"bias": False, "bn": False, "act": None} if preact else {}
+    conv = Block.of("conv", c=STEM_WIDTH, k=7, s=2, **bare)
     return conv, Block.of("maxpool", k=3, s=2, p=1)
 
 
