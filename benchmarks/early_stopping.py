@@ -32,12 +32,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))  # the private Ray cluster the tests use
 
 import fidelity  # noqa: E402 - the reference's cache keys
+from privateray import private_cluster  # noqa: E402
 
 import search_spaces  # noqa: E402
 from nas.app.driver import Search  # noqa: E402
-from nas.app.privateray import private_cluster  # noqa: E402
 from nas.app.settings import Settings  # noqa: E402
 from nas.cost import human  # noqa: E402
 

@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from nas.app.driver import Search
-from nas.app.privateray import private_cluster
-from nas.app.settings import Settings
-from nas.app.worker import evaluate
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the private Ray cluster the tests use
+
+from privateray import private_cluster  # noqa: E402
+
+from nas.app.driver import Search  # noqa: E402
+from nas.app.settings import Settings  # noqa: E402
+from nas.app.worker import evaluate  # noqa: E402
 
 
 def main() -> None:
@@ -38,7 +42,7 @@ def main() -> None:
     a = ap.parse_args()
     settings = dict(space=a.space, budget=a.budget, strategy="random", trials=a.trials, dataset=a.dataset,
                     verdict=False, seed=0)  # the scaling of the search loop itself
-    # a private cluster in a temporary directory, stopped on the way out (nas.app.privateray)
+    # a private cluster in a temporary directory, stopped on the way out (tests/privateray.py)
     with private_cluster(num_cpus=2, dashboard=False) as c:
         import ray  # after the private cluster has set Ray's token variables: Ray reads them on import
 

@@ -43,6 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))  # the private Ray cluster the tests use
 
 import fidelity  # noqa: E402 - the networks, the reference and tau_ci are the fidelity benchmark's
 
@@ -284,7 +285,7 @@ def main() -> None:
         ranked = rank(copies, a.genomes, a.cache, "-nodistill" if a.no_distill else "")
         searches = []
         if a.searches:
-            from nas.app.privateray import private_cluster
+            from privateray import private_cluster
 
             with private_cluster(num_cpus=2) as c:
                 for budget in a.searches.split(","):

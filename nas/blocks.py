@@ -10,7 +10,8 @@ from typing import Any, Callable, Sequence
 
 from ._trace import Ref, Tracer
 from .errors import GenomeError
-from .registry import ACTIVATIONS, CHANNELS, Param, Width, instances, located, register
+from .network import instances, located
+from .registry import ACTIVATIONS, CHANNELS, Param, Width, register
 
 CELL_OPS = ("none", "skip", "conv1x1", "conv3x3", "avgpool3x3")
 """Edge ops of the NAS-Bench-201 cell."""
@@ -54,7 +55,7 @@ def squeeze_excite(t: Tracer, x: Ref, squeeze: int, act: str | None = "relu", ga
 
 def run_records(t: Tracer, x: Ref, records: Sequence[Any], path: str, scope: str) -> Ref:
     """Expand nested block records (inception branches) under the name ``scope``, resolved as the network
-    walk resolves its own (``registry.instances``)."""
+    walk resolves its own (``network.instances``)."""
     with t.scope(scope):
         for i, rec in enumerate(records):
             for r, bt, p in instances(rec, t.classes):

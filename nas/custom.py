@@ -23,15 +23,17 @@ from __future__ import annotations
 import re
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping, NamedTuple, Sequence, cast
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Sequence, cast
 
-from . import blocks as _blocks  # noqa: F401  (registers the built-in types, which definitions may not shadow)
 from ._frozen import Params
 from ._limits import MAX_DEFINITION_NODES, MAX_EXPRESSION
-from ._trace import Ref, Tracer
-from .errors import GenomeError, quote
+from .errors import DefinitionError, GenomeError, quote
 from .errors import field as _field
-from .registry import REGISTRY, BlockType, DefinitionError, Param, Width, block_type, local_types
+from .registry import REGISTRY, BlockType, Param, Width, block_type, local_types
+
+if TYPE_CHECKING:  # the tracer runs a definition; reading one does not load it
+    from ._trace import Ref, Tracer
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,59}\Z")
 _KINDS = ("int", "channels", "kernel", "stride", "pad", "float", "bool", "act", "choice")
@@ -79,35 +81,42 @@ def _linear(t: Tracer, xs: list[Ref], a: dict[str, Any]) -> Ref:
     return REGISTRY["linear"].expand(t, xs[0], a)
 
 
-OPS: dict[str, Op] = {
-    "conv": _layer("conv"),
-    "linear": Op(REGISTRY["linear"].params, 1, _linear),
-    **{name: _layer(name) for name in ("bn", "act", "maxpool", "avgpool", "gap", "flatten", "dropout")},
-    "add": Op({}, 0, lambda t, xs, a: t.add(*xs)),
-    "mean": Op({}, 0, lambda t, xs, a: t.mean(*xs)),
-    "concat": Op({}, 0, lambda t, xs, a: t.concat(*xs)),
-    "mul": Op({}, 2, lambda t, xs, a: t.mul(*xs)),
-    "ln": Op({"eps": Param("float", 1e-6, "added to the variance", lo=0)}, 1, lambda t, xs, a: t.ln(xs[0], a["eps"])),
-    "scale": Op({"init": Param("float", 1e-6, "the scale's first value")}, 1,
-                lambda t, xs, a: t.scale(xs[0], a["init"])),
-    "droppath": Op({"p": Param("float", 0.0, "probability of dropping the branch per sample", lo=0, hi=1)}, 1,
-                   lambda t, xs, a: t.droppath(xs[0], a["p"])),
-    "shuffle": Op({"groups": Param("int", 2, "groups")}, 1, lambda t, xs, a: t.shuffle(xs[0], a["groups"])),
-    "split": Op({"parts": Param("int", 2, "equal parts"), "part": Param("int", 0, "which part, from 0", lo=0)}, 1,
-                _split),
-    "slice": Op({"start": Param("int", 0, "first channel", lo=0), "stop": Param("int", doc="one past the last")}, 1,
-                lambda t, xs, a: t.slice(xs[0], a["start"], a["stop"])),
-}
-"""The ops a defined block's nodes may use, by name; a node may also name a block type (``_op``)."""
+@lru_cache(maxsize=1)
+def node_ops() -> dict[str, Op]:
+    """The ops a defined block's nodes may use, by name; a node may also name a block type (``_op``). Made on
+    first use, from the built-in block types ``nas.blocks`` registers when the package loads."""
+    return {
+        "conv": _layer("conv"),
+        "linear": Op(REGISTRY["linear"].params, 1, _linear),
+        **{name: _layer(name) for name in ("bn", "act", "maxpool", "avgpool", "gap", "flatten", "dropout")},
+        "add": Op({}, 0, lambda t, xs, a: t.add(*xs)),
+        "mean": Op({}, 0, lambda t, xs, a: t.mean(*xs)),
+        "concat": Op({}, 0, lambda t, xs, a: t.concat(*xs)),
+        "mul": Op({}, 2, lambda t, xs, a: t.mul(*xs)),
+        "ln": Op({"eps": Param("float", 1e-6, "added to the variance", lo=0)}, 1,
+                 lambda t, xs, a: t.ln(xs[0], a["eps"])),
+        "scale": Op({"init": Param("float", 1e-6, "the scale's first value")}, 1,
+                    lambda t, xs, a: t.scale(xs[0], a["init"])),
+        "droppath": Op({"p": Param("float", 0.0, "probability of dropping the branch per sample", lo=0, hi=1)}, 1,
+                       lambda t, xs, a: t.droppath(xs[0], a["p"])),
+        "shuffle": Op({"groups": Param("int", 2, "groups")}, 1, lambda t, xs, a: t.shuffle(xs[0], a["groups"])),
+        "split": Op({"parts": Param("int", 2, "equal parts"),
+                     "part": Param("int", 0, "which part, from 0", lo=0)}, 1, _split),
+        "slice": Op({"start": Param("int", 0, "first channel", lo=0),
+                     "stop": Param("int", doc="one past the last")}, 1,
+                    lambda t, xs, a: t.slice(xs[0], a["start"], a["stop"])),
+    }
+
 
 
 def _op(name: Any) -> Op | None:
-    """The op ``name``: one of ``OPS``, else a block type (built in, or defined earlier in the genome) used on the
-    node's one input with the type's parameters as attributes; None for anything else."""
+    """The op ``name``: one of ``node_ops()``, else a block type (built in, or defined earlier in the genome) used on
+    the node's one input with the type's parameters as attributes; None for anything else."""
     if not isinstance(name, str):
         return None
-    if name in OPS:
-        return OPS[name]
+    ops = node_ops()
+    if name in ops:
+        return ops[name]
     try:
         bt = block_type(name)
     except GenomeError:
@@ -452,8 +461,8 @@ def _node(i: int, n: Mapping[Any, Any], index: Mapping[str, int], all_nodes: Seq
     op_name = n.get("op")
     op = _op(op_name)
     if op is None:
-        raise GenomeError(f"unknown op {quote(op_name)}; valid ops: {', '.join(OPS)}, or a block type (built in, "
-                          "or defined above this one)", f"{where}.op")
+        raise GenomeError(f"unknown op {quote(op_name)}; valid ops: {', '.join(node_ops())}, or a block type "
+                          "(built in, or defined above this one)", f"{where}.op")
     op_name = cast(str, op_name)  # a name the op table knows
     previous = "in" if i == 0 else str(all_nodes[i - 1].get("name", ""))
     inputs, names = _inputs(n, op, op_name, index, previous, i, where)
@@ -603,6 +612,7 @@ class _Compiled:
         for k, s in op.params.items():  # linear's c: the number of classes, written or by default
             if s.kind == "channels" and a.get(k) == "classes":
                 a[k] = t.classes
-        scope = n.name or (f"{n.op}{n.position}" if n.op not in OPS else "")  # a block used as an op: its own names
+        # a block used as an op: its own names
+        scope = n.name or (f"{n.op}{n.position}" if n.op not in node_ops() else "")
         with t.scope(scope) if scope else nullcontext():
             return op.run(t, xs, a)

@@ -107,3 +107,23 @@ def quote_arg(value: object, limit: int = 60) -> str:
             return f"'{''.join(shown)}…' ({len(text):,} characters)"
         shown.append(escaped)
     return f"'{''.join(shown)}'"
+
+
+class DefinitionError(GenomeError):
+    """A mistake inside a block type defined in the genome that only shows where a record uses it (a shape).
+
+    ``path`` points into the definition (``blocks.ghost.nodes[2].in``); ``site`` names the record that used it
+    (``stages[0].blocks[1]``), which placing the error at an outer path extends instead of ``path``.
+    """
+
+    def __init__(self, message: str, path: str = "", source: str = "", site: str = "") -> None:
+        super().__init__(message, path, source)
+        self.site = site
+
+    def at(self, path: str = "", source: str = "") -> "DefinitionError":
+        """A copy used at the record ``path`` (an outer record is put in front of an inner one)."""
+        return DefinitionError(self.message, self.path, source or self.source, join_path(path, self.site))
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"{text} (used by {self.site})" if self.site else text

@@ -24,7 +24,7 @@ from ._yaml import YAMLInputError, dump_yaml, load_yaml
 from .custom import BlockDef, defined, definitions
 from .errors import GenomeError, NasError, quote
 from .errors import field as _field
-from .registry import block_type
+from .registry import block_type, read_records_with
 
 _TOP_KEYS = ("name", "input", "classes", "drop_path", "blocks", "stem", "stages", "head")
 _NAME_LIMIT = 200
@@ -423,3 +423,6 @@ def save(g: Genome, path: str | Path | None = None) -> str:
     if path is not None:
         Path(path).write_text(text)
     return text
+
+
+read_records_with(Block.from_dict)  # nested records (a ``blocks`` parameter) are read as records

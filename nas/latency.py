@@ -43,7 +43,8 @@ from ._trace import Shape, Tracer
 from .custom import defined
 from .errors import NasError
 from .genome import Block, Genome
-from .registry import block_type, instances
+from .network import instances
+from .registry import block_type
 
 PASSES = 30
 """Forward passes a network is measured over (the least is kept)."""

@@ -10,12 +10,41 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterator
 
-from . import blocks as _blocks  # noqa: F401  (registers the block types)
 from ._trace import Node, Ref, Shape, Tracer
 from .custom import BlockDef, defined
-from .errors import GenomeError
+from .errors import DefinitionError, GenomeError
 from .genome import Block, Genome
-from .registry import BlockType, block_type, instances, located
+from .registry import BlockType, block_type
+
+
+def instances(rec: Block, classes: int) -> Iterator[tuple[int, BlockType, dict[str, Any]]]:
+    """The instances of one block record, top-level or nested: (repeat index, block type, resolved params).
+
+    The one place a record is resolved, for the network walk and for records inside records alike: defaults
+    filled in, ``c: classes`` (any channels field) set to the number of classes, the stride on repeat 0 only (the
+    later repeats take the type's default stride, so a repeat is the record written again without its ``s``).
+    """
+    bt = block_type(rec.type)
+    base = bt.resolve(rec.params)
+    for k, spec in bt.params.items():
+        if spec.kind == "channels" and base.get(k) == "classes":
+            base[k] = classes
+    for r in range(rec.repeat):
+        p = dict(base)
+        if r and "s" in p:  # a record's stride applies to its first repeat only; the rest take the type's default
+            p["s"] = bt.params["s"].default  # (1 for a conv; for a pool, its window, as for a record written again)
+        yield r, bt, p
+
+
+def located(e: GenomeError, path: str, repeat: int) -> GenomeError:
+    """``e`` placed at the record ``path`` (and its repeat, when not the first)."""
+    if isinstance(e, DefinitionError):  # its path stays in the definition; the record is where it was used
+        return e.at(f"{path} (repeat {repeat})" if repeat else path)
+    out = e.at(path)
+    if repeat:
+        out.path += f" (repeat {repeat})"
+    return out
+
 
 
 @dataclass(frozen=True)

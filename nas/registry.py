@@ -16,11 +16,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 from ._limits import MAX_INT
-from .errors import GenomeError, join_path, quote
+from .errors import GenomeError, quote
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._trace import Ref, Tracer
-    from .genome import Block
 
 ACTIVATIONS = ("relu", "relu6", "leaky_relu", "tanh", "sigmoid", "silu", "swish", "hardswish", "hardsigmoid", "gelu")
 """Activation names a genome may use; ``None`` (or ``"none"``) leaves the activation out."""
@@ -111,55 +110,6 @@ class BlockType:
         out = dict(self._defaults)
         out.update(params)
         return out
-
-
-def instances(rec: "Block", classes: int) -> Iterator[tuple[int, BlockType, dict[str, Any]]]:
-    """The instances of one block record, top-level or nested: (repeat index, block type, resolved params).
-
-    The one place a record is resolved, for the network walk and for records inside records alike: defaults
-    filled in, ``c: classes`` (any channels field) set to the number of classes, the stride on repeat 0 only (the
-    later repeats take the type's default stride, so a repeat is the record written again without its ``s``).
-    """
-    bt = block_type(rec.type)
-    base = bt.resolve(rec.params)
-    for k, spec in bt.params.items():
-        if spec.kind == "channels" and base.get(k) == "classes":
-            base[k] = classes
-    for r in range(rec.repeat):
-        p = dict(base)
-        if r and "s" in p:  # a record's stride applies to its first repeat only; the rest take the type's default
-            p["s"] = bt.params["s"].default  # (1 for a conv; for a pool, its window, as for a record written again)
-        yield r, bt, p
-
-
-class DefinitionError(GenomeError):
-    """A mistake inside a block type defined in the genome that only shows where a record uses it (a shape).
-
-    ``path`` points into the definition (``blocks.ghost.nodes[2].in``); ``site`` names the record that used it
-    (``stages[0].blocks[1]``), which placing the error at an outer path extends instead of ``path``.
-    """
-
-    def __init__(self, message: str, path: str = "", source: str = "", site: str = "") -> None:
-        super().__init__(message, path, source)
-        self.site = site
-
-    def at(self, path: str = "", source: str = "") -> "DefinitionError":
-        """A copy used at the record ``path`` (an outer record is put in front of an inner one)."""
-        return DefinitionError(self.message, self.path, source or self.source, join_path(path, self.site))
-
-    def __str__(self) -> str:
-        text = super().__str__()
-        return f"{text} (used by {self.site})" if self.site else text
-
-
-def located(e: GenomeError, path: str, repeat: int) -> GenomeError:
-    """``e`` placed at the record ``path`` (and its repeat, when not the first)."""
-    if isinstance(e, DefinitionError):  # its path stays in the definition; the record is where it was used
-        return e.at(f"{path} (repeat {repeat})" if repeat else path)
-    out = e.at(path)
-    if repeat:
-        out.path += f" (repeat {repeat})"
-    return out
 
 
 REGISTRY: dict[str, BlockType] = {}
@@ -304,12 +254,22 @@ def _choice(p: Param, v: Any, path: str) -> Any:
     return v
 
 
-def _blocks(p: Param, v: Any, path: str) -> tuple[Any, ...]:
-    from .genome import Block  # the genome module imports this one
+_read_record: Callable[[Any, str], Any] | None = None
+"""How a nested block record is read (``genome.Block.from_dict``, installed by ``nas.genome`` when it loads): the
+registry checks parameters, the genome module owns records, and neither imports the other's module for it."""
 
+
+def read_records_with(reader: Callable[[Any, str], Any]) -> None:
+    """Install the reader of nested block records (``blocks`` and ``branches`` parameters)."""
+    global _read_record
+    _read_record = reader
+
+
+def _blocks(p: Param, v: Any, path: str) -> tuple[Any, ...]:
     if not isinstance(v, (list, tuple)) or not v:
         raise GenomeError("expected a non-empty list of block records", path)
-    return tuple(Block.from_dict(b, f"{path}[{i}]") for i, b in enumerate(v))
+    assert _read_record is not None, "nas.genome installs the record reader when it loads"
+    return tuple(_read_record(b, f"{path}[{i}]") for i, b in enumerate(v))
 
 
 def _branches(p: Param, v: Any, path: str) -> tuple[tuple[Any, ...], ...]:

@@ -31,7 +31,7 @@ class _Top:
         return np.full(n, 0.999999)
 
 
-_ZERO = _Top()
+_LAST_CHOICE = _Top()
 
 
 @dataclass(frozen=True)
@@ -262,8 +262,8 @@ class Space:
         for d in self.dimensions:
             if d.ordered or d.name not in top:
                 continue
-            best = max(d.choices, key=lambda v: self.cost(self._fill({**top, d.name: v}, _ZERO))[0])
-            top = self._fill({**top, d.name: best}, _ZERO)
+            best = max(d.choices, key=lambda v: self.cost(self._fill({**top, d.name: v}, _LAST_CHOICE))[0])
+            top = self._fill({**top, d.name: best}, _LAST_CHOICE)
         return self.min_cost()[0], self.cost(top)[0]
 
     def log10_size(self) -> float:

@@ -48,7 +48,7 @@ def rows(out: Path) -> list[dict[str, str]]:
 def titled(pids: set[int], prefix: str, exact: bool = False) -> list[int]:
     """Those of ``pids`` whose command line starts with ``prefix`` (or is it, ``exact``): Ray names a worker after
     what it runs."""
-    from nas.app.privateray import command_line
+    from privateray import command_line
 
     return [pid for pid in pids if (command_line(pid) == prefix if exact else command_line(pid).startswith(prefix))]
 
@@ -61,7 +61,7 @@ def search(address: str, out: Path, *more: str) -> subprocess.Popen:
 
 def run(kill: str, out: Path) -> dict[str, Any]:
     """One search on a fresh two-node cluster with ``kill`` done to it; what became of its candidates."""
-    from nas.app.privateray import command_line, private_cluster, process_tree, worker_node
+    from privateray import command_line, private_cluster, process_tree, worker_node
 
     assert kill in KILLS, kill
     started = time.time()

@@ -50,12 +50,12 @@ def _own_home():
 @pytest.fixture(scope="session")
 def cluster():  # noqa: ANN201 - a generator fixture
     """One local Ray head for the whole session (starting Ray takes seconds), dashboard on, token auth on, left
-    as the machine was found (``nas.app.privateray``: its own temporary directory, free ports, its own token file,
+    as the machine was found (``tests/privateray.py``: its own temporary directory, free ports, its own token file,
     only its own processes stopped)."""
     # Ray reads its authentication mode once, when loaded: loaded before this cluster set it, the test process
     # could not join. A test before this one has imported Ray; it should fake what it needs instead.
     assert "ray._raylet" not in sys.modules, "Ray was loaded before the test cluster started"
-    from nas.app.privateray import private_cluster
+    from privateray import private_cluster
 
     with private_cluster(num_cpus=2) as c:
         yield c

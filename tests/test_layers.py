@@ -127,3 +127,107 @@ def test_a_fresh_interpreter_running_the_core_loads_nothing_above_it() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen == {}, f"the core loaded what is above it: {seen}"
+
+
+# ---------------------------------------------------------------- no circle among the core's own modules
+
+
+def _core_modules() -> dict[str, Path]:
+    out = {}
+    for p in (ROOT / "nas").rglob("*.py"):
+        rel = p.relative_to(ROOT)
+        if rel.parts[1] == "app":
+            continue
+        parts = list(rel.with_suffix("").parts)
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    return out
+
+
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """The ids of import nodes under ``if TYPE_CHECKING:`` (annotations only: never run)."""
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            skip |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return skip
+
+
+def core_import_graph(files: dict[str, Path] | None = None) -> dict[str, set[str]]:
+    """module -> the core modules it imports, those inside functions included (``from . import x`` imports the
+    module ``x``, not the package; imports only a type checker sees are left out)."""
+    mods = files if files is not None else _core_modules()
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for m, p in mods.items():
+        package = m if p.name == "__init__.py" else m.rpartition(".")[0]
+        tree = ast.parse(p.read_text())
+        skip = _type_checking_only(tree)
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else [])) if node.level else node.module or ""
+                subs = {f"{target}.{a.name}" for a in node.names} & set(mods)
+                graph[m] |= (subs | ({target} if len(subs) < len(node.names) and target in mods else set())) - {m}
+            elif isinstance(node, ast.Import):
+                graph[m] |= {a.name for a in node.names if a.name in mods} - {m}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of ``graph``: its strongly connected components of more than one module."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            part = []
+            while True:
+                w = stack.pop()
+                part.append(w)
+                if w == v:
+                    break
+            if len(part) > 1:
+                out.append(sorted(part))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_core_imports_form_no_circle() -> None:
+    assert circles(core_import_graph()) == []
+
+
+def test_the_circle_check_finds_a_lazy_circle(tmp_path) -> None:
+    (tmp_path / "nas").mkdir()
+    (tmp_path / "nas" / "a.py").write_text("from .b import x\n")
+    (tmp_path / "nas" / "b.py").write_text("def f():\n    from . import a\n")
+    (tmp_path / "nas" / "c.py").write_text("from typing import TYPE_CHECKING\n"
+                                           "if TYPE_CHECKING:\n    from .a import y\n")
+    (tmp_path / "nas" / "d.py").write_text("from .c import z\n")
+    files = {f"nas.{n}": tmp_path / "nas" / f"{n}.py" for n in "abcd"}
+    assert circles(core_import_graph(files)) == [["nas.a", "nas.b"]]
+
+
+def test_reading_a_genome_loads_no_tracer() -> None:
+    """What ``nas.genome`` imports, and what those import in turn, leaves out the tracer (YAML in, records out)."""
+    graph = core_import_graph()
+    seen, todo = set(), ["nas.genome"]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo.extend(graph[m])
+    assert "nas._trace" not in seen and "nas.network" not in seen, sorted(seen)

@@ -19,12 +19,16 @@ import pytest
 
 import nas
 
+CRASHING = Path(__file__).parent / "crashing.py"
 FAST = ["--space", "cell", "--budget", "60M", "--dataset", "synthetic", "--epochs", "1", "--no-verdict"]
 
 
-def nas_search(cluster, out: Path, *args: str, env: dict | None = None, **kw) -> subprocess.Popen:
-    """`nas search` joining the test cluster, with a home of its own (the user's home is never read)."""
-    cmd = [sys.executable, "-m", "nas.app.cli", "search", "--address", cluster["address"], "--out", str(out), *args]
+def nas_search(cluster, out: Path, *args: str, env: dict | None = None, crash: tuple[str, int] | None = None,
+               **kw) -> subprocess.Popen:
+    """`nas search` joining the test cluster, with a home of its own (the user's home is never read); ``crash``
+    kills it at a point (``tests/crashing.py``)."""
+    nas = [sys.executable, str(CRASHING), crash[0], str(crash[1])] if crash else [sys.executable, "-m", "nas.app.cli"]
+    cmd = [*nas, "search", "--address", cluster["address"], "--out", str(out), *args]
     home = out.parent / "home"
     home.mkdir(exist_ok=True)
     env = {**(env or os.environ), "HOME": str(home)}
@@ -135,7 +139,7 @@ def test_resume_after_the_driver_is_killed(cluster, tmp_path) -> None:
 
 def test_a_kill_between_the_store_and_the_study_leaves_one_story(cluster, tmp_path) -> None:
     """Killed just after a result is in the store and before the Optuna study hears of it (the test hook
-    ``NAS_TEST_CRASH``), the search resumes with the study and the store agreeing: every candidate once in each,
+    ``tests/crashing.py``), the search resumes with the study and the store agreeing: every candidate once in each,
     with the same score, nothing lost, nothing run twice."""
     import optuna
 
@@ -143,7 +147,7 @@ def test_a_kill_between_the_store_and_the_study_leaves_one_story(cluster, tmp_pa
 
     out = tmp_path / "run"
     p = nas_search(cluster, out, *FAST, "--trials", "4", "--max-concurrent", "1", "--strategy", "optuna",
-                   env={**os.environ, "NAS_TEST_CRASH": "recorded:2"})
+                   crash=("recorded", 2))
     log, _ = p.communicate(timeout=600)
     assert p.returncode == -signal.SIGKILL, log
     storage = f"sqlite:///{out / 'optuna.db'}"

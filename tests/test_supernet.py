@@ -113,8 +113,11 @@ def test_the_sampler_spreads_over_mac_bins_under_the_budget() -> None:
     assert len(set(bins)) == 4  # every bin drawn from
 
 
-def nas_cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nas.app.cli", *args], capture_output=True, text=True, cwd=cwd,
+def nas_cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600,
+            crash: tuple[str, int] | None = None) -> subprocess.CompletedProcess:
+    """The ``nas`` command; ``crash`` kills it at a point (``tests/crashing.py``)."""
+    crashing = [str(Path(__file__).parent / "crashing.py"), crash[0], str(crash[1])] if crash else ["-m", "nas.app.cli"]
+    return subprocess.run([sys.executable, *crashing, *args], capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, **(env or {})}, timeout=timeout)
 
 
@@ -130,9 +133,8 @@ def trained(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_a_run_killed_after_an_epoch_resumes_to_the_same_weights(trained, tmp_path) -> None:
     out = tmp_path / "run"
-    r = nas_cli("supernet", "train", *TINY, "--out", str(out), cwd=tmp_path,
-                env={"NAS_TEST_CRASH": "supernet_epoch:1"})
-    assert r.returncode == -9 and "[epoch 1/2]" in r.stdout and "[epoch 2/2]" not in r.stdout
+    r = nas_cli("supernet", "train", *TINY, "--out", str(out), cwd=tmp_path, crash=("supernet_epoch", 1))
+    assert r.returncode == -9 and "[epoch 2/2]" not in r.stdout  # killed once epoch 1's checkpoint was written
     assert torch.load(out / "supernet.pt", weights_only=True)["epoch"] == 1
     r = nas_cli("supernet", "train", "--resume", "--out", str(out), cwd=tmp_path)
     assert r.returncode == 0, r.stderr

@@ -27,7 +27,7 @@ from . import raycluster, scoring
 from .jobs import Job, Kind, base_spec
 from .latency import measured as measured_latency
 from .outputs import Summary, Verdict, summarize, write_outputs
-from .record import crash_point, duration, evaluation, progress, told
+from .record import duration, evaluation, progress, told
 from .retrain import entrants, verdict_jobs
 from .settings import (
     Settings,
@@ -319,7 +319,6 @@ class Search:
         if self.store.record(ev, self.strategy.state_dict(history=False)):
             append_csv(self.out / "trials.csv", ev)
             self._view(ev)
-        crash_point("recorded")
         self.strategy.flush()
         return ev
 

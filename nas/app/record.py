@@ -4,7 +4,6 @@ it, and the lines and rankings read off the records (best, Pareto front, progres
 from __future__ import annotations
 
 import math
-import os
 import time
 from typing import Any
 
@@ -87,17 +86,3 @@ def progress(ev: Evaluation, done: list[Evaluation], trials: int, budget: int, e
     best_txt = f"best {top.accuracy:.4f} (trial {top.trial}, {human(top.macs)} MACs)" if top else "best -"
     return (f"[{n}/{trials}] {who}: {what}, {human(ev.macs)} MACs, {ev.seconds or 0:.1f}s | {best_txt} | "
             f"about {duration(left)} left")
-
-
-def crash_point(name: str) -> None:
-    """For tests only: with ``NAS_TEST_CRASH=<name>:<n>`` set, the driver kills itself with SIGKILL the n-th time it
-    passes the point ``name`` (``recorded``: a candidate's result is in the store, the study has not heard of it).
-    Unset, as it is outside the test suite, this does nothing."""
-    want = os.environ.get("NAS_TEST_CRASH", "")
-    if not want.startswith(f"{name}:"):
-        return
-    crash_point.count = getattr(crash_point, "count", 0) + 1  # type: ignore[attr-defined]
-    if str(crash_point.count) == want.split(":", 1)[1]:  # type: ignore[attr-defined]
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)

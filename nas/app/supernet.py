@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import NasError
 from ..genome import Genome, dumps, loads
-from .record import crash_point, duration
+from .record import duration
 
 if TYPE_CHECKING:
     from estimators.supernet import Supernet
@@ -306,7 +306,6 @@ def run_epochs(s: TrainSettings, out: Path, state: dict[str, Any] | None, log: L
         left = (time.time() - began) / (epoch + 1 - start_epoch) * (s.epochs - epoch - 1)
         log(f"[epoch {epoch + 1}/{s.epochs}] loss {stats['loss']:.3f} (largest {stats['teacher']:.3f}), "
             f"{took:.0f}s | checkpoint {out / CHECKPOINT} | about {duration(left)} left")
-        crash_point("supernet_epoch")
     if writer is not None:
         writer.close()
 

@@ -12,7 +12,7 @@ from itertools import groupby
 from typing import Any
 
 from ..genome import Block, Genome, Stage
-from . import Figure, register_seed
+from .figures import Figure, register_seed
 
 Rec = dict[str, Any]
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Sequence
 
 from ..genome import Block, Genome, Stage
-from . import Figure, register_seed
+from .figures import Figure, register_seed
 
 DENSENET_HEAD = (Block.of("bn"), Block.of("act"), Block.of("gap"), Block.of("linear"))
 """torchvision's ``norm5`` BN after the last dense block, then ReLU, global average pooling and the classifier."""

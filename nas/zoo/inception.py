@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..genome import Block, Genome, Stage
-from . import Figure, register_seed
+from .figures import Figure, register_seed
 
 Rec = dict[str, Any]
 Kernel = int | tuple[int, int]

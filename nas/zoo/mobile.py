@@ -16,7 +16,7 @@ from functools import lru_cache, partial
 
 from ..blocks import make_divisible
 from ..genome import Block, Genome, Stage
-from . import Figure, register_seed
+from .figures import Figure, register_seed
 
 # ---------------------------------------------------------------- MobileNet v1
 

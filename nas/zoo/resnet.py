@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any, Sequence
 
 from ..genome import Block, Genome, Stage
-from . import Figure, register_seed
+from .figures import Figure, register_seed
 
 STEM_WIDTH = 64
 """Channels of the 7x7 stem conv, whatever the stage widths (as in torchvision)."""
