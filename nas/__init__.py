@@ -10,6 +10,7 @@ torch model, plus the registry of block types they share.
 (634, 442528)
 """
 
+from . import branches  # noqa: F401 - the multi-branch block types register as the package loads
 from .blocks import CELL_OPS, make_divisible
 from .budget import parse_budget
 from .cost import Cost, Layer, cost, human, table

@@ -27,9 +27,10 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Sequence, cast
 
 from ._frozen import Params
-from ._limits import MAX_DEFINITION_NODES, MAX_EXPRESSION
+from ._limits import MAX_DEFINITION_NODES
 from .errors import DefinitionError, GenomeError, quote
 from .errors import field as _field
+from .expressions import Expr, parse
 from .registry import REGISTRY, BlockType, Param, Width, block_type, local_types
 
 if TYPE_CHECKING:  # the tracer runs a definition; reading one does not load it
@@ -126,167 +127,6 @@ def _op(name: Any) -> Op | None:
 
 def _fmt(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
-
-
-# ---------------------------------------------------------------- arithmetic in attributes
-
-_TOKEN = re.compile(r" *(?:([0-9]+)|([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)|(//|[-+*/(),]))", re.ASCII)
-
-
-def _divisible(v: int, d: int) -> int:
-    """``v`` rounded to the nearest multiple of ``d``, at least ``d``, and not below 90% of ``v`` (MobileNet's
-    ``make_divisible``, in integers)."""
-    if d <= 0:
-        raise GenomeError(f"divisible(v, d) needs a positive d, got {d}")
-    out = max(d, (v + d // 2) // d * d)
-    return out + d if 10 * out < 9 * v else out
-
-
-def _ceildiv(a: int, b: int) -> int:
-    if b == 0:
-        raise GenomeError(f"ceildiv of {a} by zero")
-    return -(-a // b)
-
-
-def _rounddiv(a: int, b: int) -> int:
-    if b == 0:
-        raise GenomeError(f"round of {a} by zero")
-    q, r = divmod(a, b)
-    return q + 1 if 2 * r >= abs(b) else q  # halves round up
-
-
-FUNCTIONS: dict[str, tuple[int, int, Callable[..., int]]] = {
-    "min": (2, 8, min), "max": (2, 8, max), "ceildiv": (2, 2, _ceildiv), "round": (2, 2, _rounddiv),
-    "divisible": (2, 2, _divisible)}
-"""Functions an attribute may call, with their fewest and most arguments: ``min``/``max`` of integers,
-``ceildiv(a, b)`` (a / b rounded up), ``round(a, b)`` (a / b to the nearest integer, halves up) and
-``divisible(v, d)`` (MobileNet's make_divisible: the nearest multiple of d, at least d, not below 90% of v)."""
-
-
-class Expr(NamedTuple):
-    """An attribute that depends on the parameters or the input shape: the text as written and its parsed tree."""
-
-    text: Any  # a string, or a list of strings and integers for a pair such as ``k: [1, k]``
-    tree: tuple[Any, ...]
-
-    def value(self, env: Mapping[str, Any]) -> Any:
-        """The attribute's value for resolved parameters and ``in.c``, ``in.h``, ``in.w``."""
-        return _eval(self.tree, env)
-
-
-def _parse(text: str, known: Sequence[str], path: str) -> tuple[Any, ...]:
-    """The tree of ``text``: integers, names, + - * / // and parentheses; a name not in ``known`` fails."""
-    if len(text) > MAX_EXPRESSION:
-        raise GenomeError(f"an expression is at most {MAX_EXPRESSION} characters, got {len(text):,}", path)
-    tokens: list[tuple[str, Any]] = []
-    pos, end = 0, len(text.rstrip(" "))
-    while pos < end:
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise GenomeError(f"cannot read {quote(text)} at character {pos + 1}; an attribute is a value, a "
-                              "parameter's name, or arithmetic on integers with + - * / // ( ) and "
-                              f"{', '.join(FUNCTIONS)}", path)
-        num, name, sym = m.groups()
-        tokens.append(("n", int(num)) if num else ("v", name) if name else ("s", sym))
-        pos = m.end()
-    if not tokens:
-        raise GenomeError("expected a value, a parameter's name or an expression, got an empty string", path)
-    at = 0
-
-    def fail(what: str) -> GenomeError:
-        return GenomeError(f"cannot read {quote(text)}: {what}", path)
-
-    def atom() -> tuple[Any, ...]:
-        nonlocal at
-        if at >= len(tokens):
-            raise fail("it ends too early")
-        kind, v = tokens[at]
-        at += 1
-        if kind == "s" and v == "-":
-            return ("neg", atom())
-        if kind == "s" and v == "(":
-            inner = expr()
-            if at >= len(tokens) or tokens[at] != ("s", ")"):
-                raise fail("a '(' is not closed")
-            at += 1
-            return inner
-        if kind == "s":
-            raise fail(f"unexpected {v!r}")
-        if kind == "v" and at < len(tokens) and tokens[at] == ("s", "("):
-            if v not in FUNCTIONS:
-                raise GenomeError(f"unknown function {quote(v)} in {quote(text)}; functions: "
-                                  f"{', '.join(FUNCTIONS)}", path)
-            at += 1
-            args = [expr()]
-            while at < len(tokens) and tokens[at] == ("s", ","):
-                at += 1
-                args.append(expr())
-            if at >= len(tokens) or tokens[at] != ("s", ")"):
-                raise fail(f"the call of {v} is not closed")
-            at += 1
-            low, high, _ = FUNCTIONS[v]
-            if not low <= len(args) <= high:
-                want = str(low) if low == high else f"{low} to {high}"
-                raise fail(f"{v} takes {want} arguments, got {len(args)}")
-            return ("call", v, tuple(args))
-        if kind == "v" and v not in known:
-            raise GenomeError(f"unknown name {quote(v)} in {quote(text)}; known: {', '.join(known) or 'none'}", path)
-        return (kind, v)
-
-    def binary(sub: Callable[[], tuple[Any, ...]], ops: tuple[str, ...]) -> tuple[Any, ...]:
-        nonlocal at
-        left = sub()
-        while at < len(tokens) and tokens[at][0] == "s" and tokens[at][1] in ops:
-            op = tokens[at][1]
-            at += 1
-            left = (op, left, sub())
-        return left
-
-    def term() -> tuple[Any, ...]:
-        return binary(atom, ("*", "/", "//"))
-
-    def expr() -> tuple[Any, ...]:
-        return binary(term, ("+", "-"))
-
-    tree = expr()
-    if at < len(tokens):
-        raise fail(f"unexpected {tokens[at][1]!r}")
-    return tree
-
-
-def _eval(tree: tuple[Any, ...], env: Mapping[str, Any]) -> Any:
-    kind = tree[0]
-    if kind == "n":
-        return tree[1]
-    if kind == "v":
-        if tree[1] not in env:  # only the shape names can be missing: a flat vector has no height or width
-            raise GenomeError(f"{tree[1]} is not defined for a block input of {_fmt(env['in.shape'])}")
-        return env[tree[1]]
-    if kind == "list":
-        return [_eval(x, env) for x in tree[1]]
-    if kind == "call":
-        return FUNCTIONS[tree[1]][2](*[_operand(x, env) for x in tree[2]])
-    if kind == "neg":
-        return -_operand(tree[1], env)
-    a, b = _operand(tree[1], env), _operand(tree[2], env)
-    if kind == "+":
-        return a + b
-    if kind == "-":
-        return a - b
-    if kind == "*":
-        return a * b
-    if b == 0:
-        raise GenomeError(f"division of {a} by zero")
-    if kind == "/" and a % b:  # exact: c / 2 of an odd c is a mistake to report, not a channel to drop silently
-        raise GenomeError(f"{a} / {b} is not a whole number (// rounds down)")
-    return a // b
-
-
-def _operand(tree: tuple[Any, ...], env: Mapping[str, Any]) -> int:
-    v = _eval(tree, env)
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise GenomeError(f"{tree[1]} is {quote(v)}; arithmetic needs integers")
-    return v
 
 
 # ---------------------------------------------------------------- definitions
@@ -522,10 +362,10 @@ def _inputs(n: Mapping[Any, Any], op: Op, op_name: str, index: Mapping[str, int]
 def _attribute(v: Any, spec: Param, specs: Mapping[str, Param], known: Sequence[str], path: str) -> Any:
     """A literal checked now, or an Expr for what depends on the parameters or the input shape."""
     if isinstance(v, str) and v != "classes" and (spec.kind in _NUMERIC or v in specs):
-        return Expr(v, _parse(v, known, path))
+        return Expr(v, parse(v, known, path))
     if isinstance(v, (list, tuple)) and spec.kind in ("kernel", "stride", "pad") and \
             any(isinstance(x, str) for x in v):
-        trees = tuple(_parse(x, known, f"{path}[{j}]") if isinstance(x, str) else ("n", x) for j, x in enumerate(v))
+        trees = tuple(parse(x, known, f"{path}[{j}]") if isinstance(x, str) else ("n", x) for j, x in enumerate(v))
         return Expr(list(v), ("list", trees))
     return spec.check(v, path)
 

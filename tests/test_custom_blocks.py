@@ -251,7 +251,7 @@ BAD = [
     ("literal", genome("\n" + UNIT + "    - {op: conv, c: c, k: 0}\n", "stages: [[{type: unit, c: 8}]]\n"),
      "blocks.unit.nodes[0].k: kernel size must be positive, got 0"),
     ("syntax", genome("\n" + UNIT + "    - {op: conv, c: (c + 2}\n", "stages: [[{type: unit, c: 8}]]\n"),
-     "blocks.unit.nodes[0].c: cannot read '(c + 2': a '(' is not closed"),
+     "blocks.unit.nodes[0].c: cannot read '(c + 2': '(' was never closed"),
     ("kind", genome("\n  unit:\n    params: {c: width}\n    nodes: [{op: bn}]\n", "stages: [[{type: unit}]]\n"),
      "blocks.unit.params.c: unknown parameter kind 'width'; valid: int, channels, kernel"),
     ("default", genome("\n  unit:\n    params: {k: {kind: kernel, default: -1}}\n    nodes: [{op: bn}]\n",
@@ -299,7 +299,7 @@ BAD = [
                               "stages: [[{type: unit, c: 8}]]\n"),
      "blocks.unit.nodes[0].c: cannot read 'divisible(c)': divisible takes 2 arguments, got 1"),
     ("function_open", genome("\n" + UNIT + "    - {op: conv, c: 'max(c, 8'}\n", "stages: [[{type: unit, c: 8}]]\n"),
-     "blocks.unit.nodes[0].c: cannot read 'max(c, 8': the call of max is not closed"),
+     "blocks.unit.nodes[0].c: cannot read 'max(c, 8': '(' was never closed"),
     ("later_definition", genome("\n  first:\n    nodes: [{op: second}]\n  second:\n    nodes: [{op: bn}]\n",
                                 "stages: [[{type: conv, c: 8}, {type: first}]]\n"),
      "blocks.first.nodes[0].op: unknown op 'second'; valid ops: conv, linear, bn, act, maxpool, avgpool, gap, "
@@ -429,3 +429,22 @@ def test_batch_norm_eps_and_momentum_reach_the_model_and_the_export() -> None:
     from nas.network import trace
 
     assert [n.attrs for n in trace(plain).nodes if n.op == "bn"] == [{"c": 8}]  # defaults add no attribute
+
+
+@pytest.mark.parametrize("text, says", [
+    ("c ** 2", "'c ** 2' is not allowed"),
+    ("c if c else 2", "'c if c else 2' is not allowed"),
+    ("__import__('os')", "unknown function '__import__'"),
+    ("c.real", "'c.real' is not allowed"),
+    ("[c, c]", "'[c, c]' is not allowed"),
+    ("0x10", "'0x10' is not a whole number written in digits"),
+    ("1.5", "'1.5' is not a whole number written in digits"),
+    ("max(c, key=c)", "max takes its arguments in order, without names"),
+    ("(c + 2", "'(' was never closed"),
+])
+def test_expressions_are_read_by_python_and_only_arithmetic_is_accepted(text: str, says: str) -> None:
+    from nas.expressions import parse
+
+    with pytest.raises(nas.GenomeError) as e:
+        parse(text, ["c", "in.c", "in.h", "in.w"], "blocks.unit.nodes[0].c")
+    assert says in str(e.value) and str(e.value).startswith("blocks.unit.nodes[0].c: ")
