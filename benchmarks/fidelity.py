@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 NB201 = ROOT.parent / "shared" / "nb201" / "cifar10-200epochs.csv"
 SEARCH = {"width": 0.35, "train_images": 5000, "batch_size": 64}
-OPS = {"none": "none", "skip": "skip_connect", "conv1x1": "nor_conv_1x1", "conv3x3": "nor_conv_3x3",
+NB201_NAMES = {"none": "none", "skip": "skip_connect", "conv1x1": "nor_conv_1x1", "conv3x3": "nor_conv_3x3",
        "avgpool3x3": "avg_pool_3x3"}
 ZC = ("synflow", "naswot", "grad_norm", "snip")
 LAYOUT = "channels_last"
@@ -188,7 +188,8 @@ def cell_jobs(n: int) -> tuple[list[tuple[str, str, int, str]], dict[str, float]
     jobs = []
     for i in range(n):
         config = space.sample_config(rng)
-        arch = "|" + "|+|".join("|".join(f"{OPS[config[f'e{a}{b}']]}~{a}" for a in range(b)) for b in (1, 2, 3)) + "|"
+        arch = "|" + "|+|".join("|".join(f"{NB201_NAMES[config[f'e{a}{b}']]}~{a}" for a in range(b))
+                                for b in (1, 2, 3)) + "|"
         jobs.append(("cell", nas.dumps(space.decode(config)), space.proxy_map, arch))
     return jobs, truth
 

@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 from ._trace import Ref, Tracer
 from .errors import GenomeError
-from .network import instances, located
+from .network import located, resolve
 from .registry import ACTIVATIONS, CHANNELS, Param, Width, register
 
 CELL_OPS = ("none", "skip", "conv1x1", "conv3x3", "avgpool3x3")
@@ -55,10 +55,10 @@ def squeeze_excite(t: Tracer, x: Ref, squeeze: int, act: str | None = "relu", ga
 
 def run_records(t: Tracer, x: Ref, records: Sequence[Any], path: str, scope: str) -> Ref:
     """Expand nested block records (inception branches) under the name ``scope``, resolved as the network
-    walk resolves its own (``network.instances``)."""
+    walk resolves its own (``network.resolve``)."""
     with t.scope(scope):
         for i, rec in enumerate(records):
-            for r, bt, p in instances(rec, t.classes):
+            for r, bt, p in resolve(rec, t.classes):
                 with t.scope(f"{i}" if rec.repeat == 1 else f"{i}_{r}"):
                     try:
                         x = bt.expand(t, x, p)

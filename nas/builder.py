@@ -1,7 +1,7 @@
 """The torch builder: one module per primitive op of the trace, wired exactly as traced.
 
 ``build(g)`` returns a ``Network`` with ``stem``, ``stages`` and ``head``; each block instance is a
-``Block`` that runs its ops in order. The op modules come from the one table of primitive ops, ``nas.ops``.
+``BlockModule`` that runs its ops in order. The op modules come from the table of primitive ops, ``nas.ops.MODULES``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .network import Instance, trace
 from .ops import init_weights, module
 
 
-class Block(nn.Module):
+class BlockModule(nn.Module):
     """One block instance: its primitive ops, run in traced order on named intermediate values."""
 
     def __init__(self, inst: Instance, nodes: list[Node]) -> None:
@@ -60,7 +60,7 @@ class Network(nn.Module):
         self.head = nn.Sequential()
         for inst in tr.instances:
             parts = inst.label.split(".")
-            block = Block(inst, tr.nodes[inst.first:inst.end])
+            block = BlockModule(inst, tr.nodes[inst.first:inst.end])
             if parts[0] == "stages":
                 self.stages[int(parts[1])].add_module("_".join(parts[2:]), block)
             else:

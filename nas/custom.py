@@ -156,8 +156,8 @@ class BlockDef:
         """Plain data for the genome's ``blocks:`` mapping."""
         out: dict[str, Any] = {}
         if self.params:
-            out["params"] = {k: _plain(v) for k, v in self.params.items()}
-        out["nodes"] = [{k: _plain(v) for k, v in n.items()} for n in self.nodes]
+            out["params"] = {k: _to_lists(v) for k, v in self.params.items()}
+        out["nodes"] = [{k: _to_lists(v) for k, v in n.items()} for n in self.nodes]
         if self.out:
             out["out"] = self.out
         return out
@@ -170,11 +170,11 @@ def _rebuild(name: str, data: dict[str, Any], earlier: tuple[tuple[str, dict[str
     return definitions({**dict(earlier), name: data}, "blocks")[-1]
 
 
-def _plain(v: Any) -> Any:
+def _to_lists(v: Any) -> Any:
     if isinstance(v, Mapping):
-        return {k: _plain(x) for k, x in v.items()}
+        return {k: _to_lists(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
+        return [_to_lists(x) for x in v]
     return v
 
 

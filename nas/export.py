@@ -73,7 +73,7 @@ def to_python(g: Genome, class_name: str = "Net") -> str:
         body.append(f"        {v} = self.{v}({', '.join(var[i] for i in n.inputs)})")
     # The classes and the weight initialization are the builder's own, copied as source: one definition each.
     sources: list[type | Callable[..., Any]] = [*copied, ops.init_weights]
-    helpers = "\n\n".join(ops.definition(d) for d in sources)
+    helpers = "\n\n".join(ops.source_of(d) for d in sources)
     title = g.name or "genome"
     c, h, w = g.input
     return f'''"""{title}: a standalone PyTorch model written by `nas decode --python` from its genome.

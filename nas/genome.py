@@ -32,12 +32,12 @@ _SHAPE = re.compile(r"\s*([0-9]+)\s*x\s*([0-9]+)\s*x\s*([0-9]+)\s*\Z", re.ASCII 
 _NESTING: contextvars.ContextVar[int] = contextvars.ContextVar("nas_record_nesting", default=0)
 
 
-def _plain(v: Any) -> Any:
+def _to_yaml_data(v: Any) -> Any:
     """Tuples and nested blocks back to YAML-friendly lists and dicts."""
     if isinstance(v, Block):
         return v.to_dict()
     if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
+        return [_to_yaml_data(x) for x in v]
     return v
 
 
@@ -115,7 +115,7 @@ class Block:
     def to_dict(self) -> dict[str, Any]:
         """The record as plain YAML data: type first, then params, then repeat when it is not 1."""
         out: dict[str, Any] = {"type": self.type}
-        out.update({k: _plain(v) for k, v in self.params.items()})
+        out.update({k: _to_yaml_data(v) for k, v in self.params.items()})
         if self.repeat != 1:
             out["repeat"] = self.repeat
         return out
@@ -127,15 +127,15 @@ class Block:
         True
         """
         params = {k: v for k, v in {**self.params, **changes}.items() if v is not None}
-        return Block.from_dict({"type": self.type, **_plain(params), "repeat": self.repeat})
+        return Block.from_dict({"type": self.type, **_to_yaml_data(params), "repeat": self.repeat})
 
     def with_repeat(self, repeat: int) -> "Block":
         """A copy repeated ``repeat`` times."""
         return replace(self, repeat=repeat)
 
-    def instances(self) -> int:
+    def instance_count(self) -> int:
         """Block instances this record expands to: its repeats, each with the records nested in it."""
-        return _instances(self, {})
+        return _count_instances(self, {})
 
     def short(self) -> str:
         """Compact one-line form for logs and tables, e.g. ``bottleneck_c256_s2_r3``."""
@@ -163,11 +163,11 @@ def _nested(v: Any) -> Iterator[Block]:
             yield from _nested(x)
 
 
-def _instances(b: Block, memo: dict[int, int]) -> int:
+def _count_instances(b: Block, memo: dict[int, int]) -> int:
     # Remembered by identity: records shared through YAML aliases are counted once, in linear time.
     n = memo.get(id(b))
     if n is None:
-        inner = sum(_instances(x, memo) for v in b.params.values() for x in _nested(v))
+        inner = sum(_count_instances(x, memo) for v in b.params.values() for x in _nested(v))
         memo[id(b)] = n = b.repeat * (1 + inner)
     return n
 
@@ -239,10 +239,10 @@ class Genome:
         for i, b in enumerate(self.head):
             yield f"head[{i}]", b
 
-    def instances(self) -> int:
+    def instance_count(self) -> int:
         """Block instances the genome expands to, repeats and nested records counted."""
         memo: dict[int, int] = {}
-        return sum(_instances(b, memo) for _, b in self.blocks())
+        return sum(_count_instances(b, memo) for _, b in self.blocks())
 
     @classmethod
     def from_dict(cls, d: Any) -> "Genome":
@@ -271,7 +271,7 @@ class Genome:
                 drop_path=drop_path,
                 definitions=defs,
             )
-        _check_instances(g)
+        _check_instance_count(g)
         return g
 
     def to_dict(self) -> dict[str, Any]:
@@ -295,12 +295,12 @@ class Genome:
         return out
 
 
-def _check_instances(g: Genome) -> None:
+def _check_instance_count(g: Genome) -> None:
     """Refuse a genome that expands to too many block instances, naming the record where the count runs over."""
     memo: dict[int, int] = {}
     total = 0
     for path, b in g.blocks():
-        total += _instances(b, memo)
+        total += _count_instances(b, memo)
         if total > MAX_INSTANCES:
             raise GenomeError(f"the genome expands to more than {MAX_INSTANCES:,} block instances (repeats and "
                               f"nested records counted) by this record", path)

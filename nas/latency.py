@@ -43,7 +43,7 @@ from ._trace import Shape, Tracer
 from .custom import defined
 from .errors import NasError
 from .genome import Block, Genome
-from .network import instances
+from .network import resolve
 from .registry import block_type
 
 PASSES = 30
@@ -217,7 +217,7 @@ class LatencyModel:
         """(output shape, summed features) of a run of block records, as ``nas.network.section_cost`` costs it."""
         total = np.zeros(len(FEATURES))
         for rec in records:
-            for _, bt, p in instances(rec, classes):
+            for _, bt, p in resolve(rec, classes):
                 shape, f = self.block(bt.name, tuple(p.items()), shape, classes)
                 total += f
         return shape, total

@@ -17,7 +17,7 @@ from .genome import Block, Genome
 from .registry import BlockType, block_type
 
 
-def instances(rec: Block, classes: int) -> Iterator[tuple[int, BlockType, dict[str, Any]]]:
+def resolve(rec: Block, classes: int) -> Iterator[tuple[int, BlockType, dict[str, Any]]]:
     """The instances of one block record, top-level or nested: (repeat index, block type, resolved params).
 
     The one place a record is resolved, for the network walk and for records inside records alike: defaults
@@ -91,7 +91,7 @@ def _walk(g: Genome) -> Iterator[tuple[str, str, int, BlockType, dict[str, Any]]
     ramp = [b for _, _, b, staged in _records(g) if staged and block_type(b.type).drop_path]
     n_ramp, k = sum(b.repeat for b in ramp), 0
     for path, label, rec, staged in _records(g):
-        for r, bt, p in instances(rec, g.classes):
+        for r, bt, p in resolve(rec, g.classes):
             if bt.drop_path and staged:
                 k += 1
                 if g.drop_path:
@@ -156,7 +156,7 @@ def section_cost(records: tuple[Block, ...], shape: Shape, classes: int = 1000) 
     """
     params = macs = acts = 0
     for rec in records:
-        for _, bt, p in instances(rec, classes):
+        for _, bt, p in resolve(rec, classes):
             shape, pa, ma, ac = _block_cost(bt.name, tuple(p.items()), shape, classes)
             params, macs, acts = params + pa, macs + ma, acts + ac
     return shape, params, macs, acts

@@ -183,12 +183,12 @@ def _pool(cls: type[nn.Module], **extra: str) -> Callable[[dict[str, Any], Node]
     return entry
 
 
-def _plain(cls: type[nn.Module], *args: Any) -> Callable[[dict[str, Any], Node], Call]:
+def _fixed(cls: type[nn.Module], *args: Any) -> Callable[[dict[str, Any], Node], Call]:
     """An entry whose module takes the same arguments whatever the node."""
     return lambda a, n: (cls, args, {})
 
 
-OPS: dict[str, Callable[[dict[str, Any], Node], Call]] = {
+MODULES: dict[str, Callable[[dict[str, Any], Node], Call]] = {
     "conv": _conv,
     "linear": lambda a, n: (nn.Linear, (a["cin"], a["c"]), {"bias": a["bias"]}),
     "bn": lambda a, n: (nn.BatchNorm2d if len(n.shape) == 3 else nn.BatchNorm1d, (a["c"],),
@@ -201,15 +201,15 @@ OPS: dict[str, Callable[[dict[str, Any], Node], Call]] = {
     "scale": lambda a, n: (LayerScale, (a["c"],), {"init": a["init"]}),
     "maxpool": _pool(nn.MaxPool2d),
     "avgpool": _pool(nn.AvgPool2d, count_include_pad="count_include_pad"),
-    "gap": _plain(nn.AdaptiveAvgPool2d, 1),
-    "flatten": _plain(nn.Flatten, 1),
-    "add": _plain(Add),
-    "mean": _plain(Mean),
-    "concat": _plain(Concat),
-    "mul": _plain(Mul),
+    "gap": _fixed(nn.AdaptiveAvgPool2d, 1),
+    "flatten": _fixed(nn.Flatten, 1),
+    "add": _fixed(Add),
+    "mean": _fixed(Mean),
+    "concat": _fixed(Concat),
+    "mul": _fixed(Mul),
     "shuffle": lambda a, n: (ChannelShuffle, (a["groups"],), {}),
     "slice": lambda a, n: (ChannelSlice, (a["start"], a["stop"]), {}),
-    "zero": _plain(Zero),
+    "zero": _fixed(Zero),
 }
 """Per primitive op name: the constructor call of its module, from the node's attributes and the node."""
 
@@ -217,9 +217,9 @@ OPS: dict[str, Callable[[dict[str, Any], Node], Call]] = {
 def call(n: Node) -> Call:
     """The constructor call of ``n``'s module; an op with no entry is a bug in the table and says so."""
     try:
-        entry = OPS[n.op]
+        entry = MODULES[n.op]
     except KeyError:
-        raise NotImplementedError(f"primitive op {n.op!r} has no entry in nas.ops.OPS") from None
+        raise NotImplementedError(f"primitive op {n.op!r} has no entry in nas.ops.MODULES") from None
     return entry(n.attrs, n)
 
 
@@ -243,6 +243,6 @@ def source(n: Node) -> tuple[str, type[nn.Module]]:
     return f"{cls.__name__ if own(cls) else 'nn.' + cls.__name__}({text})", cls
 
 
-def definition(obj: type | Callable[..., Any]) -> str:
+def source_of(obj: type | Callable[..., Any]) -> str:
     """The source of a class or function of this module, as the standalone export copies it."""
     return inspect.getsource(obj)

@@ -16,7 +16,7 @@ from nas import Block, Genome
 from . import register
 from ._base import Config, Dim, Space, outside, resolved
 
-OPS = ("none", "skip", "avgpool3x3", "conv1x1", "conv3x3")
+EDGE_OPS = ("none", "skip", "avgpool3x3", "conv1x1", "conv3x3")
 """Edge ops from the cheapest to the costliest, so that the repair may step an edge down."""
 EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 WIDTHS = (16, 32, 64)
@@ -38,7 +38,7 @@ class CellSpace(Space):
 
     def _dimensions(self) -> Iterable[Dim]:
         for a, b in EDGES:
-            yield Dim(f"e{a}{b}", OPS, doc=f"op on the edge from node {a} to node {b}")
+            yield Dim(f"e{a}{b}", EDGE_OPS, doc=f"op on the edge from node {a} to node {b}")
 
     def sections(self, config: Mapping[str, Any]):
         cell = Block.of("cell", edges=tuple((a, b, config[f"e{a}{b}"]) for a, b in EDGES), repeat=CELLS_PER_STACK)

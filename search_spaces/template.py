@@ -100,9 +100,9 @@ class TemplateSpace(Space):
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 or kind is int and v != int(v):
                     raise NasError(f"{source}: {key}: expected a positive {kind.__name__}, got {quote(v)}")
                 setattr(self, key, kind(v))
-        self._plain, found = self._strip(data)
+        self._skeleton, found = self._strip(data)
         try:  # the template with every choice at its first value must be a genome itself
-            first = nas.Genome.from_dict(_put(self._plain, {spot: dim.choices[0] for spot, dim in found}))
+            first = nas.Genome.from_dict(_put(self._skeleton, {spot: dim.choices[0] for spot, dim in found}))
         except NasError as e:
             raise e.at(source=source) from None
         self.default_input, self.default_classes = first.input, first.classes
@@ -229,7 +229,7 @@ class TemplateSpace(Space):
                 values[spot] = config[dim.name]
             else:  # a closed gate: the parameter's default, or one repeat
                 values[spot] = _DEFAULT
-        data = _put(self._plain, values)
+        data = _put(self._skeleton, values)
         data["name"] = self.name
         data["input"], data["classes"] = list(self.input), self.classes
         try:

@@ -33,7 +33,7 @@ def check(value: Any, schema: Any, where: str) -> Any:
     if schema is None:
         ok = value is None
     elif schema is JSON:
-        ok = _plain(value, 32)
+        ok = _is_plain_json(value, 32)
     elif isinstance(schema, tuple):
         for alt in schema:
             try:
@@ -89,7 +89,7 @@ def _valid(value: Any, schema: Any) -> bool:
     if schema is float:
         return type(value) in (int, float)
     if schema is JSON:
-        return _plain(value, 32)
+        return _is_plain_json(value, 32)
     if isinstance(schema, tuple):
         return any(_valid(value, alt) for alt in schema)
     if isinstance(schema, list):
@@ -109,15 +109,15 @@ class JSON:
     """Schema for any JSON data (nested lists and string-keyed mappings of plain values)."""
 
 
-def _plain(value: Any, depth: int) -> bool:
+def _is_plain_json(value: Any, depth: int) -> bool:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return True
     if depth <= 0:
         return False
     if isinstance(value, list):
-        return all(_plain(v, depth - 1) for v in value)
+        return all(_is_plain_json(v, depth - 1) for v in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v, depth - 1) for k, v in value.items())
+        return all(isinstance(k, str) and _is_plain_json(v, depth - 1) for k, v in value.items())
     return False
 
 

@@ -74,8 +74,8 @@ def runs(out: Path) -> list[str]:
 def test_each_trial_is_a_run_with_its_epochs(tmp_path, capfd) -> None:
     c = curves(tmp_path)
     c.rebuild([])
-    c.record(ev(0, history(0.5, 0.625, 0.75)))
-    c.record(ev(7, history(0.25, 0.375), status="stopped"))
+    c.add(ev(0, history(0.5, 0.625, 0.75)))
+    c.add(ev(7, history(0.25, 0.375), status="stopped"))
     assert runs(tmp_path) == ["trial-0000", "trial-0007"]
     s0 = series(tmp_path / "tensorboard" / "trial-0000")
     assert [(step, v) for step, v, _ in s0["accuracy"]] == [(1, 0.5), (2, 0.625), (3, 0.75)]
@@ -98,8 +98,8 @@ def test_a_verdict_retraining_is_a_run_of_its_own_on_the_same_tags(tmp_path) -> 
     c = curves(tmp_path, trials=20)
     label = "trial 12 = seed lenet5 (12.3M)"
     c.rebuild([ev(12, history(0.5, 0.6))])
-    c.record(verdict_ev(label, 0, 0, history(0.7, 0.8, 0.85, 0.9)))
-    c.record(verdict_ev("seed mobilenet_v2 (repaired, 297M)/x", 1, 1, history(0.6)))
+    c.add(verdict_ev(label, 0, 0, history(0.7, 0.8, 0.85, 0.9)))
+    c.add(verdict_ev("seed mobilenet_v2 (repaired, 297M)/x", 1, 1, history(0.6)))
     assert runs(tmp_path) == ["trial-0012", "verdict-seed-mobilenet_v2-repaired-297m-x-seed1",
                               "verdict-trial-0012-seed-lenet5-12.3m-seed0"]
     s = series(tmp_path / "tensorboard" / "verdict-trial-0012-seed-lenet5-12.3m-seed0")
@@ -120,11 +120,11 @@ def test_slugs_are_safe_directory_names() -> None:
 def test_a_failed_trial_writes_no_scalars(tmp_path) -> None:
     c = curves(tmp_path)
     c.rebuild([])
-    c.record(ev(1, [], status="failed", error="RuntimeError: out of memory"))
+    c.add(ev(1, [], status="failed", error="RuntimeError: out of memory"))
     # a trial that failed after an epoch shows that epoch; a value that is not a finite number is left out
     broken = history(0.5, 0.6)
     broken[1]["loss"] = float("nan")
-    c.record(ev(2, broken, status="failed", error="NonFinite: loss became nan"))
+    c.add(ev(2, broken, status="failed", error="NonFinite: loss became nan"))
     assert runs(tmp_path) == ["trial-0002"]
     s = series(tmp_path / "tensorboard" / "trial-0002")
     assert [step for step, _, _ in s["accuracy"]] == [1, 2] and [step for step, _, _ in s["loss"]] == [1]
@@ -136,8 +136,8 @@ def test_rebuild_matches_the_store_without_duplicates(tmp_path) -> None:
             verdict_ev("trial 0", 0, 0, history(0.7, 0.8))]
     c = curves(tmp_path)
     c.rebuild(done[:2])
-    c.record(done[2])
-    c.record(done[3])
+    c.add(done[2])
+    c.add(done[3])
     tb = tmp_path / "tensorboard"
     (kept,) = (tb / "trial-0000").iterdir()
     os.utime(kept, ns=(0, 0))  # a file written again would have a new time

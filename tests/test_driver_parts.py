@@ -17,10 +17,10 @@ import pytest
 import nas
 import search_spaces
 import strategies
+from nas.app.evaluations import best, duration, evaluation, pareto, progress, told
 from nas.app.jobs import Job, Kind, base_spec
 from nas.app.outputs import summarize, write_outputs
 from nas.app.raycluster import dashboard_line, fits, gauges, reachable, token_file
-from nas.app.record import best, duration, evaluation, pareto, progress, told
 from nas.app.retrain import entrants, verdict_jobs
 from nas.app.settings import Settings, fidelity_text, resume_settings, settings_from, validate
 from nas.app.store import Evaluation

@@ -42,13 +42,14 @@ def traced_ops() -> set[str]:
 
 
 def test_every_primitive_op_has_one_entry() -> None:
-    assert traced_ops() == set(ops.OPS), "a primitive op of the Tracer without an entry in nas.ops.OPS (or the reverse)"
+    assert traced_ops() == set(ops.MODULES), \
+        "a primitive op of the Tracer without an entry in nas.ops.MODULES (or the reverse)"
     assert set(ops.ACTIVATION_MODULES) == set(nas.ACTIVATIONS)
 
 
 def test_an_op_without_an_entry_fails_loudly() -> None:
     n = Node("stem.0.warp1", "warp", ("input",), {}, (3, 8, 8), 0, 0, 0)
-    with pytest.raises(NotImplementedError, match="'warp' has no entry in nas.ops.OPS"):
+    with pytest.raises(NotImplementedError, match="'warp' has no entry in nas.ops.MODULES"):
         ops.module(n)
     with pytest.raises(NotImplementedError, match="'warp' has no entry"):
         ops.source(n)
@@ -115,11 +116,11 @@ def every_op() -> list[Node]:
 
 def test_every_ops_module_and_its_source_compute_the_same() -> None:
     nodes = every_op()
-    assert {n.op for n in nodes} == set(ops.OPS)
+    assert {n.op for n in nodes} == set(ops.MODULES)
     shapes = {"input": (8, 6, 6), **{n.name: n.shape for n in nodes}}
     namespace: dict[str, object] = {"torch": torch, "nn": torch.nn}
     for cls in {c for c in vars(ops).values() if isinstance(c, type) and ops.own(c)}:
-        exec(ops.definition(cls), namespace)
+        exec(ops.source_of(cls), namespace)
     for n in nodes:
         text, cls = ops.source(n)
         torch.manual_seed(2)

@@ -231,3 +231,10 @@ def test_reading_a_genome_loads_no_tracer() -> None:
             seen.add(m)
             todo.extend(graph[m])
     assert "nas._trace" not in seen and "nas.network" not in seen, sorted(seen)
+
+
+def test_no_file_of_the_four_packages_is_over_500_lines() -> None:
+    """One job per file: a few screens each."""
+    long = {str(p.relative_to(ROOT)): n for pkg in ("nas", "search_spaces", "strategies", "estimators")
+            for p in (ROOT / pkg).rglob("*.py") if (n := len(p.read_text().splitlines())) > 500}
+    assert long == {}

@@ -17,8 +17,8 @@ import pytest
 import search_spaces
 import strategies
 from nas.app.driver import Search
+from nas.app.evaluations import told
 from nas.app.jobs import Job
-from nas.app.record import told
 from nas.app.settings import Settings
 from nas.app.store import Store
 from nas.errors import NasError

@@ -22,8 +22,8 @@ from optuna.trial import TrialState
 
 import search_spaces
 import strategies
+from nas.app.evaluations import evaluation, told
 from nas.app.jobs import Job
-from nas.app.record import evaluation, told
 from nas.app.settings import Settings, storage_url
 from nas.app.store import Evaluation, Store
 from nas.app.studyview import FILE, StudyView, open_study, server, study_name, study_url
@@ -130,8 +130,8 @@ def test_rebuild_again_replaces_the_study_and_record_adds_one(tmp_path) -> None:
                       "trial_values": 2 * 2,
                       "trial_intermediate_values": 3 + 1 + 0 + 3, "study_directions": 2,
                       "study_system_attributes": 1}
-    v2.record(done[4])
-    v2.record(dataclasses.replace(done[0], trial=4, finished=1_700_000_060.0))
+    v2.add(done[4])
+    v2.add(dataclasses.replace(done[0], trial=4, finished=1_700_000_060.0))
     t = load(v2).trials
     assert [x.user_attrs["trial"] for x in t] == [0, 1, 2, 3, 4] and t[4].number == 4
     assert t[4].state == TrialState.COMPLETE and t[4].params == done[0].config
@@ -398,7 +398,7 @@ def test_a_study_in_step_with_its_store_is_kept_and_one_behind_is_made_again(tmp
     view = StudyView(out, settings, space)
     view.rebuild(done)  # a resume with the study in step: kept, not written again
     assert study().user_attrs.get("marker") == 1 and len(study().trials) == 6
-    view.record(dataclasses.replace(done[0], trial=6))  # and it goes on following the store
+    view.add(dataclasses.replace(done[0], trial=6))  # and it goes on following the store
     assert len(study().trials) == 7
     StudyView(out, settings, space).rebuild(done)  # 7 trials against 6 records: not the store's, made again
     assert "marker" not in study().user_attrs and len(study().trials) == 6

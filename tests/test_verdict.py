@@ -10,9 +10,9 @@ import search_spaces
 import strategies
 from estimators.train import encode_correct
 from nas.app.cli import main
+from nas.app.evaluations import evaluation
 from nas.app.jobs import Job
 from nas.app.outputs import summarize
-from nas.app.record import evaluation
 from nas.app.retrain import entrants, verdict_jobs, verdict_report
 from nas.app.settings import Settings, verdict_width
 from nas.app.verdict import AUDIT_MIN, Entrant, report

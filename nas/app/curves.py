@@ -87,7 +87,7 @@ class Curves:
             if not (self.root / name).exists():
                 self._write(name, digest, events)
 
-    def record(self, ev: Evaluation) -> None:
+    def add(self, ev: Evaluation) -> None:
         """Write the run of a new record (nothing for a trial that finished no epoch)."""
         run = self._run(ev)
         if run is None:

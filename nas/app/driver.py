@@ -24,10 +24,10 @@ from typing import Any, Callable
 from ..errors import NasError
 from ..genome import dumps
 from . import raycluster, scoring
+from .evaluations import duration, evaluation, progress, told
 from .jobs import Job, Kind, base_spec
 from .latency import measured as measured_latency
 from .outputs import Summary, Verdict, summarize, write_outputs
-from .record import duration, evaluation, progress, told
 from .retrain import entrants, verdict_jobs
 from .settings import (
     Settings,
@@ -325,7 +325,7 @@ class Search:
     def _view(self, ev: Evaluation) -> None:
         """Tell the views (optuna-dashboard's study, TensorBoard) of a new record."""
         if self.views is not None:
-            self.views.record(ev)
+            self.views.add(ev)
 
     # ------------------------------------------------------------ the supernet's audit
 

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..cost import human
 from ..genome import dumps, loads, save
+from .evaluations import best, pareto
 from .latency import measured as measured_latency
 from .plot import plot
-from .record import best, pareto
 from .retrain import ranked, verdict_report
 from .scoring import get
 from .settings import Settings

@@ -108,7 +108,7 @@ def reachable(address: str, timeout: float = 5.0) -> None:
 
 def gauges(done: list[Evaluation]) -> dict[str, float]:
     """The metrics' values after ``done``: trials recorded and failed; the best accuracy and its MACs, when any."""
-    from .record import best
+    from .evaluations import best
 
     ours = [e for e in done if e.trial >= 0]
     values = {"nas_trials_done": float(len(ours)),

@@ -250,7 +250,7 @@ def resumed(s: Settings, given: dict[str, Any]) -> Settings:
             s.trials = want
         else:
             flag = "--" + name.replace("_", "-")
-            typed = "" if isinstance(value, bool) else f" {_plain(value)}"
+            typed = "" if isinstance(value, bool) else f" {_as_flag_text(value)}"
             why = (f"a run can be extended, not shortened: it was started with --trials {have}"
                    if field == "trials" else f"this run was started with {_setting(field, have)}")
             raise NasError(f"{flag}{typed} differs from the run being resumed: {why}; drop the flag, or start a new "
@@ -281,7 +281,7 @@ def same_setting(field: str, want: Any, have: Any) -> bool:
     return want == have
 
 
-def _plain(v: Any) -> str:
+def _as_flag_text(v: Any) -> str:
     return "x".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
 
 
@@ -291,7 +291,7 @@ def _setting(field: str, v: Any) -> str:
         return "the verdict on" if v else "--no-verdict"
     if v is None:
         return f"no --{field.replace('_', '-')}" if field != "early_stop" else "--early-stop off"
-    return f"--{field.replace('_', '-')} {_plain(v)}"
+    return f"--{field.replace('_', '-')} {_as_flag_text(v)}"
 
 
 _KINDS: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "str": str, "bool": bool,

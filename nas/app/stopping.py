@@ -23,7 +23,7 @@ class MedianStopper:
     def keep_going(self, trial: Any, epoch: int, accuracy: float) -> bool:
         """Record ``accuracy`` at ``epoch``; False when the trial is below the median of the others."""
         others = [a for t, a in self.seen.setdefault(epoch, {}).items() if t != trial]
-        self.record(trial, epoch, accuracy)
+        self.report(trial, epoch, accuracy)
         if len(others) < self.grace:
             return True
         others.sort()
@@ -31,7 +31,7 @@ class MedianStopper:
         median = others[mid] if len(others) % 2 else (others[mid - 1] + others[mid]) / 2
         return accuracy >= median
 
-    def record(self, trial: Any, epoch: int, accuracy: float) -> None:
+    def report(self, trial: Any, epoch: int, accuracy: float) -> None:
         """Remember what ``trial`` reached at ``epoch``, without a decision (a resumed search replays its records)."""
         self.seen.setdefault(epoch, {})[trial] = accuracy
 
@@ -58,11 +58,11 @@ class AshaStopper:
         """Record ``accuracy`` if ``epoch`` is a rung; False when the trial is outside the top 1/eta there."""
         if epoch not in self.seen:
             return True
-        self.record(trial, epoch, accuracy)
+        self.report(trial, epoch, accuracy)
         ranked = sorted(self.seen[epoch].values(), reverse=True)
         return accuracy >= ranked[math.ceil(len(ranked) / self.eta) - 1]
 
-    def record(self, trial: Any, epoch: int, accuracy: float) -> None:
+    def report(self, trial: Any, epoch: int, accuracy: float) -> None:
         """Remember what ``trial`` reached at ``epoch`` if it is a rung, without a decision (for a replay)."""
         if epoch in self.seen:
             self.seen[epoch][trial] = accuracy
@@ -108,7 +108,7 @@ def replay(stopper: Any, done: list[Evaluation]) -> None:
     for e in done:
         for h in (e.metrics or {}).get("history") or []:
             if h.get("accuracy") is not None:
-                stopper.record(e.trial, h["epoch"], h["accuracy"])
+                stopper.report(e.trial, h["epoch"], h["accuracy"])
 
 
 class StoppingRule:

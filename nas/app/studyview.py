@@ -145,7 +145,7 @@ class StudyView:
                 self.verdict = self._create(f"{self.name}-verdict")
                 _add_all(self.storage, self.verdict, verdict)
 
-    def record(self, ev: Evaluation) -> None:
+    def add(self, ev: Evaluation) -> None:
         """Add the new record ``ev``."""
         with quiet():
             if self.study is None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import NasError
 from ..genome import Genome, dumps, loads
-from .record import duration
+from .evaluations import duration
 
 if TYPE_CHECKING:
     from estimators.supernet import Supernet

@@ -22,7 +22,7 @@ class View(Protocol):
 
     def rebuild(self, done: list[Evaluation]) -> None: ...
 
-    def record(self, ev: Evaluation) -> None: ...
+    def add(self, ev: Evaluation) -> None: ...
 
 
 class Views:
@@ -57,6 +57,6 @@ class Views:
         """Every view made again from the records ``done``."""
         self._each("rebuild", done)
 
-    def record(self, ev: Evaluation) -> None:
+    def add(self, ev: Evaluation) -> None:
         """Every view told of a new record."""
-        self._each("record", ev)
+        self._each("add", ev)
