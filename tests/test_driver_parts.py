@@ -21,10 +21,10 @@ from nas.app.evaluations import best, duration, evaluation, pareto, progress, to
 from nas.app.jobs import Job, Kind, base_spec
 from nas.app.outputs import summarize, write_outputs
 from nas.app.raycluster import dashboard_line, fits, gauges, reachable, token_file
-from nas.app.retrain import entrants, verdict_jobs
 from nas.app.settings import Settings, fidelity_text, resume_settings, settings_from, validate
 from nas.app.store import Evaluation
 from nas.app.verdict import VERDICT_SEED, VERDICT_TRIALS, Entrant
+from nas.app.verdict.entrants import entrants, verdict_jobs
 from nas.app.worker import failure, worker_died
 from nas.errors import NasError
 

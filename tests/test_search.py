@@ -342,8 +342,8 @@ def test_the_verdict_retrains_the_top_candidates_and_the_seed_once(cluster, tmp_
 def test_the_baseline_is_the_family_scaled_to_the_budget_whatever_the_seed(tmp_path) -> None:
     """MobileNetV2 at the largest width multiplier that fits, the same network for every --seed."""
     from nas.app.driver import Search
-    from nas.app.retrain import baseline
     from nas.app.settings import Settings
+    from nas.app.verdict.entrants import baseline
 
     got = []
     for seed in (0, 1, 7):

@@ -13,9 +13,9 @@ from nas.app.cli import main
 from nas.app.evaluations import evaluation
 from nas.app.jobs import Job
 from nas.app.outputs import summarize
-from nas.app.retrain import entrants, verdict_jobs, verdict_report
 from nas.app.settings import Settings, verdict_width
-from nas.app.verdict import AUDIT_MIN, Entrant, report
+from nas.app.verdict import AUDIT_MIN, Entrant, Verdict, report
+from nas.app.verdict.entrants import entrants, verdict_jobs, verdict_report
 
 SPACE = search_spaces.get("mobilenet")
 BUDGET = SPACE.check_budget("300M")
@@ -70,7 +70,8 @@ def test_the_winner_is_read_off_a_store_in_the_searchs_order(tmp_path) -> None:
         acc = test_acc[job.entrant.label]
         done.append(evaluation(job, {"status": "ok", **FIDELITY, "accuracy": acc,
                                      "correct": encode_correct(hits(acc)), "split": "test"}, s))
-    winner, lines, data, _ = verdict_report(done, SPACE, BUDGET, s)
+    v = verdict_report(done, SPACE, BUDGET, s)
+    winner, lines, data = v.winner, v.lines, v.data
     assert winner.label == data["winner"] == "trial 1"  # 0.84 on test, but the search's best
     assert data["versus_seed"]["high"] < 0  # and the baseline is better: said, not hidden
     assert any(l.startswith("winner (trial 1) vs baseline mobilenet_v2 x0.98 (300M)") and
@@ -119,7 +120,7 @@ def test_every_verdict_line_names_its_fidelity(tmp_path) -> None:
     winner, lines, data = report(es, "test")
     data.update(n_test=N, n_train=15000, deployment_input=[3, 224, 224], winner=winner.label)
     out: list[str] = []
-    summarize(tmp_path, [], BUDGET, Settings(), (winner, lines, data, es), [], out.append)
+    summarize(tmp_path, [], BUDGET, Settings(), Verdict(winner, lines, data, es), [], out.append)
     head = next(l for l in out if l.startswith("verdict on the test split"))
     assert ("each network retrained at width x0.35, 1x28x28 input (strides dropped where a map would fall below "
             "4x4), 3 epoch(s) on 15,000 training images" in head and "deployment network's at 3x224x224" in head)

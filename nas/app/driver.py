@@ -8,7 +8,7 @@ store: completed evaluations are kept, the strategy continues from the state sav
 recorded history (an Optuna study is reconciled with the store), and candidates that were in flight are asked
 again. A tabular estimator (``--estimator nb201``) runs through the same loop with no Ray at all: each lookup is
 made in this process (``worker.Inline``). The pieces live beside it: settings (``settings``), jobs (``jobs``), the
-worker side (``worker``), Ray itself (``raycluster``), records (``record``), the verdict's entrants (``retrain``),
+worker side (``worker``), Ray itself (``raycluster``), evaluations (``evaluations``), the verdict (``verdict``),
 outputs (``outputs``), and the views that follow the store (``views``: optuna-dashboard's study, TensorBoard).
 """
 
@@ -27,8 +27,7 @@ from . import raycluster, scoring
 from .evaluations import duration, evaluation, progress, told
 from .jobs import Job, Kind, base_spec
 from .latency import measured as measured_latency
-from .outputs import Summary, Verdict, summarize, write_outputs
-from .retrain import entrants, verdict_jobs
+from .outputs import Summary, summarize, write_outputs
 from .settings import (
     Settings,
     budget_of,
@@ -43,6 +42,8 @@ from .settings import (
 )
 from .stopping import AshaStopper, MedianStopper, StoppingRule, decision_epochs, describe, make_stopper, replay
 from .store import Evaluation, Lease, Store, append_csv, shown, sqlite_url, write_csv
+from .verdict import Verdict
+from .verdict.entrants import entrants, verdict_jobs
 from .views import Views
 from .worker import Evaluator, Inline, evaluate, failure, look_up, worker_died
 
@@ -372,7 +373,7 @@ class Search:
         """Under --max-latency-ms: measure the search's best for real, in order, until the verdict has its
         entrants (or the best alone, without a verdict) within the cap; the verdict passes over the others."""
         from .latency import measure_finalists
-        from .retrain import ranked
+        from .verdict.entrants import ranked
 
         s = self.settings
         order = ranked(done, self.space, self.budget, s).values()

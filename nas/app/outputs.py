@@ -13,18 +13,16 @@ from ..genome import dumps, loads, save
 from .evaluations import best, pareto
 from .latency import measured as measured_latency
 from .plot import plot
-from .retrain import ranked, verdict_report
 from .scoring import get
 from .settings import Settings
 from .store import Evaluation
-from .verdict import Entrant
+from .verdict import Verdict
+from .verdict.entrants import ranked, verdict_report
 
 if TYPE_CHECKING:
     from search_spaces import Budget, Space
 
 Log = Callable[[str], None]
-Verdict = tuple[Entrant | None, list[str], dict[str, Any], list[Entrant]]
-"""The verdict's winner, report lines, what verdict.json holds and its entrants (``retrain.verdict_report``)."""
 
 
 @dataclass
@@ -86,22 +84,22 @@ def write_outputs(out: Path, done: list[Evaluation], space: Space, budget: Budge
                    None)
     verdict = verdict_report(done, space, budget, s, ms)
     if verdict is not None:  # interrupted (or a retraining failed): a partial verdict is never the result
-        have = sum(len(e.results) for e in verdict[3])
-        verdict[2].update(partial=have < len(verdict[3]) * s.verdict_seeds, retrained=have,
-                          retrainings=len(verdict[3]) * s.verdict_seeds)
-    partial = verdict is not None and verdict[2]["partial"]
-    winner = verdict[0] if verdict and not partial else None
+        have = sum(len(e.results) for e in verdict.entrants)
+        verdict.data.update(partial=have < len(verdict.entrants) * s.verdict_seeds, retrained=have,
+                            retrainings=len(verdict.entrants) * s.verdict_seeds)
+    partial = verdict is not None and verdict.partial
+    winner = verdict.winner if verdict and not partial else None
     if winner is not None:
         save(winner.genome, out / "best.yaml")
     elif top:
         text = dumps(loads(top.genome))
         if verdict is not None and partial:
-            text = (f"# partial: the verdict has {verdict[2]['retrained']} of its {verdict[2]['retrainings']} "
+            text = (f"# partial: the verdict has {verdict.data['retrained']} of its {verdict.data['retrainings']} "
                     "retrainings, so it names no winner; this is the search's best by its own score. "
                     "`nas search --resume --out DIR` finishes the verdict.\n" + text)
         (out / "best.yaml").write_text(text)
     if verdict:
-        (out / "verdict.json").write_text(json.dumps(verdict[2], indent=2) + "\n")
+        (out / "verdict.json").write_text(json.dumps(verdict.data, indent=2) + "\n")
     front = pareto([e for e in done if e.trial >= 0 and e.status == "ok"])
     doc = [{"trial": e.trial, "accuracy": e.accuracy, "macs": e.macs, "params": e.params,
             "genome": loads(e.genome).to_dict()} for e in front]
@@ -109,7 +107,7 @@ def write_outputs(out: Path, done: list[Evaluation], space: Space, budget: Budge
 
     (out / "pareto.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     try:
-        plot(out / "pareto.png", done, front, budget.macs, s, verdict[3] if verdict else [])
+        plot(out / "pareto.png", done, front, budget.macs, s, verdict.entrants if verdict else [])
     except Exception as e:  # noqa: BLE001 - a plot must not lose a finished search
         log(f"note: pareto.png not written ({type(e).__name__}: {e})")
     return verdict
@@ -130,14 +128,14 @@ def summarize(out: Path, done: list[Evaluation], budget: Budget, s: Settings, ve
             f"{top.params:,} params")
     else:
         log("search's best: none (every evaluation failed)")
-    if verdict and verdict[2].get("partial"):
-        data = verdict[2]
+    if verdict and verdict.partial:
+        data = verdict.data
         summary.verdict = data
         log(f"verdict: partial, {data['retrained']} of {data['retrainings']} retrainings recorded; nothing is claimed "
             f"and best.yaml is the search's best by its own score (marked partial); `nas search --resume --out "
             f"{out}` finishes the verdict without repeating a finished retraining")
     elif verdict:
-        winner, lines, data, _ = verdict
+        winner, lines, data = verdict.winner, verdict.lines, verdict.data
         summary.verdict, summary.winner = data, winner.label if winner else None
         from .verdict import fidelity_text
 

@@ -265,7 +265,7 @@ def _entrant_line(e: Entrant, seed_var: float) -> str:
     r = next(iter(e.results.values()), {})
     trained = ""
     if r.get("proxy_macs") is not None:
-        from ..cost import human
+        from ...cost import human
 
         trained = f" (trained as {human(r['proxy_macs'])} MACs, {human(r.get('proxy_params') or 0)} params)"
     search = f", search score {e.search_accuracy:.4f}" if e.search_accuracy is not None else ""
@@ -337,3 +337,19 @@ def _audit(done: list[Entrant], data: dict[str, Any]) -> str:
     data["kendall_tau_interval"] = [lo, hi]
     return (f"fidelity audit: Kendall tau {tau:+.2f} [{lo:+.2f}, {hi:+.2f}] between the search's scores and the "
             f"verdict over the {len(scored)} retrained networks (1: the search ranked them as the verdict does)")
+
+
+@dataclass
+class Verdict:
+    """What the verdict found: the winner (None when the verdict names none), the report's lines, what
+    verdict.json holds, and every entrant with the runs recorded for it."""
+
+    winner: Entrant | None
+    lines: list[str]
+    data: dict[str, Any]
+    entrants: list[Entrant]
+
+    @property
+    def partial(self) -> bool:
+        """Whether some retraining is missing (a run cut short): a partial verdict claims nothing."""
+        return bool(self.data.get("partial"))

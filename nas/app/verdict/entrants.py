@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..errors import NasError
-from ..genome import dumps, loads
-from .jobs import Job
-from .settings import Settings, verdict_width
-from .store import Evaluation
-from .verdict import VERDICT_TRIALS, Entrant, report, verdict_run
+from ...errors import NasError
+from ...genome import dumps, loads
+from ..jobs import Job
+from ..settings import Settings, verdict_width
+from ..store import Evaluation
+from .report import VERDICT_TRIALS, Entrant, Verdict, report, verdict_run
 
 if TYPE_CHECKING:
     from search_spaces import Budget, Space
@@ -36,10 +36,10 @@ def ranked(done: list[Evaluation], space: Space, budget: Budget, s: Settings) ->
     ``genome_key``), in the search's order: its own score, or for a funnel estimator the re-scored top first."""
     ok = [e for e in done if e.trial >= 0 and e.status == "ok" and e.macs <= budget.macs and e.accuracy is not None]
     order = sorted(ok, key=lambda e: (-(e.accuracy or 0.0), e.macs, e.trial))
-    from .scoring import get
+    from ..scoring import get
 
     if get(s.estimator).funnel:  # its top few re-scored by standalone training (``audit``)
-        from .audit import rescored
+        from ..audit import rescored
 
         order = rescored(done, budget.macs, s.rescore)
     by_key: dict[Any, Evaluation] = {}
@@ -87,10 +87,8 @@ def verdict_jobs(entries: list[Entrant], s: Settings) -> list[Job]:
 
 
 def verdict_report(done: list[Evaluation], space: Space, budget: Budget, s: Settings,
-                   measured: Mapping[int, float] | None = None
-                   ) -> tuple[Entrant | None, list[str], dict[str, Any], list[Entrant]] | None:
-    """The verdict from the recorded retrainings (winner, report lines, what verdict.json holds, the entrants);
-    None before any retraining finished."""
+                   measured: Mapping[int, float] | None = None) -> Verdict | None:
+    """The verdict from the recorded retrainings; None before any retraining finished."""
     if not any(e.trial <= VERDICT_TRIALS for e in done):
         return None
     entries = entrants(done, space, budget, s, measured)
@@ -105,4 +103,4 @@ def verdict_report(done: list[Evaluation], space: Space, budget: Budget, s: Sett
         data.update(max_latency_ms=budget.latency_ms,
                     measured_ms={e.label: (measured or {}).get(e.search_trial) for e in entries
                                  if e.top and e.search_trial is not None})
-    return winner, lines, data, entries
+    return Verdict(winner, lines, data, entries)
