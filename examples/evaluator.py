@@ -17,24 +17,20 @@ import torch.nn.functional as F
 
 import nas
 from estimators import proxy_genome
+from estimators.data import tensors
 
 
 def evaluate(genome: nas.Genome, ctx) -> dict:  # noqa: ANN001 - ctx is a nas.app.evaluator.Context
     torch.manual_seed(ctx.seed)
     data = ctx.data()
-    # train on train + validation and score on test for a verdict retraining; else train and score on validation
-    if ctx.final:
-        x, y = torch.cat([data.x_train, data.x_val]), torch.cat([data.y_train, data.y_val])
-        x_eval, y_eval = data.x_test, data.y_test
-    else:
-        x, y, x_eval, y_eval = data.x_train, data.y_train, data.x_val, data.y_val
-        if ctx.train_images:
-            x, y = x[:ctx.train_images], y[:ctx.train_images]
-    mean = torch.tensor(data.mean).view(1, -1, 1, 1)
-    std = torch.tensor(data.std).view(1, -1, 1, 1)
+    # Normalized tensors at the data's native resolution: train + validation and the test split for a verdict
+    # retraining, else the training part and validation. A streamed image folder is read into memory here.
+    t = tensors(data, data.x_train.shape[-1], seed=ctx.seed, final=ctx.final,
+                train_images=None if ctx.final else ctx.train_images).materialize()
+    x, y, x_eval, y_eval = t.x_train, t.y_train, t.x_val, t.y_val
 
     def prep(images: torch.Tensor) -> torch.Tensor:
-        return ((images.float() - mean) / std).to(ctx.device)
+        return images.float().to(ctx.device)
 
     g = proxy_genome(genome, tuple(x.shape[1:]), data.classes, width=ctx.width or 1.0)
     model = nas.build(g).to(ctx.device)

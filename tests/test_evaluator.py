@@ -113,3 +113,24 @@ def test_the_example_evaluator_trains_and_reports(monkeypatch) -> None:
             {**SPEC, "epochs": 2, "dataset": "digits", "width": 1.0})
     assert r["status"] == "ok" and r["accuracy"] > 0.3 and [h["epoch"] for h in r["history"]] == [1, 2]
     assert r["n_eval"] > 0 and np.isclose(decode_correct(r["correct"], r["n_eval"]).mean(), r["accuracy"])
+
+
+def test_the_example_evaluator_reads_a_streamed_image_folder(monkeypatch, tmp_path) -> None:
+    """An image folder is streamed (``estimators.files.Files``): the example reads it into memory itself, for a
+    search trial and for a verdict retraining."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in range(2):
+        (tmp_path / f"c{c}").mkdir()
+        for i in range(12):
+            Image.fromarray((rng.random((20, 20, 3)) * 100 + 100 * c).astype(np.uint8)).save(tmp_path / f"c{c}/{i}.png")
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))
+    fn = load("evaluator:evaluate")
+    genome = nas.dumps(nas.seed("lenet5").with_input((3, 32, 32), 2))
+    for final in (False, True):
+        r = run(fn, genome, {**SPEC, "epochs": 1, "dataset": "imagefolder", "data_dir": str(tmp_path), "width": 1.0,
+                             "final": final})
+        assert r["status"] == "ok" and 0 <= r["accuracy"] <= 1, r

@@ -30,7 +30,7 @@ RUNS = sa.Table(
 EVALUATIONS = sa.Table(
     "nas_evaluations", _META,
     sa.Column("run", sa.String(200), primary_key=True),
-    sa.Column("trial", sa.Integer, primary_key=True),  # the candidate's id (references are negative)
+    sa.Column("trial", sa.Integer, primary_key=True),  # the candidate's id; verdict and audit runs are negative
     sa.Column("origin", sa.String(200)),
     sa.Column("parent", sa.Integer),
     sa.Column("genome", sa.Text, nullable=False),  # YAML
