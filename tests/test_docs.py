@@ -55,3 +55,14 @@ def test_the_readme_is_short_and_opens_with_the_two_commands() -> None:
     assert block[0].endswith("nas search --space mobilenet --budget 300M")
     ci = (ROOT / ".ci" / "run").read_text()
     assert block[1] in ci  # CI runs exactly the README's test command
+
+
+def test_the_readme_decode_example_is_what_the_command_prints(capsys, monkeypatch) -> None:
+    from nas.app.cli import main
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index("$ nas decode examples/tiny_cnn.yaml\n") + len("$ nas decode examples/tiny_cnn.yaml\n")
+    shown = text[start:text.index("```", start)].strip()
+    monkeypatch.chdir(ROOT)
+    assert main(["decode", "examples/tiny_cnn.yaml"]) == 0
+    assert capsys.readouterr().out.strip() == shown
