@@ -2,9 +2,10 @@
 
 **Measured** (``measure``): one thread, batch 1, float32, inference mode, the least wall time of 30 forward
 passes after 3 warm-up passes. Before measuring, glibc's allocator is told to keep freed memory (a fixed mmap
-threshold of 32 MiB and no trimming): left to adapt, it hands large activation buffers back to the kernel after
-every pass, and page-faulting them in again took up to half of a network's time, differently in every process (the
-same network measured 11.7 ms in one process and 19-20 ms in another). A search measures in a fresh process
+threshold of 32 MiB and no trimming): left to adapt, it may hand large activation buffers back to the kernel after
+a pass, and page-faulting them in again costs time that differs from process to process
+(``benchmarks/latency_measurement.md``: six networks measured in six fresh processes each spread by a median 37%
+between processes with the allocator left to adapt, and by 9% with it fixed). A search measures in a fresh process
 (``measure_apart``), in three rounds of 10 passes over the whole list, keeping each network's least: on a shared
 machine a slow spell lasts seconds, and a later round finds it quiet. ``benchmarks/latency_model.md`` gives the
 noise floor that leaves: how often two such measurements of one network agree within 10%.
@@ -21,8 +22,8 @@ noise floor that leaves: how often two such measurements of one network agree wi
 The weights are fitted to whole networks measured on the same machine (least relative error). Every feature is a
 sum over block instances, so a space predicts a candidate block by block with each block's features remembered,
 as it costs MACs. Predicting measures nothing: ``calibrate`` measures the networks and the table's convolutions
-up front, in a fresh process (``python -m nas.latency``), because a process that has started Ray, or a machine
-whose cores train candidates, measures the same network up to 40% slower.
+up front, in a fresh process (``python -m nas.latency``) whose state is known, before the search's trials take
+the cores.
 """
 
 from __future__ import annotations
@@ -350,7 +351,7 @@ def _serve() -> None:
 
     Every convolution and network is timed in ``ROUNDS`` rounds over the whole list, keeping its least time: on a
     shared machine a slow spell lasts seconds and slows everything measured during it (the same networks measured
-    up to 40% slower for a few seconds), so a second and third visit, minutes apart, finds the machine quiet."""
+    slower for a few seconds), so a second and third visit finds the machine quiet."""
     import sys
 
     from .genome import loads
