@@ -128,14 +128,6 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}"
 
 
-def _hashable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
-    if isinstance(v, (list, tuple)):
-        return tuple(_hashable(x) for x in v)
-    return v
-
-
 def conv_key(attrs: dict[str, Any], shape: Shape) -> str:
     """A convolution's key in the lookup table: its attributes and input shape, as JSON."""
     return json.dumps([attrs["cin"], attrs["c"], list(attrs["k"]), list(attrs["s"]), list(attrs["p"]), attrs["d"],
@@ -199,7 +191,7 @@ class LatencyModel:
     def block(self, kind: str, params: tuple[tuple[str, Any], ...], shape: Shape, classes: int,
               defs: tuple[Any, ...] = ()) -> tuple[Shape, np.ndarray]:
         """(output shape, features) of one block instance on a ``shape`` input, remembered."""
-        key = (kind, _hashable(params), shape, classes, defs)
+        key = (kind, params, shape, classes, defs)  # hashable, as network._block_cost's cache keys are
         hit = self._blocks.get(key)
         if hit is not None:
             return hit
